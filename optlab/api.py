@@ -1,0 +1,69 @@
+"""``optlab.minimize``: one run from Python, the iterate table in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .log import IterateLog
+from .objectives import OBJECTIVES, Objective
+from .runner import Stop, run
+from .solvers import SOLVERS, Solver
+
+
+@dataclasses.dataclass
+class Result:
+    """How a run ended, where, and every iterate (``iterates``, a pandas DataFrame)."""
+
+    status: str
+    message: str
+    x: np.ndarray
+    f: float
+    gap: float | None
+    iterations: int
+    nfev: int
+    ngev: int
+    nhev: int
+    wall_time_s: float
+    iterates: Any
+
+    @property
+    def success(self) -> bool:
+        return self.status == "converged"
+
+
+def _build(kind: str, spec: Any, registry: dict[str, type], options: dict[str, Any]) -> Any:
+    if not isinstance(spec, str):
+        if options:
+            raise ConfigError(f"{kind}_options given with a ready {kind} instance; pass one or the other")
+        return spec
+    if spec not in registry:
+        raise ConfigError(f"{kind}={spec!r} is unknown; allowed: {', '.join(sorted(registry))}")
+    return registry[spec](**options)
+
+
+def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *,
+             objective_options: dict[str, Any] | None = None,
+             solver_options: dict[str, Any] | None = None, max_coords: int = 100,
+             **stop: Any) -> Result:
+    """Minimise ``objective`` with ``solver``, by name or instance, keeping every iterate.
+
+    ``stop`` takes the stopping rules of :class:`optlab.runner.Stop` (``max_iter``,
+    ``gtol``, ``xtol``, ``max_seconds``).
+
+    >>> minimize("double_well", "newton").x
+    array([1.])
+    """
+    unknown = set(stop) - {f.name for f in dataclasses.fields(Stop)}
+    if unknown:
+        raise ConfigError(f"unknown stopping rule(s) {sorted(unknown)}; allowed: max_iter, gtol, xtol, max_seconds")
+    obj = _build("objective", objective, OBJECTIVES, objective_options or {})
+    sol = _build("solver", solver, SOLVERS, solver_options or {})
+    log = IterateLog(min(obj.dim, max_coords))
+    out = run(obj, sol, x0, Stop(**stop), log=log)
+    return Result(out.status, out.message, out.state.x, out.state.f,
+                  obj.gap(out.state.f), out.iterations, out.nfev, out.ngev, out.nhev,
+                  out.wall_time_s, log.table().to_pandas())

@@ -1,0 +1,194 @@
+"""``python -m optlab``: the thin Hydra layer over :func:`optlab.store.run_to_dir`.
+
+Hydra composes the config; this module turns it into an objective, a solver and
+stopping rules, runs, and prints a summary. A user's mistake ends in one line on
+stderr and exit code 2 (``HYDRA_FULL_ERROR=1`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError, check_number
+from .runner import Stop
+
+EXIT_USAGE = 2
+
+
+def config_dir() -> str:
+    """The packaged configs (``optlab/conf``) or, in a source checkout, the top-level ``conf/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return str(candidate)
+    raise RuntimeError(f"optlab's configs are missing: neither {here / 'conf'} nor {here.parent / 'conf'}")
+
+
+# One id per process, cached by OmegaConf like ${now:}, so two sweeps started in the same
+# second get different directories while the jobs of one sweep agree on theirs.
+OmegaConf.register_new_resolver("optlab.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
+
+
+def build(group: str, node: DictConfig) -> Any:
+    """Instantiate a plugin from its config node, naming bad options in one line."""
+    options = OmegaConf.to_container(node, resolve=True)
+    target = options.pop("_target_", None)
+    if not target:
+        raise ConfigError(f"{group} has no _target_; allowed: a config with _target_: package.module.Class")
+    try:
+        cls = hydra.utils.get_class(target)
+    except Exception:  # noqa: BLE001 - Hydra reports import failures in several types
+        raise ConfigError(f"{group}._target_={target!r} cannot be imported; allowed: an importable class") from None
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        for key in options:
+            if key not in params:
+                allowed = ", ".join(params) or "none"
+                raise ConfigError(f"{group}.{key} is not an option of {group} {target}; allowed: {allowed}")
+    return cls(**options)
+
+
+def _task(cfg: DictConfig) -> float | None:
+    from .store import RECORD, read_finished, run_to_dir, write_invalid
+
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+    sweeping = hc.mode == RunMode.MULTIRUN
+    overrides = list(hc.overrides.task)
+    if sweeping:
+        done = read_finished(out_dir, overrides)
+        if done is not None:
+            print(f"[{hc.job.num}] already complete ({done['status']}), skipped: {out_dir}")
+            return done.get("gap")
+    extra = {"overrides": overrides, "choices": {k: hc.runtime.choices.get(k) for k in ("objective", "solver")}}
+    try:
+        objective = build("objective", cfg.objective)
+        solver = build("solver", cfg.solver)
+        stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
+        x0 = OmegaConf.to_container(cfg.x0) if isinstance(cfg.x0, (DictConfig, list)) or OmegaConf.is_list(cfg.x0) else cfg.x0
+        if isinstance(x0, str):
+            raise ConfigError(f"x0={x0!r} is not a list of numbers; allowed: null or a list like [0,2]")
+        max_coords = check_number("log.max_coords", cfg.log.max_coords, low=0, strict=False, integer=True)
+        chunk_rows = check_number("log.chunk_rows", cfg.log.chunk_rows, low=1, strict=False, integer=True)
+        progress = _progress_bar(stop.max_iter, enabled=not sweeping)
+        try:
+            record = run_to_dir(out_dir, objective, solver, x0, stop, max_coords=max_coords,
+                                chunk_rows=chunk_rows, extra=extra, progress=progress)
+        finally:
+            if progress is not None:
+                progress.close()
+    except ConfigError as exc:
+        if not sweeping:
+            _fail(exc)
+        write_invalid(out_dir, str(exc), extra)
+        print(f"[{hc.job.num}] invalid configuration: {exc}", file=sys.stderr)
+        return None
+    _summary(record, out_dir / RECORD, prefix=f"[{hc.job.num}] " if sweeping else "")
+    return record.get("gap")
+
+
+def _fail(exc: BaseException) -> None:
+    """Exit with one line; raised through Hydra as SystemExit, which it does not intercept."""
+    if os.environ.get("OPTLAB_TRACEBACK") == "1":
+        raise exc
+    print(f"optlab: error: {exc}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not (enabled and sys.stderr.isatty() and total >= 1000):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="it", leave=False, mininterval=0.25, dynamic_ncols=True)
+
+
+def _fmt_vec(x: list[float | None], limit: int = 6) -> str:
+    shown = ", ".join("nan" if v is None else f"{v:.10g}" for v in x[:limit])
+    return f"[{shown}{', ...' if len(x) > limit else ''}]"
+
+
+def _summary(record: dict[str, Any], where: Path, prefix: str = "") -> None:
+    f = record.get("f_final")
+    gap = record.get("gap")
+    lines = [
+        f"{prefix}{record['solver']} on {record['objective']}: {record['status']} after "
+        f"{record['iterations']} iterations ({record['message']})",
+        f"  x = {_fmt_vec(record['x_final'])}",
+        f"  f = {'nan' if f is None else f'{f:.10g}'}"
+        + ("" if gap is None else f"   f - f* = {gap:.3g}"),
+        f"  log: {where.parent}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+_hydra_main = hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(_task)
+
+
+def _one_line(exc: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line messages as one line that names the bad value."""
+    text = str(exc)
+    missing = re.search(r"Could not find '(\w+)/([^']*)'.*Available options in '\w+':\n(.*?)(\nConfig search path|\n\n|$)", text, re.S)
+    if missing:
+        group, name, options = missing.groups()[:3]
+        allowed = ", ".join(options.split())
+        return f"{group}={name!r} is unknown; allowed: {allowed}"
+    not_struct = re.search(r"Could not override '([^']+)'", text)
+    if not_struct and "is not in struct" in f"{text} {exc.__cause__}":
+        key = not_struct.group(1)
+        return f"{key} is not an option; allowed: {_allowed_keys(key)} (add a new key with +{key}=...)"
+    parse = re.search(r"Error parsing override '([^']*)'", text)
+    if parse:
+        return f"cannot parse the override {parse.group(1)!r}; allowed: KEY=VALUE, e.g. solver.lr=0.01"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("    ")]
+    return "; ".join(lines) or type(exc).__name__
+
+
+def _allowed_keys(key: str) -> str:
+    """The keys next to ``key`` in the default config (best effort, for the message)."""
+    from hydra import compose, initialize_config_dir
+
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    choices = [a for a in sys.argv[1:] if re.match(r"^(objective|solver)=[^,]+$", a)]
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose("config", overrides=choices)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        keys = [k for k in node.keys() if k != "_target_"] if isinstance(node, DictConfig) else []
+    except Exception:  # noqa: BLE001 - only for the message
+        keys = []
+    return ", ".join(keys) if keys else "see python -m optlab --help"
+
+
+def main() -> None:
+    """Console entry: run Hydra, turning user mistakes into one line and exit code 2."""
+    if os.getcwd() not in sys.path:  # user plugins in the working directory, as with python -m
+        sys.path.insert(0, os.getcwd())
+    show_trace = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["OPTLAB_TRACEBACK"] = "1" if show_trace else "0"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
+    try:
+        _hydra_main()
+    except ConfigError as exc:
+        if show_trace:
+            raise
+        print(f"optlab: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except (HydraException, OmegaConfBaseException) as exc:
+        if show_trace:
+            raise
+        print(f"optlab: error: {_one_line(exc)}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)

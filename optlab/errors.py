@@ -1,0 +1,38 @@
+"""The two kinds of failure optlab tells apart: a user's mistake, and a method that cannot go on."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A bad option or input: the message is one line naming the value and what is allowed."""
+
+
+class SolverFailure(RuntimeError):
+    """The method cannot continue from here (singular Hessian, no descent step, ...)."""
+
+
+def describe(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_number(key: str, value: object, *, low: float | None = None, strict: bool = True,
+                 integer: bool = False, allow_none: bool = False) -> float | int | None:
+    """Return ``value`` as a number or raise a one-line :class:`ConfigError`.
+
+    ``low`` is the lower bound (exclusive when ``strict``); ``integer`` asks for a whole number.
+    """
+    kind = "a whole number" if integer else "a number"
+    bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+    allowed = f"{kind}{bound}" + (" or null" if allow_none else "")
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value) if not integer else int(str(value))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: {allowed}") from None
+    if integer and value != int(value):
+        raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: {allowed}")
+    if value != value or (low is not None and (value <= low if strict else value < low)):
+        raise ConfigError(f"{key}={describe(value)} is out of range; allowed: {allowed}")
+    return int(value) if integer else float(value)

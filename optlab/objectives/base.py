@@ -1,0 +1,97 @@
+"""The objective role: write ``f`` once on Variables; derivatives follow from autodiff."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import autodiff as ad
+from ..errors import ConfigError, check_number
+
+
+class Objective:
+    """A function to minimise, with what is known about it.
+
+    Subclasses set ``name`` and implement :meth:`f` on :class:`~optlab.autodiff.Variable`
+    input of shape ``(dim,)``. They describe the problem through ``dim``, the standard
+    start ``x0``, the known ``minimizers`` (rows) and ``f_star`` when known, and ``box``
+    (``dim`` rows of ``(low, high)``) for plots. Gradient, Hessian and Hessian-vector
+    products come from autodiff; a subclass may override them with analytic forms.
+    """
+
+    name: ClassVar[str] = ""
+    dim: int
+    x0: np.ndarray
+    minimizers: np.ndarray = np.empty((0, 0))
+    f_star: float | None = None
+    box: np.ndarray
+
+    def f(self, x: ad.Variable) -> ad.Variable:
+        raise NotImplementedError
+
+    # -- derivatives ----------------------------------------------------------------
+    def value(self, x: np.ndarray) -> float:
+        with ad.no_grad():
+            return float(self._scalar(self.f(ad.Variable(x))).data)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        return ad.value_and_grad(self._checked_f)(x)
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return self.value_and_grad(x)[1]
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        return ad.hessian(self._checked_f)(x)
+
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return ad.hvp(self._checked_f)(x, v)
+
+    def _checked_f(self, x: ad.Variable) -> ad.Variable:
+        return self._scalar(self.f(x))
+
+    def _scalar(self, y: Any) -> ad.Variable:
+        y = ad.as_variable(y)
+        if y.size != 1:
+            raise ValueError(f"objective {self.name!r} returned shape {y.shape}, not a scalar")
+        return y.reshape(())
+
+    # -- description --------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """The options that define this instance (recorded with every run)."""
+        return {"dim": self.dim}
+
+    def start(self, x0: Any = None) -> np.ndarray:
+        """``x0`` checked against this objective, or the standard start when ``None``."""
+        if x0 is None:
+            return np.array(self.x0, dtype=float)
+        try:
+            x = np.array(x0, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise ConfigError(f"x0={list(x0) if not isinstance(x0, str) else x0!r} is not a "
+                              f"list of numbers; allowed: {self.dim} finite numbers") from None
+        if x.size != self.dim:
+            raise ConfigError(f"x0={_show(x)} has length {x.size}; allowed: length {self.dim} "
+                              f"(the dimension of {self.name})")
+        if not np.all(np.isfinite(x)):
+            raise ConfigError(f"x0={_show(x)} is not finite; allowed: {self.dim} finite numbers")
+        return x
+
+    def gap(self, f: float) -> float | None:
+        return None if self.f_star is None else f - self.f_star
+
+
+def _show(x: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in x) + "]"
+
+
+def check_dim(dim: Any) -> int:
+    return int(check_number("objective.dim", dim, low=1, strict=False, integer=True))
+
+
+def as_box(box: Any, dim: int) -> np.ndarray:
+    b = np.array(box, dtype=float)
+    b = np.broadcast_to(b, (dim, 2)).copy() if b.shape == (2,) else b
+    if b.shape != (dim, 2) or not np.all(b[:, 0] < b[:, 1]):
+        raise ConfigError(f"box={b.tolist()} is not {dim} rows of (low, high) with low < high")
+    return b
