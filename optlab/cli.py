@@ -78,7 +78,7 @@ def _task(cfg: DictConfig) -> float | None:
         objective = build("objective", cfg.objective)
         solver = build("solver", cfg.solver)
         stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
-        x0 = OmegaConf.to_container(cfg.x0) if isinstance(cfg.x0, (DictConfig, list)) or OmegaConf.is_list(cfg.x0) else cfg.x0
+        x0 = OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0
         if isinstance(x0, str):
             raise ConfigError(f"x0={x0!r} is not a list of numbers; allowed: null or a list like [0,2]")
         max_coords = check_number("log.max_coords", cfg.log.max_coords, low=0, strict=False, integer=True)
@@ -141,7 +141,8 @@ _hydra_main = hydra.main(config_path=config_dir(), config_name="config", version
 def _one_line(exc: BaseException) -> str:
     """Hydra's and OmegaConf's multi-line messages as one line that names the bad value."""
     text = str(exc)
-    missing = re.search(r"Could not find '(\w+)/([^']*)'.*Available options in '\w+':\n(.*?)(\nConfig search path|\n\n|$)", text, re.S)
+    missing = re.search(r"Could not find '(\w+)/([^']*)'.*Available options in '\w+':\n(.*?)"
+                        r"(\nConfig search path|\n\n|$)", text, re.S)
     if missing:
         group, name, options = missing.groups()[:3]
         allowed = ", ".join(options.split())
