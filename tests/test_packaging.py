@@ -1,0 +1,64 @@
+"""A plain (non-editable) install ships every subpackage and every config."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def listed_packages() -> set[str]:
+    text = (REPO / "pyproject.toml").read_text()
+    block = re.search(r"^packages = \[(.*?)\]", text, re.S | re.M).group(1)
+    return set(re.findall(r'"([^"]+)"', block))
+
+
+def test_every_subpackage_is_listed():
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "optlab").rglob("__init__.py")}
+    assert found | {"optlab.conf"} == listed_packages()
+
+
+def test_readme_commands_set_up_from_nothing():
+    readme = (REPO / "README.md").read_text()
+    commands = {}
+    for marker in ("run-command", "test-command"):
+        block = re.search(rf"<!-- {marker} -->\s*```bash\n(.*?)\n```", readme, re.S)
+        assert block, f"README lacks the {marker}"
+        commands[marker] = block.group(1).strip()
+    for cmd in commands.values():
+        assert cmd.startswith("python3 -m venv .venv && .venv/bin/pip install -e ")
+    assert commands["run-command"].endswith(".venv/bin/python -m optlab")
+    assert ".venv/bin/python -m pytest" in commands["test-command"]
+    assert "README.md" in (REPO / ".ci" / "run").read_text()  # CI runs the README's line itself
+
+
+@pytest.mark.slow
+def test_wheel_install_finds_configs(tmp_path):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(wheels)],
+                   check=True, capture_output=True, timeout=600)
+    (wheel,) = wheels.glob("optlab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in (REPO / "conf").rglob("*.yaml"):
+        assert f"optlab/conf/{path.relative_to(REPO / 'conf').as_posix()}" in names
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-m", "optlab", "solver=newton", "objective=double_well"],
+                         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "converged after 7 iterations" in out.stdout
+    assert str(site) in subprocess.run(
+        [sys.executable, "-c", "import optlab; print(optlab.__file__)"], cwd=elsewhere, env=env,
+        capture_output=True, text=True).stdout
+    assert list((elsewhere / "outputs" / "runs").rglob("iterates.parquet"))
