@@ -26,6 +26,8 @@ from .errors import ConfigError, check_number
 from .runner import Stop
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_show_traceback = [False]  # set by main() from HYDRA_FULL_ERROR
 
 
 def config_dir() -> str:
@@ -62,50 +64,65 @@ def build(group: str, node: DictConfig) -> Any:
 
 
 def _task(cfg: DictConfig) -> float | None:
-    from .store import RECORD, read_finished, run_to_dir, write_invalid
+    from .store import RECORD, read_finished, write_invalid
 
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     sweeping = hc.mode == RunMode.MULTIRUN
+    prefix = f"[{hc.job.num}] " if sweeping else ""
     overrides = list(hc.overrides.task)
     if sweeping:
         done = read_finished(out_dir, overrides)
         if done is not None:
-            print(f"[{hc.job.num}] already complete ({done['status']}), skipped: {out_dir}")
+            print(f"{prefix}already complete ({done['status']}), skipped: {out_dir}")
             return done.get("gap")
     extra = {"overrides": overrides, "choices": {k: hc.runtime.choices.get(k) for k in ("objective", "solver")}}
     try:
-        objective = build("objective", cfg.objective)
-        solver = build("solver", cfg.solver)
-        stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
-        x0 = OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0
-        if isinstance(x0, str):
-            raise ConfigError(f"x0={x0!r} is not a list of numbers; allowed: null or a list like [0,2]")
-        max_coords = check_number("log.max_coords", cfg.log.max_coords, low=0, strict=False, integer=True)
-        chunk_rows = check_number("log.chunk_rows", cfg.log.chunk_rows, low=1, strict=False, integer=True)
-        progress = _progress_bar(stop.max_iter, enabled=not sweeping)
-        try:
-            record = run_to_dir(out_dir, objective, solver, x0, stop, max_coords=max_coords,
-                                chunk_rows=chunk_rows, extra=extra, progress=progress)
-        finally:
-            if progress is not None:
-                progress.close()
+        record = _configure_and_run(cfg, out_dir, extra, progress=not sweeping)
     except ConfigError as exc:
         if not sweeping:
             _fail(exc)
         write_invalid(out_dir, str(exc), extra)
-        print(f"[{hc.job.num}] invalid configuration: {exc}", file=sys.stderr)
+        print(f"{prefix}invalid configuration: {exc}", file=sys.stderr)
         return None
-    _summary(record, out_dir / RECORD, prefix=f"[{hc.job.num}] " if sweeping else "")
+    except OSError as exc:  # a full disk or a read-only folder: say where, keep the sweep going
+        if not sweeping:
+            _fail(f"cannot write the run to {out_dir}: {exc}", code=1)
+        print(f"{prefix}error: cannot write the run to {out_dir}: {exc}", file=sys.stderr)
+        return None
+    _summary(record, out_dir / RECORD, prefix=prefix)
+    if record["status"] == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)  # Ctrl-C stops a sweep too; a re-run resumes it
     return record.get("gap")
 
 
-def _fail(exc: BaseException) -> None:
+def _configure_and_run(cfg: DictConfig, out_dir: Path, extra: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """Build the run from the composed config (raising ConfigError) and run it into ``out_dir``."""
+    from .store import run_to_dir
+
+    objective = build("objective", cfg.objective)
+    solver = build("solver", cfg.solver)
+    stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
+    x0 = OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0
+    if isinstance(x0, str):
+        raise ConfigError(f"x0={x0!r} is not a list of numbers; allowed: null or a list like [0,2]")
+    max_coords = check_number("log.max_coords", cfg.log.max_coords, low=0, strict=False, integer=True)
+    chunk_rows = check_number("log.chunk_rows", cfg.log.chunk_rows, low=1, strict=False, integer=True)
+    bar = _progress_bar(stop.max_iter, enabled=progress)
+    try:
+        return run_to_dir(out_dir, objective, solver, x0, stop, max_coords=max_coords,
+                          chunk_rows=chunk_rows, extra=extra, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _fail(exc: BaseException | str, code: int = EXIT_USAGE) -> None:
     """Exit with one line; raised through Hydra as SystemExit, which it does not intercept."""
-    if os.environ.get("OPTLAB_TRACEBACK") == "1":
+    if _show_traceback[0] and isinstance(exc, BaseException):
         raise exc
     print(f"optlab: error: {exc}", file=sys.stderr)
-    sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -178,18 +195,19 @@ def main() -> None:
     """Console entry: run Hydra, turning user mistakes into one line and exit code 2."""
     if os.getcwd() not in sys.path:  # user plugins in the working directory, as with python -m
         sys.path.insert(0, os.getcwd())
-    show_trace = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["OPTLAB_TRACEBACK"] = "1" if show_trace else "0"
+    user_setting = os.environ.get("HYDRA_FULL_ERROR")
+    _show_traceback[0] = user_setting == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
     try:
         _hydra_main()
-    except ConfigError as exc:
-        if show_trace:
+    except (ConfigError, HydraException, OmegaConfBaseException) as exc:
+        if _show_traceback[0]:
             raise
-        print(f"optlab: error: {exc}", file=sys.stderr)
+        message = str(exc) if isinstance(exc, ConfigError) else _one_line(exc)
+        print(f"optlab: error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except (HydraException, OmegaConfBaseException) as exc:
-        if show_trace:
-            raise
-        print(f"optlab: error: {_one_line(exc)}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+    finally:
+        if user_setting is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = user_setting
