@@ -206,6 +206,9 @@ def main() -> None:
         message = str(exc) if isinstance(exc, ConfigError) else _one_line(exc)
         print(f"optlab: error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except BrokenPipeError:  # output piped into `head`: the run is saved, stop printing quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     finally:
         if user_setting is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

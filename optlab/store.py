@@ -67,12 +67,35 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     write_atomic(run_dir / RECORD, lambda p: p.write_text(text))
 
 
+def curvature_note(objective: Objective, x: np.ndarray, max_dim: int = 200) -> tuple[float | None, str]:
+    """The smallest Hessian eigenvalue at a converged point, and a warning if it is no minimum.
+
+    A zero gradient is also reached at maxima and saddles (pure Newton is drawn to them), so a
+    converged run says which kind of stationary point it found. Skipped above ``max_dim``.
+    """
+    if objective.dim > max_dim:
+        return None, ""
+    try:
+        with np.errstate(all="ignore"):
+            eig = np.linalg.eigvalsh(objective.hessian(np.asarray(x, dtype=float)))
+    except Exception:  # noqa: BLE001 - a note, never a reason to lose the run
+        return None, ""
+    if not np.all(np.isfinite(eig)):
+        return None, ""
+    low, scale = float(eig[0]), max(1.0, float(np.abs(eig).max()))
+    if low < -1e-8 * scale:
+        kind = "a maximum" if eig[-1] < -1e-8 * scale else "a saddle point"
+        return low, f"; the Hessian is indefinite there (smallest eigenvalue {low:.3g}): {kind}, not a minimum"
+    return low, ""
+
+
 def finish_record(record: dict[str, Any], objective: Objective, out: Outcome) -> dict[str, Any]:
     s = out.state
     f = _finite(s.f)
     gap = objective.gap(f) if f is not None else None
-    return {**record, "status": out.status, "message": out.message, "iterations": out.iterations,
-            "f_final": f, "x_final": _floats(s.x), "gap": gap,
+    low, note = curvature_note(objective, s.x) if out.status == "converged" else (None, "")
+    return {**record, "status": out.status, "message": out.message + note, "iterations": out.iterations,
+            "f_final": f, "x_final": _floats(s.x), "gap": gap, "hessian_min_eig": low,
             "nfev": out.nfev, "ngev": out.ngev, "nhev": out.nhev, "wall_time_s": out.wall_time_s}
 
 
