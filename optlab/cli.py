@@ -149,7 +149,10 @@ def _summary(record: dict[str, Any], where: Path, prefix: str = "") -> None:
         + ("" if gap is None else f"   f - f* = {gap:.3g}"),
         f"  log: {where.parent}",
     ]
-    print("\n".join(lines), flush=True)
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # output piped into `head`: the run is saved, stop printing quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 _hydra_main = hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(_task)
@@ -206,9 +209,6 @@ def main() -> None:
         message = str(exc) if isinstance(exc, ConfigError) else _one_line(exc)
         print(f"optlab: error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except BrokenPipeError:  # output piped into `head`: the run is saved, stop printing quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
     finally:
         if user_setting is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
