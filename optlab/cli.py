@@ -17,7 +17,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
+from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -75,25 +75,80 @@ def _task(cfg: DictConfig) -> float | None:
         done = read_finished(out_dir, overrides)
         if done is not None:
             print(f"{prefix}already complete ({done['status']}), skipped: {out_dir}")
-            return done.get("gap")
+            return _score([done])
     extra = {"overrides": overrides, "choices": {k: hc.runtime.choices.get(k) for k in ("objective", "solver")}}
     try:
+        if cfg.get("starts") is not None:
+            return _run_starts(cfg, out_dir, extra, sweeping, prefix)
         record = _configure_and_run(cfg, out_dir, extra, progress=not sweeping)
     except ConfigError as exc:
         if not sweeping:
             _fail(exc)
         write_invalid(out_dir, str(exc), extra)
         print(f"{prefix}invalid configuration: {exc}", file=sys.stderr)
-        return None
+        return _score([])
     except OSError as exc:  # a full disk or a read-only folder: say where, keep the sweep going
         if not sweeping:
             _fail(f"cannot write the run to {out_dir}: {exc}", code=1)
         print(f"{prefix}error: cannot write the run to {out_dir}: {exc}", file=sys.stderr)
-        return None
+        return _score([])
     _summary(record, out_dir / RECORD, prefix=prefix)
     if record["status"] == "interrupted":
         sys.exit(EXIT_INTERRUPTED)  # Ctrl-C stops a sweep too; a re-run resumes it
-    return record.get("gap")
+    return _score([record])
+
+
+def _score(records: list[dict[str, Any]]) -> float:
+    """A job's value for a sweeper such as Optuna: the median final gap f - f* (f when f* is
+    unknown) over its runs; inf for a run that diverged, failed or was invalid."""
+    values = sorted(_run_score(r) for r in records)
+    if not values:
+        return float("inf")
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+def _run_score(record: dict[str, Any]) -> float:
+    value = record.get("gap") if record.get("gap") is not None else record.get("f_final")
+    ok = value is not None and record.get("status") not in ("diverged", "failed", "error", "invalid")
+    return float(value) if ok else float("inf")
+
+
+def _run_starts(cfg: DictConfig, out_dir: Path, extra: dict[str, Any], sweeping: bool, prefix: str) -> float:
+    """``starts=grid|random|list``: one solver from many start points, one run dir per start."""
+    from .starts import run_starts, start_points
+    from .store import read_finished
+
+    objective = build("objective", cfg.objective)
+    solver = build("solver", cfg.solver)
+    stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
+    if cfg.x0 is not None:
+        raise ConfigError(f"x0={OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0} "
+                          "is given together with starts; allowed: one of x0 and starts")
+    spec = OmegaConf.to_container(cfg.starts, resolve=True)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"starts={spec!r} is not a starts config; allowed: starts=grid, random or list")
+    options = {k: v for k, v in spec.items() if k != "kind"}
+    known = ("n", "seed", "points", "box")
+    for key in options:
+        if key not in known:
+            raise ConfigError(f"starts.{key} is not an option of starts; allowed: kind, {', '.join(known)}")
+    points = start_points(objective, spec.get("kind"), **options)
+    finished = (lambda d: read_finished(d, extra["overrides"])) if sweeping else None
+    records = run_starts(out_dir, objective, solver, points, stop, spec, extra=extra, finished=finished,
+                         max_coords=check_number("log.max_coords", cfg.log.max_coords, low=0, strict=False,
+                                                 integer=True),
+                         chunk_rows=check_number("log.chunk_rows", cfg.log.chunk_rows, low=1, strict=False,
+                                                 integer=True))
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    print(f"{prefix}{solver.name} on {objective.name} from {len(records)} starts ({spec.get('kind')}): {shown}\n"
+          f"  log: {out_dir}", flush=True)
+    if "interrupted" in counts:
+        sys.exit(EXIT_INTERRUPTED)
+    return _score(records)
 
 
 def _configure_and_run(cfg: DictConfig, out_dir: Path, extra: dict[str, Any], progress: bool) -> dict[str, Any]:
@@ -171,9 +226,9 @@ def _one_line(exc: BaseException) -> str:
     if not_struct and "is not in struct" in f"{text} {exc.__cause__}":
         key = not_struct.group(1)
         return f"{key} is not an option; allowed: {_allowed_keys(key)} (add a new key with +{key}=...)"
-    parse = re.search(r"Error parsing override '([^']*)'", text)
-    if parse:
-        return f"cannot parse the override {parse.group(1)!r}; allowed: KEY=VALUE, e.g. solver.lr=0.01"
+    if isinstance(exc, OverrideParseException):
+        return (f"cannot parse the override {exc.override!r}; allowed: KEY=VALUE with a number, a word, "
+                "a quoted string or a list like [0,2] (see python -m optlab --help)")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("    ")]
     return "; ".join(lines) or type(exc).__name__
 
