@@ -62,3 +62,11 @@ def test_wheel_install_finds_configs(tmp_path):
         [sys.executable, "-c", "import optlab; print(optlab.__file__)"], cwd=elsewhere, env=env,
         capture_output=True, text=True).stdout
     assert list((elsewhere / "outputs" / "runs").rglob("iterates.parquet"))
+
+
+def test_console_script_runs():
+    script = Path(sys.executable).parent / "optlab"
+    if not script.exists():
+        pytest.skip("optlab is not installed as a console script in this environment")
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "objective: " in out.stdout and "solver: " in out.stdout
