@@ -110,6 +110,9 @@ def run_to_dir(run_dir: str | Path, objective: Objective, solver: Solver, x0: An
     start = objective.start(x0)
     record = describe_run(objective, solver, start, stop, uuid.uuid4().hex[:12], extra)
     write_record(run_dir, record)
+    for stale in (run_dir / "iterates.parts").glob("part-*.parquet"):  # left by a killed run in this dir
+        stale.unlink()
+    (run_dir / "iterates.parquet").unlink(missing_ok=True)
     chunks = ChunkFiles(run_dir)
     log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=chunks)
     outcome = run(objective, solver, start, stop, log=log, progress=progress)

@@ -1,0 +1,38 @@
+"""Hydra callbacks: the sweep report written at the end of every multirun.
+
+Configured in ``conf/config.yaml`` under ``hydra.callbacks``; ``report.auto=false`` on the
+command line switches it off. A report that cannot be built is a warning, never a failed
+sweep: the runs are on disk and ``python -m optlab.report DIR`` builds it again.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class SweepReport(Callback):
+    """Build ``<sweep dir>/report/`` (index.html, figures, summary CSV) when a multirun ends."""
+
+    def __init__(self, enabled: bool = True, tol: float = 1e-6, folder: str = "report") -> None:
+        self.enabled = bool(enabled)
+        self.tol = tol
+        self.folder = folder
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            from .report import build_report
+
+            index = build_report(sweep_dir, sweep_dir / self.folder, tol=self.tol)
+        except Exception as exc:  # noqa: BLE001 - the sweep's runs are safe; the report can be rebuilt
+            print(f"optlab: warning: no report for {sweep_dir} ({type(exc).__name__}: {exc}); "
+                  f"build it with: python -m optlab.report {sweep_dir}", file=sys.stderr)
+            return
+        print(f"report: {index}", flush=True)

@@ -1,0 +1,153 @@
+"""Convergence curves: f - f* (or the gradient norm) against iteration, time or evaluations.
+
+Panels: one row per problem, one column per solver. One line per run, coloured by learning
+rate; a group of ``BAND_MIN`` or more runs with the same solver options (e.g. one learning
+rate from many starts) becomes its median with 25-75% and 10-90% bands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .data import ReportData, Trace
+from .style import DIVERGED_COLOR, LrColors, Plot, log_floor, new_figure, save
+
+BAND_MIN = 5
+GRID_POINTS = 240
+
+X_AXES = {
+    "iter": ("iteration", "iteration"),
+    "time_s": ("time", "wall-clock time since the start of the run (s)"),
+    "nfev": ("evaluations", "function evaluations (nfev, cumulative)"),
+}
+
+
+def _gap_series(data: ReportData) -> Callable[[Trace, float], np.ndarray]:
+    return lambda t, f_ref: t.gap(f_ref)
+
+
+def _grad_series(data: ReportData) -> Callable[[Trace, float], np.ndarray]:
+    return lambda t, f_ref: t.grad_norm
+
+
+def convergence_plots(data: ReportData, out_dir: Path) -> list[Plot]:
+    valid = data.valid
+    if valid.empty:
+        return []
+    any_unknown = not bool(valid.f_ref_is_f_star.all())
+    gap_label = "f − f*" + (" (f* unknown: f − best f found)" if any_unknown else "")
+    plots = []
+    for xcol, (short, xlabel) in X_AXES.items():
+        name = f"convergence_{short}"
+        _figure(data, out_dir, name, _gap_series(data), xcol, xlabel, f"{gap_label}, log scale",
+                f"Convergence: f − f* against {short}")
+        plots.append(Plot(name, "Convergence", f"f − f* against {short}", _caption(data, short, "the gap f − f*")))
+    _figure(data, out_dir, "grad_norm_iter", _grad_series(data), "iter", X_AXES["iter"][1],
+            "‖∇f(x)‖, log scale", "Gradient norm against iteration")
+    plots.append(Plot("grad_norm_iter", "Convergence", "gradient norm against iteration",
+                      _caption(data, "iteration", "the gradient norm ‖∇f(x_k)‖")))
+    return plots
+
+
+def _caption(data: ReportData, short: str, what: str) -> str:
+    unknown = [p.label for p in data.problems.values() if p.f_star is None]
+    text = (f"{what.capitalize()} at every iterate against {short}: one panel per problem (rows) and solver "
+            f"(columns), one line per run, coloured by learning rate on a log scale (black: a solver without a "
+            f"learning rate). Where {BAND_MIN} or more runs share the same solver options (for example one learning "
+            f"rate from many start points) they are drawn as their median (line) with 25–75% (dark) and 10–90% "
+            f"(light) bands; a run that has stopped keeps its last value. A red ✕ marks the last finite value "
+            f"of a run that diverged; values at or below zero are drawn at the bottom of the axis.")
+    if unknown and what.startswith("the gap"):
+        text += (" f* is unknown for " + ", ".join(unknown) + ": there the gap is measured from the best value "
+                 "any run found.")
+    return text
+
+
+def _figure(data: ReportData, out_dir: Path, name: str, series: Callable[[Trace, float], np.ndarray],
+            xcol: str, xlabel: str, ylabel: str, title: str) -> None:
+    valid = data.valid
+    problems = sorted(valid.problem.unique(), key=lambda k: data.problems[k].label)
+    solvers = sorted(valid.solver_name.unique())
+    colors = LrColors(valid.lr)
+    fig, axes = new_figure(len(problems), len(solvers), extra_w=1.2 if colors.active else 0.0)
+    for i, key in enumerate(problems):
+        rows = valid[valid.problem == key]
+        ys = {r.run_id: series(data.traces[r.run_id], r.f_ref) for r in rows.itertuples()}
+        floor = log_floor(np.concatenate(list(ys.values())))
+        for j, solver in enumerate(solvers):
+            ax = axes[i, j]
+            sub = rows[rows.solver_name == solver]
+            ax.set_title(f"{solver} on {data.problems[key].label}")
+            if sub.empty:
+                ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, color="grey")
+                ax.set_yscale("log")
+                continue
+            _panel(ax, sub, data, ys, xcol, floor, colors)
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            if j == 0:
+                ax.set_ylabel(ylabel)
+    colors.colorbar(fig, axes)
+    fig.suptitle(title)
+    save(fig, out_dir, name)
+
+
+def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floor: float, colors: LrColors) -> None:
+    handles = []
+    top = floor  # the top of the axis: what runs that did not diverge reach (a diverged run leaves it)
+    diverged_at: list[tuple[float, float]] = []
+    for label, group in sub.groupby("solver_label", sort=True):
+        color = colors(float(group.lr.iloc[0]))
+        traces = [data.traces[r] for r in group.run_id]
+        series = [ys[r] for r in group.run_id]
+        diverged = (group.status == "diverged").to_numpy()
+        if len(group) >= BAND_MIN:
+            top = max(top, _band(ax, [getattr(t, xcol) for t in traces], series, floor, color))
+            n_div = int(diverged.sum())
+            handles.append(Patch(facecolor=color, alpha=0.45, label=f"{label}: median of {len(group)} runs"
+                                 + (f" ({n_div} diverged)" if n_div else "")))
+        else:
+            for t, y, div in zip(traces, series, diverged):
+                x = getattr(t, xcol)
+                shown = np.where(np.isfinite(y), np.maximum(y, floor), np.nan)
+                ax.plot(x, shown, color=color, lw=1.1, alpha=0.85)
+                finite = np.flatnonzero(np.isfinite(shown))
+                if finite.size:
+                    top = max(top, float(shown[finite[0]]) if div else float(np.nanmax(shown)))
+                if div and finite.size:
+                    diverged_at.append((x[finite[-1]], shown[finite[-1]]))
+            if not np.isfinite(group.lr.iloc[0]):
+                handles.append(Line2D([], [], color=color, label=label))
+    top = top * 30 if top > floor else floor * 10
+    for x, y in diverged_at:  # drawn at the top edge when the blow-up leaves the axis
+        ax.plot(x, min(y, top), "x", color=DIVERGED_COLOR, ms=7, mew=2, clip_on=False, zorder=5)
+    if (sub.status == "diverged").any():
+        handles.append(Line2D([], [], ls="", marker="x", color=DIVERGED_COLOR, mew=2, label="diverged"))
+    ax.set_ylim(floor, top)
+    if handles:
+        ax.legend(handles=handles, loc="best", framealpha=0.8)
+
+
+def _band(ax, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, color) -> float:
+    """Median and quantile bands of step functions held at their last value; returns the top shown."""
+    end = max(float(x[-1]) for x in xs if x.size)
+    start = min(float(x[0]) for x in xs if x.size)
+    grid = np.linspace(start, end, GRID_POINTS)
+    table = np.empty((len(xs), grid.size))
+    for k, (x, y) in enumerate(zip(xs, ys)):
+        held = np.where(np.isfinite(y), y, np.inf)
+        idx = np.clip(np.searchsorted(x, grid, side="right") - 1, 0, len(x) - 1)
+        table[k] = held[idx]
+    q = np.quantile(table, [0.1, 0.25, 0.5, 0.75, 0.9], axis=0, method="nearest")
+    finite = q[np.isfinite(q)]
+    top = float(finite.max()) if finite.size else floor * 10
+    shown = np.clip(np.where(np.isfinite(q), q, top * 100), floor, None)
+    ax.fill_between(grid, shown[0], shown[4], color=color, alpha=0.18, lw=0)
+    ax.fill_between(grid, shown[1], shown[3], color=color, alpha=0.35, lw=0)
+    ax.plot(grid, np.where(np.isfinite(q[2]), shown[2], np.nan), color=color, lw=1.6)
+    return top
