@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,8 +59,13 @@ class Objective:
 
     # -- description --------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
-        """The options that define this instance (recorded with every run)."""
-        return {"dim": self.dim}
+        """The options that define this instance (recorded with every run).
+
+        By default the constructor's arguments, read back from the attributes of the same
+        name, so that ``type(self)(**self.params())`` rebuilds the instance. A subclass that
+        stores an option under another name overrides this.
+        """
+        return constructor_options(self)
 
     def start(self, x0: Any = None) -> np.ndarray:
         """``x0`` checked against this objective, or the standard start when ``None``."""
@@ -79,6 +85,18 @@ class Objective:
 
     def gap(self, f: float) -> float | None:
         return None if self.f_star is None else f - self.f_star
+
+
+def constructor_options(obj: Any) -> dict[str, Any]:
+    """``{name: obj.name}`` for each named argument of ``type(obj)``'s constructor that ``obj`` stores."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = inspect.signature(type(obj)).parameters.values()
+    return {p.name: _plain(getattr(obj, p.name)) for p in params if p.kind in named and hasattr(obj, p.name)}
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars and arrays as Python numbers and lists, so the record is plain JSON
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
 
 
 def _show(x: np.ndarray) -> str:

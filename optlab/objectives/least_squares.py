@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,8 @@ class LeastSquares(Objective):
 
     def params(self) -> dict:
         if self.data is not None:
-            return {"dim": self.dim, "m": self.m, "n": self.n, "data": str(self.data)}
-        return {"dim": self.dim, "m": self.m, "n": self.n, "noise": self.noise, "seed": self.seed}
+            return {"m": self.m, "n": self.n, "data": str(self.data)}
+        return {"m": self.m, "n": self.n, "noise": self.noise, "seed": self.seed}
 
     def residual(self, x: ad.Variable) -> ad.Variable:
         return self.z - ad.matmul(self.A, x)
@@ -87,7 +88,9 @@ def read_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                     raise ConfigError(f"{where} lacks array(s) {sorted(missing)}; allowed: an .npz with arrays A and z")
                 A, z = np.asarray(npz["A"], dtype=float), np.asarray(npz["z"], dtype=float)
         else:
-            table = np.loadtxt(p, delimiter=",", ndmin=2, comments="#")
+            with warnings.catch_warnings():  # an empty file is reported below, in one line
+                warnings.simplefilter("ignore")
+                table = np.loadtxt(p, delimiter=",", ndmin=2, comments="#")
             A, z = table[:, :-1], table[:, -1]
     except ConfigError:
         raise
