@@ -33,18 +33,21 @@ class Ackley(Objective):
         self.box = as_box([-5.0, 5.0], self.dim)
 
     def f(self, x: ad.Variable) -> ad.Variable:
-        radius = sqrt_zero_safe(ad.sum(x**2) / self.dim)
+        radius = euclidean_norm(x) / np.sqrt(self.dim)
         waves = ad.sum(ad.cos(self.c * x)) / self.dim
         # grouped so that both brackets, and f, are exactly 0 at x = 0
         return self.a * (1.0 - ad.exp(-self.b * radius)) + (np.e - ad.exp(waves))
 
 
-def sqrt_zero_safe(s: ad.Variable) -> ad.Variable:
-    """sqrt(s) for s >= 0, whose derivatives of every order are taken as 0 where s == 0.
+def euclidean_norm(x: ad.Variable) -> ad.Variable:
+    """||x||, with derivatives of every order taken as 0 at exactly x = 0.
 
-    Plain sqrt has an infinite derivative at 0 (and 0 * inf = nan in the chain rule).
-    There the argument is replaced by 1 before the root and the result multiplied by 0,
-    both constants, so neither the value nor any derivative picks up a non-finite number.
+    Plain sqrt(sum x_i^2) has an infinite derivative at 0 (and 0 * inf = nan in the chain
+    rule), and its squares underflow for tiny x. Dividing by the constant m = max |x_i|
+    first keeps the squares in range without changing the value or any derivative; at
+    x = 0 the result is 0 * x, which is 0 with zero derivatives.
     """
-    at_zero = (np.asarray(s.data) == 0.0).astype(float)
-    return ad.sqrt(s + at_zero) * (1.0 - at_zero)
+    m = float(np.max(np.abs(x.data)))
+    if m == 0.0:
+        return ad.sum(x * 0.0)
+    return m * ad.sqrt(ad.sum((x * (1.0 / m)) ** 2))
