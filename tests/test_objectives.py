@@ -235,13 +235,16 @@ def test_ackley_at_and_near_its_kink():
         assert obj.value(np.zeros(n)) == 0.0
         np.testing.assert_array_equal(obj.grad(np.zeros(n)), np.zeros(n))
         np.testing.assert_allclose(obj.hessian(np.zeros(n)), np.e * obj.c**2 / n * np.eye(n), rtol=1e-14)
-        # just off 0 the gradient has the cone's norm a b / sqrt(n), not 0 and not infinite
+        # just off 0 the gradient has the cone's norm a b / sqrt(n), not 0 and not infinite,
+        # down to radius 1e-100, below which the cone term is taken as constant
         direction = np.random.default_rng(n).standard_normal(n)
         direction /= np.linalg.norm(direction)
-        for t in (1e-8, 1e-200):
+        for t in (1e-8, 1e-90):
             g = obj.grad(t * direction)
-            assert np.all(np.isfinite(g))
             assert np.linalg.norm(g) == pytest.approx(obj.a * obj.b / math.sqrt(n), rel=1e-6)
+            assert np.all(np.isfinite(obj.hessian(t * direction)))
+        assert np.linalg.norm(obj.grad(1e-120 * direction)) < 1e-100  # only the cosine term's e c^2 / n x
+        assert obj.value(1e-120 * direction) == 0.0
 
 
 def test_curve_fit_residual_protocol_and_minimizer_against_scipy():
