@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .data import ReportData, Trace
-from .style import DIVERGED_COLOR, LrColors, Plot, log_floor, new_figure, save
+from .style import DIVERGED_COLOR, LrColors, Plot, decades, log_floor, new_figure, save
 
 BAND_MIN = 5
 GRID_POINTS = 240
@@ -89,6 +89,7 @@ def _figure(data: ReportData, out_dir: Path, name: str, series: Callable[[Trace,
                 continue
             _panel(ax, sub, data, ys, xcol, floor, colors)
             ax.set_yscale("log")
+            decades(ax.yaxis)
             ax.set_xlabel(xlabel)
             if j == 0:
                 ax.set_ylabel(ylabel)
@@ -130,7 +131,7 @@ def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floo
         handles.append(Line2D([], [], ls="", marker="x", color=DIVERGED_COLOR, mew=2, label="diverged"))
     ax.set_ylim(floor, top)
     if handles:
-        ax.legend(handles=handles, loc="best", framealpha=0.8)
+        ax.legend(handles=handles, loc="upper right", framealpha=0.8)
 
 
 def _band(ax, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, color) -> float:

@@ -162,11 +162,6 @@ def _problems(runs: Any) -> dict[str, ProblemInfo]:
             for (key, (name, params, dim, f_star)), label in zip(found.items(), names)}
 
 
-def _solver_label(name: str, params: dict[str, Any]) -> str:
-    shown = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
-    return f"{name} {shown}".strip()
-
-
 def start_label(x0: Any) -> str:
     if not isinstance(x0, (list, tuple, np.ndarray)) or len(x0) == 0:
         return "?"
@@ -183,17 +178,17 @@ def _derive(runs: Any, traces: dict[str, Trace], problems: dict[str, ProblemInfo
             finite = t.f[np.isfinite(t.f)]
             if finite.size:
                 best[key] = min(best.get(key, math.inf), float(finite.min()))
+    settings = [(row.get("solver") if isinstance(row.get("solver"), str) else "?", _params(row, "solver", cols))
+                for _, row in runs.iterrows()]
     rows = []
-    for _, row in runs.iterrows():
+    for (_, row), (solver, sparams), solver_label in zip(runs.iterrows(), settings, labels(settings)):
         t, key = traces.get(row.run_id), row.problem
         info = problems.get(key) if key is not None else None
-        solver = row.get("solver") if isinstance(row.get("solver"), str) else "?"
-        sparams = _params(row, "solver", cols)
         lr = sparams.get("lr")
         derived = {
             "problem_label": info.label if info else (row.get("objective") or "?"),
             "solver_name": solver,
-            "solver_label": _solver_label(solver, sparams),
+            "solver_label": solver_label,
             "lr": float(lr) if isinstance(lr, (int, float)) and lr > 0 else math.nan,
             "start_label": start_label(row.get("x0")),
             "multistart": isinstance(row.get("start"), dict),

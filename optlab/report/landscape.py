@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.collections import PatchCollection
 from matplotlib.colors import LogNorm
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+from matplotlib.patches import Rectangle
 
 from .data import ReportData
 from .problems import ProblemInfo
-from .style import DIVERGED_COLOR, LrColors, Plot, hide_unused, new_figure, panel_grid, save, slug
+from .style import DIVERGED_COLOR, LrColors, Plot, decades, hide_unused, new_figure, panel_grid, save, slug
 
 MAX_PATHS = 25
 BASIN_MIN_STARTS = 4
@@ -95,9 +96,7 @@ def path_plots(data: ReportData, out_dir: Path, max_paths: int = MAX_PATHS) -> l
             bar = fig.colorbar(cs, ax=list(axes.ravel()), orientation="horizontal", shrink=0.6, pad=0.02,
                                aspect=40)
             bar.set_label("f(x) − min f on this box (log-spaced levels)")
-            bar.locator = LogLocator()
-            bar.formatter = LogFormatterSciNotation()
-            bar.update_ticks()
+            decades(bar.ax.xaxis)
         fig.legend(handles=_path_legend(info), loc="outside lower center", ncols=4, frameon=False)
         fig.suptitle(f"Paths of the iterates on {info.label}")
         name = f"paths_{slug(info.label)}_{len(plots)}"
@@ -210,11 +209,16 @@ def _basin_panel(ax, info: ProblemInfo, runs, targets: np.ndarray, radius: float
     fates = [classify(_final(x), s, targets, radius) for x, s in zip(runs.x_final, runs.status)]
     colors = [BASIN_COLORS[f % len(BASIN_COLORS)] if isinstance(f, int) else OTHER_COLORS[f] for f in fates]
     if info.dim == 2:
-        n_side = max(len(np.unique(starts[:, 0])), len(np.unique(starts[:, 1])))
-        grid_like = n_side * n_side >= len(runs) * 0.9 and n_side <= 60
-        size = (200 / n_side) ** 2 * 0.8 if grid_like else 22
-        ax.scatter(starts[:, 0], starts[:, 1], c=colors, s=size, marker="s" if grid_like else "o",
-                   edgecolors="none", alpha=0.85, zorder=2)
+        xs, ys = np.unique(starts[:, 0]), np.unique(starts[:, 1])
+        if len(xs) * len(ys) == len(runs) and len(xs) > 1 and len(ys) > 1:  # a grid: one tile per start
+            w, h = np.min(np.diff(xs)), np.min(np.diff(ys))
+            tiles = [Rectangle((x - w / 2, y - h / 2), w, h) for x, y in starts]
+            ax.add_collection(PatchCollection(tiles, facecolors=colors, edgecolors="white", linewidths=0.5,
+                                              alpha=0.8, zorder=2))
+            ax.set_xlim(min(xs[0] - w / 2, ax.get_xlim()[0]), max(xs[-1] + w / 2, ax.get_xlim()[1]))
+            ax.set_ylim(min(ys[0] - h / 2, ax.get_ylim()[0]), max(ys[-1] + h / 2, ax.get_ylim()[1]))
+        else:
+            ax.scatter(starts[:, 0], starts[:, 1], c=colors, s=22, edgecolors="none", alpha=0.85, zorder=2)
     else:
         ys = np.array([info.objective.value(s) for s in starts])
         ax.scatter(starts[:, 0], ys, c=colors, s=36, edgecolors="black", linewidths=0.4, zorder=4)

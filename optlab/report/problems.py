@@ -45,15 +45,31 @@ class ProblemInfo:
         m = np.asarray(getattr(self.objective, "minimizers", np.empty((0, self.dim))), dtype=float)
         return m.reshape(-1, self.dim) if m.size else np.empty((0, self.dim))
 
-    def surface(self, n: int = 121) -> tuple[np.ndarray, ...]:
+    def surface(self, n: int = 101) -> tuple[np.ndarray, ...]:
         """``(xs, f)`` on ``n`` points of the box (1-D) or ``(X, Y, F)`` on an n x n grid (2-D)."""
         if self._surface is None:
             axes = [np.linspace(lo, hi, n) for lo, hi in self.box]
             mesh = np.meshgrid(*axes, indexing="xy")
             points = np.stack([m.ravel() for m in mesh], axis=1)
-            values = np.array([self._value(p) for p in points]).reshape(mesh[0].shape)
+            values = self._values(points).reshape(mesh[0].shape)
             self._surface = (axes[0], values) if self.dim == 1 else (*mesh, values)
         return self._surface
+
+    def _values(self, points: np.ndarray) -> np.ndarray:
+        """f at every row of ``points``: all at once when ``f`` works elementwise on a (dim, N)
+        input (checked against single evaluations), else one by one."""
+        from .. import autodiff as ad
+
+        try:
+            with ad.no_grad(), np.errstate(all="ignore"):
+                out = np.asarray(self.objective.f(ad.Variable(points.T.copy())).data, dtype=float)
+            sample = np.linspace(0, len(points) - 1, 7).astype(int)
+            if out.shape == (len(points),) and np.allclose(out[sample], [self._value(points[i]) for i in sample],
+                                                           rtol=1e-9, atol=1e-12, equal_nan=True):
+                return np.where(np.isfinite(out), out, np.nan)
+        except Exception:  # noqa: BLE001 - an f written for one point only
+            pass
+        return np.array([self._value(p) for p in points])
 
     def _value(self, x: np.ndarray) -> float:
         with np.errstate(all="ignore"):
@@ -90,14 +106,15 @@ def rebuild(name: str, params: dict[str, Any], dim: int) -> Objective | None:
 
 def labels(problems: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """Short names: the objective's name, with the options that tell same-named problems apart."""
+    distinct = {problem_key(name, params): (name, params) for name, params in problems}
     by_name: dict[str, list[dict[str, Any]]] = {}
-    for name, params in problems:
+    for name, params in distinct.values():
         by_name.setdefault(name, []).append(params)
+    varying = {name: sorted({k for p in group for k in p if any(q.get(k) != p.get(k) for q in group)})
+               for name, group in by_name.items()}
     out = []
     for name, params in problems:
-        others = by_name[name]
-        varying = sorted({k for p in others for k in p if any(q.get(k) != p.get(k) for q in others)})
-        shown = ", ".join(f"{k}={_short(params.get(k))}" for k in varying)
+        shown = ", ".join(f"{k}={_short(params.get(k))}" for k in varying[name])
         out.append(f"{name} ({shown})" if shown else name)
     return out
 

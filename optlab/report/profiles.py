@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import ReportData
-from .style import Plot, new_figure, save
+from .style import Plot, decades, new_figure, plain_numbers, save
 
 LINESTYLES = ["-", "--", "-.", ":"]
 
@@ -89,6 +89,7 @@ def _performance(ax, cost: np.ndarray, solvers: list[str], what: str) -> None:
     for k, name in enumerate(solvers):
         ax.step(alphas, rho[k], where="post", label=name, **_style(k))
     ax.set_xscale("log", base=2)
+    plain_numbers(ax.xaxis)
     ax.set_xlim(1, top)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(f"α: within this factor of the best {what} (log₂)")
@@ -105,6 +106,7 @@ def _data(ax, cost: np.ndarray, dims: np.ndarray, solvers: list[str]) -> None:
     for k, name in enumerate(solvers):
         ax.step(kappas, d[k], where="post", label=name, **_style(k))
     ax.set_xscale("log")
+    decades(ax.xaxis)
     ax.set_xlim(lo, hi)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("κ: budget in simplex gradients, evaluations / (n + 1)")

@@ -15,6 +15,7 @@ import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 matplotlib.rcParams.update({
     "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8,
@@ -48,6 +49,7 @@ def new_figure(rows: int, cols: int, *, w: float = PANEL_W, h: float = PANEL_H, 
 
 def save(fig: Figure, out_dir: Path, name: str) -> None:
     fig.savefig(out_dir / f"{name}.png", dpi=100)
+    fig.set_layout_engine("none")  # keep the layout of the PNG: the SVG need not compute it again
     fig.savefig(out_dir / f"{name}.svg")
 
 
@@ -77,6 +79,31 @@ class LrColors:
         mappable = cm.ScalarMappable(norm=self.norm, cmap=LR_CMAP)
         bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), shrink=0.8, pad=0.01, aspect=30)
         bar.set_label("learning rate (solver.lr, log scale)")
+        decades(bar.ax.yaxis)
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _power_of_ten(v: float, pos: object = None) -> str:
+    if not (v > 0 and math.isfinite(v)):
+        return ""
+    k = math.log10(v)
+    if abs(k - round(k)) > 1e-6:
+        return ""
+    return "1" if round(k) == 0 else "10" + str(round(k)).translate(_SUPERSCRIPT)
+
+
+def decades(axis: Any) -> None:
+    """Label a log axis 10⁻³, 10⁰, ... in plain text (mathtext is slow to lay out on many panels)."""
+    axis.set_major_locator(LogLocator(base=10, numticks=8))
+    axis.set_major_formatter(FuncFormatter(_power_of_ten))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def plain_numbers(axis: Any) -> None:
+    axis.set_major_formatter(FuncFormatter(lambda v, pos=None: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def log_floor(values: np.ndarray) -> float:
