@@ -7,6 +7,7 @@ stderr and exit code 2 (``HYDRA_FULL_ERROR=1`` shows the traceback instead).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import re
@@ -50,10 +51,13 @@ def build(group: str, node: DictConfig) -> Any:
     target = options.pop("_target_", None)
     if not target:
         raise ConfigError(f"{group} has no _target_; allowed: a config with _target_: package.module.Class")
-    try:
-        cls = hydra.utils.get_class(target)
-    except Exception:  # noqa: BLE001 - Hydra reports import failures in several types
-        raise ConfigError(f"{group}._target_={target!r} cannot be imported; allowed: an importable class") from None
+    module_name, _, class_name = str(target).rpartition(".")
+    try:  # imported here rather than by Hydra, which logs a multi-line error first
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except Exception as exc:  # noqa: BLE001 - a missing module, a typo, or an error inside the user's module
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(f"{group}._target_={target!r} cannot be imported ({reason}); allowed: a class "
+                          "importable from the working directory, PYTHONPATH or an installed package") from None
     params = inspect.signature(cls).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         for key in options:
