@@ -197,7 +197,11 @@ class PowConst(Function):
         self.c = c
 
     def forward(self, x): return x**self.c
-    def backward(self, gy): return gy * self.c * self.inputs[0] ** (self.c - 1)
+
+    def backward(self, gy):
+        # where c == 0 the derivative is 0; as 0 * x**-1 it would be nan at x = 0
+        c = np.asarray(self.c, dtype=float)
+        return gy * c * self.inputs[0] ** np.where(c == 0, 1.0, c - 1)
 
 
 class Neg(Function):

@@ -30,7 +30,7 @@ def value_and_grad(f: ScalarFn) -> Callable[..., tuple[float, np.ndarray]]:
         xv = Variable(np.array(x, dtype=float))
         y = _scalar_output(f, xv, args)
         y.backward()
-        return float(y.data), _grad_of(xv)
+        return y.data.item(), _grad_of(xv)  # item(): float() rejects shape (1,) in numpy 2
 
     return wrapped
 
