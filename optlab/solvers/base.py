@@ -9,6 +9,7 @@ import numpy as np
 
 from ..objectives.base import Objective
 from ..problem import Problem
+from .options import constructor_options
 
 
 @dataclasses.dataclass
@@ -16,7 +17,10 @@ class State:
     """Where a solver stands: the iterate with its value and gradient.
 
     ``step_size`` is the multiplier applied in the step that produced ``x`` (NaN at the
-    start); ``done`` is set by a method that knows it has reached the exact minimiser.
+    start): the line-search alpha or the learning rate lr_k; for trust-region methods the
+    length of the step. ``done`` is set by a method whose own convergence test holds (an
+    exact method at its solution, Nelder-Mead's simplex collapsed); ``g`` is None for a
+    method that uses no gradient.
     Solvers that carry more (momentum, curvature pairs, ...) subclass this.
     """
 
@@ -43,5 +47,6 @@ class Solver:
         raise NotImplementedError
 
     def params(self) -> dict[str, Any]:
-        """The options of this instance (recorded with every run)."""
-        return {}
+        """The options of this instance (recorded with every run): the constructor's arguments,
+        each kept under its own name, so ``type(s)(**s.params())`` rebuilds the solver."""
+        return constructor_options(self)

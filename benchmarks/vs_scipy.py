@@ -1,0 +1,193 @@
+"""optlab's solvers against the matching ``scipy.optimize.minimize`` methods, on every objective.
+
+Both sides start at the objective's standard start, stop at the same gradient tolerance
+(||grad f||_2 <= gtol) and get exact derivatives: scipy is handed optlab's autodiff (or
+analytic) value, gradient, Hessian and Hessian-vector product functions. Printed side by
+side: iterations, function / gradient / Hessian evaluations and the final gap f - f*.
+Iterations of trust-region methods include rejected steps and those of Nelder-Mead are
+simplex iterations, as scipy counts them.
+
+A method *solves* a problem when it stops by its convergence test (||grad f|| <= gtol;
+Nelder-Mead: its simplex test) at a finite f. The summary line counts the comparisons in
+which optlab needs at most 10% more iterations and evaluations than scipy, and the
+problems scipy solves that optlab does not.
+
+    python benchmarks/vs_scipy.py [--gtol 1e-5] [--only bfgs,cg] [--objectives rosenbrock,beale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+import time
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize as scipy_minimize
+
+from optlab.objectives import OBJECTIVES
+from optlab.runner import Stop, run
+from optlab.solvers import SOLVERS
+
+MAX_ITER = 10_000
+SIMPLEX_TOL = 1e-8  # Nelder-Mead's xatol and fatol on both sides
+SLACK = 1.10  # "not more than 10% more"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    label: str
+    solver: str
+    options: dict
+    method: str
+    derivatives: tuple[str, ...]  # which of jac, hess, hessp scipy gets
+
+
+PAIRS = [
+    Pair("bfgs", "bfgs", {}, "BFGS", ("jac",)),
+    Pair("lbfgs", "lbfgs", {}, "L-BFGS-B", ("jac",)),
+    Pair("cg", "cg", {}, "CG", ("jac",)),
+    Pair("newton+wolfe", "newton", {"line_search": "wolfe"}, "Newton-CG", ("jac", "hess")),
+    Pair("newton_cg", "newton_cg", {}, "Newton-CG", ("jac", "hessp")),
+    Pair("trust_region(steihaug)", "trust_region", {"subproblem": "steihaug"}, "trust-ncg", ("jac", "hess")),
+    Pair("trust_region(exact)", "trust_region", {"subproblem": "exact"}, "trust-exact", ("jac", "hess")),
+    Pair("nelder_mead", "nelder_mead", {"xatol": SIMPLEX_TOL, "fatol": SIMPLEX_TOL}, "Nelder-Mead", ()),
+]
+
+
+@dataclasses.dataclass
+class Tally:
+    solved: bool
+    nit: int
+    nfev: int
+    ngev: int
+    nhev: int
+    gap: float | None
+    seconds: float
+
+
+def _gap(objective, f: float) -> float | None:
+    return None if objective.f_star is None else f - objective.f_star
+
+
+def run_optlab(objective, pair: Pair, gtol: float) -> Tally:
+    solver = SOLVERS[pair.solver](**pair.options)
+    derivative_free = pair.solver == "nelder_mead"
+    t0 = time.perf_counter()
+    out = run(objective, solver, None, Stop(max_iter=MAX_ITER, gtol=0.0 if derivative_free else gtol))
+    seconds = time.perf_counter() - t0
+    # iterations as scipy counts them: rejected trust-region steps, every simplex iteration
+    nit = out.iterations + getattr(out.state, "rejected", 0)
+    nit = getattr(out.state, "simplex_iterations", nit)
+    solved = out.status == "converged" and math.isfinite(out.state.f)
+    return Tally(solved, nit, out.nfev, out.ngev, out.nhev, _gap(objective, out.state.f), seconds)
+
+
+def run_scipy(objective, pair: Pair, gtol: float) -> Tally:
+    counts = {"hessp": 0}
+
+    def hessp(x, p):
+        counts["hessp"] += 1
+        return objective.hvp(x, p)
+
+    given = {"jac": objective.grad, "hess": objective.hessian, "hessp": hessp}
+    kwargs = {name: given[name] for name in pair.derivatives}
+    gradient_norm = {"value": math.inf}
+
+    def stop_at_gtol(intermediate_result):
+        # uncounted gradient, as optlab's runner checks ||grad f|| after every iteration
+        gradient_norm["value"] = float(np.linalg.norm(objective.grad(intermediate_result.x)))
+        if gradient_norm["value"] <= gtol:
+            raise StopIteration
+
+    if pair.method == "Nelder-Mead":
+        options = {"xatol": SIMPLEX_TOL, "fatol": SIMPLEX_TOL, "maxiter": MAX_ITER, "maxfev": 100 * MAX_ITER}
+        callback = None
+    else:
+        # scipy's own stopping tests are set so that the gradient test decides, as in optlab
+        options = {"maxiter": MAX_ITER, **NATIVE_TOLERANCES[pair.method](gtol)}
+        callback = stop_at_gtol
+    x0 = objective.start()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = scipy_minimize(objective.value, x0, method=pair.method, callback=callback, options=options, **kwargs)
+    seconds = time.perf_counter() - t0
+    if pair.method == "Nelder-Mead":
+        solved = res.status == 0
+    else:
+        final = float(np.linalg.norm(objective.grad(res.x)))
+        solved = final <= gtol and math.isfinite(res.fun)
+    nhev = counts["hessp"] if "hessp" in pair.derivatives else int(getattr(res, "nhev", 0) or 0)
+    return Tally(solved, int(res.nit), int(res.nfev), int(getattr(res, "njev", 0) or 0), nhev,
+                 _gap(objective, float(res.fun)), seconds)
+
+
+NATIVE_TOLERANCES = {
+    "BFGS": lambda gtol: {"gtol": gtol, "norm": 2.0},
+    "CG": lambda gtol: {"gtol": gtol, "norm": 2.0},
+    "L-BFGS-B": lambda gtol: {"gtol": 0.0, "ftol": 0.0},
+    "Newton-CG": lambda gtol: {"xtol": 1e-300},
+    "trust-ncg": lambda gtol: {"gtol": gtol},
+    "trust-exact": lambda gtol: {"gtol": gtol},
+}
+
+
+def _ratio(ours: int, theirs: int) -> float:
+    if theirs == 0:
+        return 1.0 if ours == 0 else math.inf
+    return ours / theirs
+
+
+def _fmt_gap(gap: float | None) -> str:
+    return "n/a" if gap is None else f"{gap:.1e}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gtol", type=float, default=1e-5)
+    parser.add_argument("--only", default="", help="comma-separated pair labels or solver names")
+    parser.add_argument("--objectives", default="", help="comma-separated objective names")
+    args = parser.parse_args(argv)
+    wanted = set(filter(None, args.only.split(",")))
+    pairs = [p for p in PAIRS if not wanted or p.label in wanted or p.solver in wanted]
+    names = [n for n in OBJECTIVES if not args.objectives or n in args.objectives.split(",")]
+
+    header = (f"{'objective':<16} {'method':<23} {'scipy method':<12} | {'it':>5} {'nfev':>5} {'ngev':>5} "
+              f"{'nhev':>5} {'gap':>8} {'ok':>3} | {'it':>5} {'nfev':>5} {'ngev':>5} {'nhev':>5} {'gap':>8} "
+              f"{'ok':>3} | {'worst':>5}")
+    print(f"gtol = {args.gtol:g} (||grad f||_2), max_iter = {MAX_ITER}; left: optlab, right: scipy; "
+          "worst = largest optlab/scipy ratio over it, nfev, ngev, nhev")
+    print(header)
+    print("-" * len(header))
+    within = total = missed = optlab_only = 0
+    worst_overall = (0.0, "")
+    for name in names:
+        objective = OBJECTIVES[name]()
+        for pair in pairs:
+            ours = run_optlab(objective, pair, args.gtol)
+            theirs = run_scipy(objective, pair, args.gtol)
+            ratios = [_ratio(getattr(ours, k), getattr(theirs, k)) for k in ("nit", "nfev", "ngev", "nhev")]
+            worst = max(ratios)
+            total += 1
+            within += worst <= SLACK
+            missed += theirs.solved and not ours.solved
+            optlab_only += ours.solved and not theirs.solved
+            if worst > worst_overall[0]:
+                worst_overall = (worst, f"{pair.label} on {name}")
+            print(f"{name:<16} {pair.label:<23} {pair.method:<12} | {ours.nit:>5} {ours.nfev:>5} {ours.ngev:>5} "
+                  f"{ours.nhev:>5} {_fmt_gap(ours.gap):>8} {'yes' if ours.solved else 'NO':>3} | "
+                  f"{theirs.nit:>5} {theirs.nfev:>5} {theirs.ngev:>5} {theirs.nhev:>5} "
+                  f"{_fmt_gap(theirs.gap):>8} {'yes' if theirs.solved else 'NO':>3} | {worst:>5.2f}")
+            sys.stdout.flush()
+    print(f"summary: {total} comparisons on {len(names)} objectives; optlab within {SLACK - 1:.0%} of scipy on "
+          f"iterations and every evaluation count in {within}/{total}; problems scipy solves and optlab "
+          f"does not: {missed}; optlab solves and scipy does not: {optlab_only}; worst ratio "
+          f"{worst_overall[0]:.2f} ({worst_overall[1]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

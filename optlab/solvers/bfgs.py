@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..problem import Problem
+from .descent import DescentSolver, DescentState
+from .line_search import Step, first_step
+
+
+@dataclasses.dataclass
+class BFGSState(DescentState):
+    """Adds ``inverse_hessian``, the approximation H_k of H(x_k)^{-1} (None: the identity)."""
+
+    inverse_hessian: np.ndarray | None = None
+
+
+def bfgs_update(inverse_hessian: np.ndarray | None, s: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """H_{k+1} = (I - rho s y^T) H_k (I - rho y s^T) + rho s s^T, rho = 1 / y^T s.
+
+    Skipped (H_k kept) when y^T s <= 0, where the update would lose positive definiteness
+    (only possible without the Wolfe curvature condition). The first update starts from
+    H_0 = (y^T s / y^T y) I (Nocedal and Wright, eq. 6.20) instead of I.
+    """
+    ys = float(y @ s)
+    if not ys > 0:
+        return inverse_hessian
+    if inverse_hessian is None:
+        inverse_hessian = (ys / float(y @ y)) * np.eye(s.size)
+    rho = 1.0 / ys
+    hy = inverse_hessian @ y
+    # (I - rho s y^T) H (I - rho y s^T) expanded, H symmetric: fewer products, same result
+    return (inverse_hessian - rho * (np.outer(s, hy) + np.outer(hy, s))
+            + (rho * rho * float(y @ hy) + rho) * np.outer(s, s))
+
+
+class BFGS(DescentSolver):
+    """BFGS: x_{k+1} = x_k - alpha_k H_k grad f(x_k), H_k the BFGS inverse-Hessian approximation.
+
+    With s_k = x_{k+1} - x_k and y_k = grad f(x_{k+1}) - grad f(x_k), H_{k+1} = (I - rho s y^T)
+    H_k (I - rho y s^T) + rho s s^T, rho = 1 / y^T s (:func:`bfgs_update`). alpha_k satisfies
+    the strong Wolfe conditions (c1 = 1e-4, c2 = 0.9), first trial 1 (min(1, 1/||g||) on
+    the first step, whose direction is the raw gradient). Reference: Nocedal and Wright,
+    *Numerical Optimization*, 2nd ed., 2006, Algorithm 6.1.
+    """
+
+    name = "bfgs"
+    state_type = BFGSState
+
+    def __init__(self, line_search: str = "wolfe", c1: float = 1e-4, c2: float = 0.9) -> None:
+        self._init_line_search(line_search, c1, c2, allowed=("wolfe", "armijo"))
+
+    def direction(self, problem: Problem, state: BFGSState) -> np.ndarray:
+        return -state.g if state.inverse_hessian is None else -(state.inverse_hessian @ state.g)
+
+    def initial_step(self, state: BFGSState, d: np.ndarray) -> float:
+        return first_step(state.g) if state.inverse_hessian is None else 1.0
+
+    def advance(self, state: BFGSState, step: Step, d: np.ndarray) -> BFGSState:
+        new = super().advance(state, step, d)
+        return dataclasses.replace(new, inverse_hessian=bfgs_update(state.inverse_hessian, step.x - state.x,
+                                                                    step.g - state.g))

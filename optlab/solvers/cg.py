@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..problem import Problem
+from .descent import DescentSolver, DescentState
+from .line_search import Step, first_step, interpolated_step
+from .options import check_choice
+
+
+@dataclasses.dataclass
+class CGState(DescentState):
+    """Adds the previous direction d_{k-1} and gradient g_{k-1} (None before the first step)."""
+
+    d_previous: np.ndarray | None = None
+    g_previous: np.ndarray | None = None
+
+
+def fletcher_reeves(g: np.ndarray, g_previous: np.ndarray) -> float:
+    return float(g @ g) / float(g_previous @ g_previous)
+
+
+def polak_ribiere_plus(g: np.ndarray, g_previous: np.ndarray) -> float:
+    return max(0.0, float(g @ (g - g_previous)) / float(g_previous @ g_previous))
+
+
+BETAS = {"polak_ribiere_plus": polak_ribiere_plus, "fletcher_reeves": fletcher_reeves}
+
+
+class ConjugateGradient(DescentSolver):
+    """Nonlinear conjugate gradient: d_k = -grad f(x_k) + beta_k d_{k-1}, x_{k+1} = x_k + alpha_k d_k.
+
+    beta_k = ||g_k||^2 / ||g_{k-1}||^2 (``fletcher_reeves``) or max(0, g_k^T (g_k - g_{k-1}) /
+    ||g_{k-1}||^2) (``polak_ribiere_plus``, the default). When d_k is not a descent direction
+    the method restarts with d_k = -g_k. alpha_k satisfies the strong Wolfe conditions with
+    c2 = 0.4 (< 1/2, which Fletcher-Reeves needs for descent), first trial
+    min(1, 1.01 * 2 (f_k - f_{k-1}) / g_k^T d_k). Reference: Nocedal and Wright, *Numerical
+    Optimization*, 2nd ed., 2006, Sec. 5.2 (Algorithms 5.4, eq. 5.45).
+    """
+
+    name = "cg"
+    state_type = CGState
+
+    def __init__(self, beta: str = "polak_ribiere_plus", line_search: str = "wolfe", c1: float = 1e-4,
+                 c2: float = 0.4) -> None:
+        self.beta = check_choice("solver.beta", beta, BETAS)
+        self.beta_rule = BETAS[beta]
+        self._init_line_search(line_search, c1, c2, allowed=("wolfe", "armijo"))
+
+    def direction(self, problem: Problem, state: CGState) -> np.ndarray:
+        if state.d_previous is None:
+            return -state.g
+        d = -state.g + self.beta_rule(state.g, state.g_previous) * state.d_previous
+        return d if float(state.g @ d) < 0 else -state.g
+
+    def initial_step(self, state: CGState, d: np.ndarray) -> float:
+        if state.d_previous is None:
+            return first_step(state.g)
+        return interpolated_step(state.f, state.f_previous, float(state.g @ d))
+
+    def advance(self, state: CGState, step: Step, d: np.ndarray) -> CGState:
+        return dataclasses.replace(super().advance(state, step, d), d_previous=d, g_previous=state.g)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..objectives.base import Objective
+from ..problem import Problem
+from .descent import DescentSolver, DescentState
+from .residuals import evaluate_residual, require_residual
+
+
+@dataclasses.dataclass
+class ResidualState(DescentState):
+    """Adds the residual vector r(x) and its Jacobian J(x)."""
+
+    residual: np.ndarray | None = None
+    jacobian: np.ndarray | None = None
+
+
+def residual_state(problem: Problem, x: np.ndarray, state_type: type[ResidualState] = ResidualState,
+                   **fields) -> ResidualState:
+    """The state at x from one (r, J) evaluation: f = r^T r, grad f = 2 J^T r."""
+    r, jacobian = evaluate_residual(problem, x)
+    return state_type(x=x, f=float(r @ r), g=2.0 * (jacobian.T @ r), residual=r, jacobian=jacobian, **fields)
+
+
+class GaussNewton(DescentSolver):
+    """Gauss-Newton: x_{k+1} = x_k + alpha_k d_k, d_k = argmin_d ||r(x_k) + J(x_k) d||.
+
+    For f = sum_i r_i(x)^2: the Newton step with the Hessian replaced by 2 J^T J, i.e.
+    d_k = -(J^T J)^{-1} J^T r, solved by orthogonal factorisation (``numpy.linalg.lstsq``),
+    which also gives the minimum-norm d when J is rank deficient. J comes from autodiff on
+    the objective's ``residual``. alpha_k = 1 (``line_search: none``) or Armijo backtracking
+    from 1. On a linear residual one step lands on the least-squares solution. Reference:
+    Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006, Sec. 10.3.
+    """
+
+    name = "gauss_newton"
+    state_type = ResidualState
+
+    def __init__(self, line_search: str = "armijo", c1: float = 1e-4) -> None:
+        self._init_line_search(line_search, c1, 0.9, allowed=("none", "armijo"))
+
+    def check(self, objective: Objective) -> None:
+        require_residual(objective, self.name)
+
+    def init(self, problem: Problem, x0: np.ndarray) -> ResidualState:
+        return residual_state(problem, x0)
+
+    def direction(self, problem: Problem, state: ResidualState) -> np.ndarray:
+        d, *_ = np.linalg.lstsq(state.jacobian, -state.residual, rcond=None)
+        return d
+
+    def update(self, problem: Problem, state: ResidualState) -> ResidualState:
+        d = self.direction(problem, state)
+        # f only along the line: the (r, J) evaluation at the accepted point gives the gradient
+        step = self.search.search(problem, state.x, state.f, state.g, d, 1.0, want_grad=False)
+        return residual_state(problem, step.x, step_size=step.alpha, k=state.k + 1, f_previous=state.f)

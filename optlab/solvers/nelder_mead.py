@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import SolverFailure, check_number
+from ..problem import Problem
+from .base import Solver, State
+from .options import check_flag
+
+MAX_STALL = 10_000  # simplex iterations without a new best vertex before giving up
+
+
+@dataclasses.dataclass
+class SimplexState(State):
+    """Adds the ``simplex`` (n + 1 vertices as rows, best first), their ``values`` and the
+    number of ``simplex_iterations`` so far. ``x``, ``f`` are the best vertex; ``g`` is None."""
+
+    simplex: np.ndarray | None = None
+    values: np.ndarray | None = None
+    simplex_iterations: int = 0
+
+
+def initial_simplex(x0: np.ndarray) -> np.ndarray:
+    """x0 and n vertices x0 + 5% of x0_i along each axis i (0.00025 where x0_i = 0)."""
+    simplex = np.tile(x0, (x0.size + 1, 1))
+    for i in range(x0.size):
+        simplex[i + 1, i] = 1.05 * x0[i] if x0[i] != 0 else 0.00025
+    return simplex
+
+
+class NelderMead(Solver):
+    """Nelder-Mead simplex search, derivative free. With the centroid c of the n best vertices
+    and the worst x_w, trial points c + t (c - x_w): reflection t = rho, expansion t = rho chi,
+    outside contraction t = rho psi, inside contraction t = -psi; if no trial improves, the
+    simplex shrinks towards the best vertex by sigma. Standard coefficients (rho, chi, psi,
+    sigma) = (1, 2, 1/2, 1/2); ``adaptive``: (1, 1 + 2/n, 3/4 - 1/(2n), 1 - 1/n) for larger n.
+
+    Converged (``done``) when max |x_i - x_best| <= ``xatol`` and max |f_i - f_best| <=
+    ``fatol`` over the vertices. One iteration is one new best vertex: the simplex
+    iterations in between (one to n + 2 function evaluations each) are counted in
+    ``state.simplex_iterations``; ``g`` is None and ``step_size`` NaN. References: Nelder and
+    Mead, Computer Journal 7, 1965; Lagarias, Reeds, Wright and Wright, SIAM J. Optim. 9,
+    1998; adaptive: Gao and Han, Comput. Optim. Appl. 51, 2012.
+    """
+
+    name = "nelder_mead"
+
+    def __init__(self, xatol: float = 1e-4, fatol: float = 1e-4, adaptive: bool = False) -> None:
+        self.xatol = check_number("solver.xatol", xatol, low=0, strict=False)
+        self.fatol = check_number("solver.fatol", fatol, low=0, strict=False)
+        self.adaptive = check_flag("solver.adaptive", adaptive)
+
+    def _coefficients(self, n: int) -> tuple[float, float, float, float]:
+        if self.adaptive:
+            return 1.0, 1.0 + 2.0 / n, 0.75 - 0.5 / n, 1.0 - 1.0 / n
+        return 1.0, 2.0, 0.5, 0.5
+
+    def _converged(self, simplex: np.ndarray, values: np.ndarray) -> bool:
+        return bool(np.max(np.abs(simplex[1:] - simplex[0])) <= self.xatol
+                    and np.max(np.abs(values[1:] - values[0])) <= self.fatol)
+
+    def _state(self, simplex: np.ndarray, values: np.ndarray, iterations: int) -> SimplexState:
+        order = np.argsort(values)
+        simplex, values = simplex[order], values[order]
+        return SimplexState(x=simplex[0].copy(), f=float(values[0]), g=None, done=self._converged(simplex, values),
+                            simplex=simplex, values=values, simplex_iterations=iterations)
+
+    def init(self, problem: Problem, x0: np.ndarray) -> SimplexState:
+        simplex = initial_simplex(x0)
+        return self._state(simplex, np.array([problem.value(v) for v in simplex]), 0)
+
+    def _iterate(self, problem: Problem, simplex: np.ndarray, values: np.ndarray) -> None:
+        """One simplex iteration, in place (simplex sorted best first on entry)."""
+        rho, chi, psi, sigma = self._coefficients(simplex.shape[1])
+        centroid = simplex[:-1].mean(axis=0)
+        worst = simplex[-1]
+
+        def along(t: float) -> tuple[np.ndarray, float]:
+            point = centroid + t * (centroid - worst)
+            return point, problem.value(point)
+
+        reflected, f_reflected = along(rho)
+        if f_reflected < values[0]:
+            expanded, f_expanded = along(rho * chi)
+            simplex[-1], values[-1] = (expanded, f_expanded) if f_expanded < f_reflected else (reflected, f_reflected)
+            return
+        if f_reflected < values[-2]:
+            simplex[-1], values[-1] = reflected, f_reflected
+            return
+        if f_reflected < values[-1]:  # contract outside, towards the reflected point
+            contracted, f_contracted = along(rho * psi)
+            improves = f_contracted <= f_reflected
+        else:  # contract inside, towards the worst vertex
+            contracted, f_contracted = along(-psi)
+            improves = f_contracted < values[-1]
+        if improves:
+            simplex[-1], values[-1] = contracted, f_contracted
+            return
+        for i in range(1, simplex.shape[0]):
+            simplex[i] = simplex[0] + sigma * (simplex[i] - simplex[0])
+            values[i] = problem.value(simplex[i])
+
+    def update(self, problem: Problem, state: SimplexState) -> SimplexState:
+        simplex, values = state.simplex.copy(), state.values.copy()
+        iterations = state.simplex_iterations
+        for _ in range(MAX_STALL):
+            self._iterate(problem, simplex, values)
+            iterations += 1
+            new = self._state(simplex, values, iterations)
+            simplex, values = new.simplex, new.values
+            if new.done or new.f < state.f or not np.array_equal(new.x, state.x):
+                return new
+        raise SolverFailure(f"nelder_mead: no new best vertex in {MAX_STALL} simplex iterations")
