@@ -1,0 +1,1 @@
+"""A user's own optlab plugins, kept outside optlab: an objective and a solver."""
