@@ -76,7 +76,7 @@ def test_user_solver_on_a_builtin_objective(tmp_path):
     assert iterates.f.iloc[-1] < iterates.f.iloc[0]
 
 
-def test_user_plugin_mistakes_end_in_one_line(tmp_path):
+def test_user_plugin_mistakes_end_in_one_line_and_pythonpath_works_from_elsewhere(tmp_path):
     for args, expected in [
         (["objective=my_objective", "objective.dim=0"], "objective.dim=0 is out of range"),
         (["solver=my_solver", "solver.lr=-1"], "solver.lr=-1 is out of range"),
@@ -90,6 +90,9 @@ def test_user_plugin_mistakes_end_in_one_line(tmp_path):
                   f"hydra.run.dir={tmp_path / 'root'}")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "No module named 'my_plugins'" in out.stderr and "PYTHONPATH" in out.stderr
+    out = run_cli("hydra.searchpath=[file://examples/conf]", "objective=my_objective", "stop.max_iter=3",
+                  f"hydra.run.dir={tmp_path / 'root'}", env={"PYTHONPATH": f"{EXAMPLES}{os.pathsep}{REPO}"})
+    assert out.returncode == 0 and optlab.load(tmp_path / "root")[0].objective[0] == "my_objective", out.stderr
 
 
 def test_a_plugin_in_any_folder_with_the_console_script(tmp_path):
