@@ -49,7 +49,10 @@ PAIRS = [
     Pair("bfgs", "bfgs", {}, "BFGS", ("jac",)),
     Pair("lbfgs", "lbfgs", {}, "L-BFGS-B", ("jac",)),
     Pair("cg", "cg", {}, "CG", ("jac",)),
-    Pair("newton+wolfe", "newton", {"line_search": "wolfe"}, "Newton-CG", ("jac", "hess")),
+    # Newton with a line search needs a modified Hessian where H is indefinite (scipy's
+    # Newton-CG truncates its CG there instead): the eigenvalue modification, the closest match
+    Pair("newton(wolfe,eigen)", "newton", {"line_search": "wolfe", "hessian_modification": "eigenvalue"},
+         "Newton-CG", ("jac", "hess")),
     Pair("newton_cg", "newton_cg", {}, "Newton-CG", ("jac", "hessp")),
     Pair("trust_region(steihaug)", "trust_region", {"subproblem": "steihaug"}, "trust-ncg", ("jac", "hess")),
     Pair("trust_region(exact)", "trust_region", {"subproblem": "exact"}, "trust-exact", ("jac", "hess")),

@@ -35,7 +35,8 @@ class ConjugateGradient(DescentSolver):
     beta_k = ||g_k||^2 / ||g_{k-1}||^2 (``fletcher_reeves``) or max(0, g_k^T (g_k - g_{k-1}) /
     ||g_{k-1}||^2) (``polak_ribiere_plus``, the default). When d_k is not a descent direction
     the method restarts with d_k = -g_k. alpha_k satisfies the strong Wolfe conditions with
-    c2 = 0.4 (< 1/2, which Fletcher-Reeves needs for descent), first trial
+    c2 = 0.1 (a near-exact line search keeps the directions nearly conjugate; Fletcher-Reeves
+    needs c2 < 1/2 for descent), first trial
     min(1, 1.01 * 2 (f_k - f_{k-1}) / g_k^T d_k). Reference: Nocedal and Wright, *Numerical
     Optimization*, 2nd ed., 2006, Sec. 5.2 (Algorithms 5.4, eq. 5.45).
     """
@@ -44,7 +45,7 @@ class ConjugateGradient(DescentSolver):
     state_type = CGState
 
     def __init__(self, beta: str = "polak_ribiere_plus", line_search: str = "wolfe", c1: float = 1e-4,
-                 c2: float = 0.4) -> None:
+                 c2: float = 0.1) -> None:
         self.beta = check_choice("solver.beta", beta, BETAS)
         self.beta_rule = BETAS[beta]
         self._init_line_search(line_search, c1, c2, allowed=("wolfe", "armijo"))

@@ -221,8 +221,10 @@ def _extrapolate(previous: _Trial, current: _Trial) -> float:
     advance (the bounds of Moré and Thuente, ACM TOMS 20, 1994)."""
     advance = current.alpha - previous.alpha
     low, high = current.alpha + 1.1 * advance, current.alpha + 4.0 * advance
+    if abs(current.slope) >= abs(previous.slope):
+        return high  # phi steepens: no minimiser in sight, go as far as allowed
     guess = _cubic_minimiser(previous, current)
-    return guess if math.isfinite(guess) and low <= guess <= high else high
+    return min(max(guess, low), high) if math.isfinite(guess) else high
 
 
 LINE_SEARCHES: dict[str, type[LineSearch]] = {cls.name: cls for cls in (FixedStep, Backtracking, StrongWolfe)}

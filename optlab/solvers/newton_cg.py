@@ -13,8 +13,10 @@ from .options import check_count
 def truncated_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, tolerance: float,
                  max_iter: int) -> np.ndarray:
     """An approximate solution of H d = -g by conjugate gradients, stopped when ||H d + g|| <=
-    ``tolerance`` or at negative curvature: then the last iterate, or -g at the first step
-    (Nocedal and Wright, Algorithm 7.1). One Hessian-vector product per CG iteration."""
+    ``tolerance`` or at non-positive curvature: then the last iterate, or at the first step
+    steepest descent -g scaled by ||g||^2 / |g^T H g| (Nocedal and Wright, Algorithm 7.1; the
+    scaling gives the line search a first trial of the length the curvature suggests).
+    One Hessian-vector product per CG iteration."""
     d = np.zeros_like(g)
     r = g.copy()  # residual H d + g
     p = -r
@@ -25,7 +27,9 @@ def truncated_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, toleran
         hp = hvp(p)
         curvature = float(p @ hp)
         if curvature <= 0:
-            return -g if i == 0 else d
+            if i > 0:
+                return d
+            return -g * (rr / -curvature if curvature < 0 else 1.0)
         alpha = rr / curvature
         d = d + alpha * p
         r = r + alpha * hp
