@@ -27,28 +27,29 @@ X_AXES = {
 }
 
 
-def _gap_series(data: ReportData) -> Callable[[Trace, float], np.ndarray]:
-    return lambda t, f_ref: t.gap(f_ref)
+def _gap(t: Trace, f_ref: float) -> np.ndarray:
+    return t.gap(f_ref)
 
 
-def _grad_series(data: ReportData) -> Callable[[Trace, float], np.ndarray]:
-    return lambda t, f_ref: t.grad_norm
+def _grad_norm(t: Trace, f_ref: float) -> np.ndarray:
+    return t.grad_norm
+
+
+def _gap_label(known: bool) -> str:
+    return "f − f*" if known else "f − best f found (f* unknown)"
 
 
 def convergence_plots(data: ReportData, out_dir: Path) -> list[Plot]:
     valid = data.valid
     if valid.empty:
         return []
-    any_unknown = not bool(valid.f_ref_is_f_star.all())
-    gap_label = "f − f*" + (" (f* unknown: f − best f found)" if any_unknown else "")
     plots = []
     for xcol, (short, xlabel) in X_AXES.items():
         name = f"convergence_{short}"
-        _figure(data, out_dir, name, _gap_series(data), xcol, xlabel, f"{gap_label}, log scale",
-                f"Convergence: f − f* against {short}")
+        _figure(data, out_dir, name, _gap, xcol, xlabel, _gap_label, f"Convergence: f − f* against {short} (log scale)")
         plots.append(Plot(name, "Convergence", f"f − f* against {short}", _caption(data, short, "the gap f − f*")))
-    _figure(data, out_dir, "grad_norm_iter", _grad_series(data), "iter", X_AXES["iter"][1],
-            "‖∇f(x)‖, log scale", "Gradient norm against iteration")
+    _figure(data, out_dir, "grad_norm_iter", _grad_norm, "iter", X_AXES["iter"][1],
+            lambda known: "‖∇f(x)‖", "Gradient norm against iteration (log scale)")
     plots.append(Plot("grad_norm_iter", "Convergence", "gradient norm against iteration",
                       _caption(data, "iteration", "the gradient norm ‖∇f(x_k)‖")))
     return plots
@@ -69,7 +70,7 @@ def _caption(data: ReportData, short: str, what: str) -> str:
 
 
 def _figure(data: ReportData, out_dir: Path, name: str, series: Callable[[Trace, float], np.ndarray],
-            xcol: str, xlabel: str, ylabel: str, title: str) -> None:
+            xcol: str, xlabel: str, ylabel: Callable[[bool], str], title: str) -> None:
     valid = data.valid
     problems = sorted(valid.problem.unique(), key=lambda k: data.problems[k].label)
     solvers = sorted(valid.solver_name.unique())
@@ -78,21 +79,21 @@ def _figure(data: ReportData, out_dir: Path, name: str, series: Callable[[Trace,
     for i, key in enumerate(problems):
         rows = valid[valid.problem == key]
         ys = {r.run_id: series(data.traces[r.run_id], r.f_ref) for r in rows.itertuples()}
-        floor = log_floor(np.concatenate(list(ys.values())))
         for j, solver in enumerate(solvers):
             ax = axes[i, j]
             sub = rows[rows.solver_name == solver]
             ax.set_title(f"{solver} on {data.problems[key].label}")
             if sub.empty:
-                ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, color="grey")
-                ax.set_yscale("log")
+                ax.text(0.5, 0.5, f"{solver} did not run on this problem", ha="center", va="center",
+                        transform=ax.transAxes, color="grey")
+                ax.set_axis_off()
                 continue
+            floor = log_floor(np.concatenate([ys[r] for r in sub.run_id]))
             _panel(ax, sub, data, ys, xcol, floor, colors)
             ax.set_yscale("log")
             decades(ax.yaxis)
             ax.set_xlabel(xlabel)
-            if j == 0:
-                ax.set_ylabel(ylabel)
+            ax.set_ylabel(ylabel(data.problems[key].f_star is not None))
     colors.colorbar(fig, axes)
     fig.suptitle(title)
     save(fig, out_dir, name)
