@@ -23,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import hydra_callbacks
 from .errors import ConfigError, check_number
 from .runner import Stop
 
@@ -260,6 +261,7 @@ def main() -> None:
     user_setting = os.environ.get("HYDRA_FULL_ERROR")
     _show_traceback[0] = user_setting == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
+    hydra_callbacks.last_sweep_problems.clear()
     try:
         _hydra_main()
     except (ConfigError, HydraException, OmegaConfBaseException) as exc:
@@ -268,6 +270,9 @@ def main() -> None:
         message = str(exc) if isinstance(exc, ConfigError) else _one_line(exc)
         print(f"optlab: error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    else:
+        if any(hydra_callbacks.last_sweep_problems):
+            sys.exit(1)
     finally:
         if user_setting is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

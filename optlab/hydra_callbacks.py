@@ -1,4 +1,4 @@
-"""Hydra callbacks: the sweep report written at the end of every multirun.
+"""Hydra callbacks: the sweep summary and the sweep report, at the end of every multirun.
 
 Configured in ``conf/config.yaml`` under ``hydra.callbacks``; ``report.auto=false`` on the
 command line switches it off. A report that cannot be built is a warning, never a failed
@@ -13,6 +13,29 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+# Statuses that mean a job could not do its work (a broken plugin, rejected options, a killed
+# job): a sweep with any of them exits 1. The method's own outcomes (diverged, failed, ...) are results.
+PROBLEM_STATUSES = ("error", "invalid", "running", "unreadable")
+last_sweep_problems: list[int] = []  # read by optlab.cli.main() for the exit code
+
+
+class SweepSummary(Callback):
+    """Print one line saying how every run of the sweep ended, and remember the problems."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from .store import status_counts
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        counts = status_counts(sweep_dir)
+        total = sum(counts.values())
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        problems = sum(counts.get(s, 0) for s in PROBLEM_STATUSES)
+        print(f"sweep: {total} runs in {sweep_dir}: {parts or 'none'}", flush=True)
+        if problems:
+            print(f"optlab: {problems} of {total} runs could not run ({', '.join(PROBLEM_STATUSES)}); "
+                  "their run.json files say why", file=sys.stderr)
+        last_sweep_problems.append(problems)
 
 
 class SweepReport(Callback):

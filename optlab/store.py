@@ -187,6 +187,18 @@ def load(path: str | Path):
     return runs, iterates
 
 
+def status_counts(root: str | Path) -> dict[str, int]:
+    """How many runs below ``root`` ended in each status (unreadable records count as ``unreadable``)."""
+    counts: dict[str, int] = {}
+    for path in sorted(Path(root).rglob(RECORD)):
+        try:
+            status = json.loads(path.read_text()).get("status", "unreadable")
+        except (OSError, ValueError, AttributeError):
+            status = "unreadable"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 def read_finished(run_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
     """The record of a run already finished in ``run_dir`` with the same overrides, else None."""
     path = Path(run_dir) / RECORD

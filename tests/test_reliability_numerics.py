@@ -95,7 +95,12 @@ def test_objective_returning_a_vector_is_an_error():
 
 
 def test_sweep_keeps_going_past_divergence_and_invalid_jobs(tmp_path):
-    out = run_cli("-m", "solver.lr=0.001,0.1,-1", "stop.max_iter=300", f"hydra.sweep.dir={tmp_path}")
+    out = run_cli("-m", "solver.lr=0.001,0.1,-1", "stop.max_iter=300", f"hydra.sweep.dir={tmp_path}",
+                  "report.auto=false")
+    assert out.returncode == 1  # one job could not run
+    assert f"sweep: 3 runs in {tmp_path}: " in out.stdout
+    assert all(f"1 {s}" in out.stdout for s in ("max_iter", "diverged", "invalid"))
+    assert "optlab: 1 of 3 runs could not run" in out.stderr
     records = {int(p.parent.name): json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")}
     assert sorted(records) == [0, 1, 2]
     assert [records[i]["status"] for i in range(3)] == ["max_iter", "diverged", "invalid"]
@@ -104,3 +109,9 @@ def test_sweep_keeps_going_past_divergence_and_invalid_jobs(tmp_path):
     runs, its = optlab.load(tmp_path)
     assert len(runs) == 3
     assert set(its.run_id) == set(runs.run_id[runs.status != "invalid"])
+
+
+def test_sweep_of_results_exits_zero_even_with_divergence(tmp_path):
+    out = run_cli("-m", "solver.lr=0.001,0.1", "stop.max_iter=100", f"hydra.sweep.dir={tmp_path}", "report.auto=false")
+    assert out.returncode == 0, out.stderr
+    assert "sweep: 2 runs" in out.stdout and "1 diverged" in out.stdout and "1 max_iter" in out.stdout
