@@ -9,7 +9,8 @@ from .base import Objective
 class DoubleWell(Objective):
     """f(x) = x^4 - 2 x^2; minima f = -1 at x = -1 and x = 1, a local maximum at 0.
 
-    The notes' Newton example, started from x = 2.
+    The notes' Newton example, started from x = 2. Domain R; the box is [-2.2, 2.2].
+    Minima from f'(x) = 4 x (x^2 - 1) = 0 with f''(+-1) = 8 > 0.
     """
 
     name = "double_well"

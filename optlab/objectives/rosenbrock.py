@@ -11,6 +11,10 @@ class Rosenbrock(Objective):
     """f(x) = sum_i 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2; minimum 0 at (1, ..., 1).
 
     The standard start is (0, 2, 2, ...), the first note's (0, 2) in two dimensions.
+    Domain R^n (dim >= 2); the box is [-2, 2] x [-1, 3] in two dimensions, [-2, 2]^n above.
+    Reference: H. H. Rosenbrock, "An automatic method for finding the greatest or least
+    value of a function", The Computer Journal 3 (1960) 175-184; the n-dimensional sum is
+    the form of scipy.optimize.rosen.
     """
 
     name = "rosenbrock"
