@@ -27,18 +27,21 @@ def polak_ribiere_plus(g: np.ndarray, g_previous: np.ndarray) -> float:
 
 
 BETAS = {"polak_ribiere_plus": polak_ribiere_plus, "fletcher_reeves": fletcher_reeves}
+RESTART = 0.1  # Powell's restart threshold nu
 
 
 class ConjugateGradient(DescentSolver):
     """Nonlinear conjugate gradient: d_k = -grad f(x_k) + beta_k d_{k-1}, x_{k+1} = x_k + alpha_k d_k.
 
     beta_k = ||g_k||^2 / ||g_{k-1}||^2 (``fletcher_reeves``) or max(0, g_k^T (g_k - g_{k-1}) /
-    ||g_{k-1}||^2) (``polak_ribiere_plus``, the default). When d_k is not a descent direction
-    the method restarts with d_k = -g_k. alpha_k satisfies the strong Wolfe conditions with
-    c2 = 0.1 (a near-exact line search keeps the directions nearly conjugate; Fletcher-Reeves
-    needs c2 < 1/2 for descent), first trial
-    min(1, 1.01 * 2 (f_k - f_{k-1}) / g_k^T d_k). Reference: Nocedal and Wright, *Numerical
-    Optimization*, 2nd ed., 2006, Sec. 5.2 (Algorithms 5.4, eq. 5.45).
+    ||g_{k-1}||^2) (``polak_ribiere_plus``, the default). The method restarts with d_k = -g_k
+    when d_k would not descend and when consecutive gradients are far from orthogonal,
+    |g_k^T g_{k-1}| >= 0.1 ||g_k||^2 (Powell's test, Nocedal and Wright eq. 5.52: on a
+    quadratic one inexact step otherwise spoils conjugacy for good). alpha_k satisfies the
+    strong Wolfe conditions with c2 = 0.1 (a near-exact line search keeps the directions
+    nearly conjugate; Fletcher-Reeves needs c2 < 1/2 for descent), first trial min(1, 1.01 *
+    2 (f_k - f_{k-1}) / g_k^T d_k). Reference: Nocedal and Wright, *Numerical Optimization*,
+    2nd ed., 2006, Sec. 5.2 (Algorithm 5.4, eqs. 5.45 and 5.52).
     """
 
     name = "cg"
@@ -51,10 +54,11 @@ class ConjugateGradient(DescentSolver):
         self._init_line_search(line_search, c1, c2, allowed=("wolfe", "armijo"))
 
     def direction(self, problem: Problem, state: CGState) -> np.ndarray:
-        if state.d_previous is None:
-            return -state.g
-        d = -state.g + self.beta_rule(state.g, state.g_previous) * state.d_previous
-        return d if float(state.g @ d) < 0 else -state.g
+        g = state.g
+        if state.d_previous is None or abs(float(g @ state.g_previous)) >= RESTART * float(g @ g):
+            return -g
+        d = -g + self.beta_rule(g, state.g_previous) * state.d_previous
+        return d if float(g @ d) < 0 else -g
 
     def initial_step(self, state: CGState, d: np.ndarray) -> float:
         if state.d_previous is None:

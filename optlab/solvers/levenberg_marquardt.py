@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -11,6 +10,7 @@ from ..problem import Problem
 from .base import Solver
 from .gauss_newton import ResidualState, residual_state
 from .residuals import require_residual
+from .trust_subproblems import gain_ratio
 
 MAX_REJECTIONS = 100
 
@@ -59,11 +59,10 @@ class LevenbergMarquardt(Solver):
         for _ in range(MAX_REJECTIONS):
             p = np.linalg.solve(jtj + mu * identity, -jtr)
             predicted = mu * float(p @ p) - float(p @ jtr)  # L(0) - L(p) given (J^T J + mu I) p = -J^T r
-            if not predicted > 0:
-                raise SolverFailure(f"levenberg_marquardt: the model predicts no decrease ({predicted:.3g}); "
-                                    "the gradient is at rounding level")
+            if predicted < 0:
+                raise SolverFailure(f"levenberg_marquardt: the model predicts an increase ({predicted:.3g})")
             f_trial = problem.value(state.x + p)
-            rho = (state.f - f_trial) / predicted if math.isfinite(f_trial) else -math.inf
+            rho = gain_ratio(state.f, f_trial, predicted)
             if rho > 0:
                 return residual_state(problem, state.x + p, LevenbergMarquardtState,
                                       step_size=float(np.linalg.norm(p)), k=state.k + 1, f_previous=state.f,

@@ -13,7 +13,8 @@ class LeastSquaresSolver(Solver):
 
     Computed with an orthogonal factorisation (``numpy.linalg.lstsq``) rather than by
     forming A^T A, which squares the condition number. One step, from any start.
-    Needs an objective that exposes ``linear_system() -> (A, z)``.
+    Needs an objective that exposes ``linear_system() -> (A, z)``. The second source note's
+    third way; Reference: Golub and Van Loan, *Matrix Computations*, 4th ed., 2013, Sec. 5.5.
     """
 
     name = "lstsq"

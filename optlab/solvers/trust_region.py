@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -9,7 +8,7 @@ from ..errors import ConfigError, SolverFailure, check_number
 from ..problem import Problem
 from .base import Solver, State
 from .options import check_choice, check_interval
-from .trust_subproblems import exact_step, steihaug_cg
+from .trust_subproblems import exact_step, gain_ratio, steihaug_cg
 
 SUBPROBLEMS = ("steihaug", "exact")
 MAX_REJECTIONS = 100  # radius shrinks 4x per rejection: 4^-100 of the start is far below rounding
@@ -63,12 +62,11 @@ class TrustRegion(Solver):
         for _ in range(MAX_REJECTIONS):
             p, on_boundary = self._solve(hessian, state.g, radius)
             predicted = -(float(state.g @ p) + 0.5 * float(p @ (hessian @ p)))
-            if not predicted > 0:
-                raise SolverFailure(f"trust region: the model predicts no decrease (m(0) - m(p) = {predicted:.3g}); "
-                                    "the gradient is at rounding level")
+            if predicted < 0:
+                raise SolverFailure(f"trust region: the model predicts an increase (m(0) - m(p) = {predicted:.3g})")
             x_trial = state.x + p
             f_trial = problem.value(x_trial)
-            rho = (state.f - f_trial) / predicted if math.isfinite(f_trial) else -math.inf
+            rho = gain_ratio(state.f, f_trial, predicted)
             if rho < 0.25:
                 radius *= 0.25
             elif rho > 0.75 and on_boundary:

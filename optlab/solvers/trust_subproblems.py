@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .line_search import ROUNDING
+
 
 def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
     """tau >= 0 with ||z + tau d|| = radius (z inside the region)."""
@@ -97,3 +99,17 @@ def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.nd
         newton = mu + (length - radius) / radius * length / -dlength
         mu = newton if lo < newton < hi else 0.5 * (lo + hi)
     return step(mu), True
+
+
+def gain_ratio(f: float, f_trial: float, predicted: float) -> float:
+    """rho = (f - f_trial) / predicted, the actual over the model's decrease.
+
+    Where both decreases are below the rounding of f, rho is undefined noise: the step is
+    then taken as the model says (rho = 1) unless f visibly rose. Non-finite f_trial: -inf.
+    """
+    if not math.isfinite(f_trial):
+        return -math.inf
+    noise = ROUNDING * abs(f)
+    if predicted <= noise and f_trial <= f + noise:
+        return 1.0
+    return (f - f_trial) / predicted
