@@ -4,8 +4,8 @@ Both sides start at the objective's standard start, stop at the same gradient to
 (||grad f||_2 <= gtol) and get exact derivatives: scipy is handed optlab's autodiff (or
 analytic) value, gradient, Hessian and Hessian-vector product functions. Printed side by
 side: iterations, function / gradient / Hessian evaluations and the final gap f - f*.
-Iterations of trust-region methods include rejected steps and those of Nelder-Mead are
-simplex iterations, as scipy counts them.
+Iterations of trust-region methods include rejected steps, as scipy counts them, and those
+of Nelder-Mead are simplex iterations (scipy's ``nit`` less one: it counts from 1).
 
 A method *solves* a problem when it stops by its convergence test (||grad f|| <= gtol;
 Nelder-Mead: its simplex test) at a finite f. The summary line counts the comparisons in
@@ -124,7 +124,8 @@ def run_scipy(objective, pair: Pair, gtol: float) -> Tally:
         final = float(np.linalg.norm(objective.grad(res.x)))
         solved = final <= gtol and math.isfinite(res.fun)
     nhev = counts["hessp"] if "hessp" in pair.derivatives else int(getattr(res, "nhev", 0) or 0)
-    return Tally(solved, int(res.nit), int(res.nfev), int(getattr(res, "njev", 0) or 0), nhev,
+    nit = int(res.nit) - (pair.method == "Nelder-Mead")  # scipy's Nelder-Mead counts iterations from 1
+    return Tally(solved, nit, int(res.nfev), int(getattr(res, "njev", 0) or 0), nhev,
                  _gap(objective, float(res.fun)), seconds)
 
 
@@ -167,12 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     within = total = missed = optlab_only = 0
     worst_overall = (0.0, "")
+    sums = {p.label: np.zeros((2, 4), dtype=int) for p in pairs}  # per method: optlab, scipy totals
     for name in names:
         objective = OBJECTIVES[name]()
         for pair in pairs:
             ours = run_optlab(objective, pair, args.gtol)
             theirs = run_scipy(objective, pair, args.gtol)
-            ratios = [_ratio(getattr(ours, k), getattr(theirs, k)) for k in ("nit", "nfev", "ngev", "nhev")]
+            keys = ("nit", "nfev", "ngev", "nhev")
+            ratios = [_ratio(getattr(ours, k), getattr(theirs, k)) for k in keys]
+            sums[pair.label] += [[getattr(ours, k) for k in keys], [getattr(theirs, k) for k in keys]]
             worst = max(ratios)
             total += 1
             within += worst <= SLACK
@@ -185,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{theirs.nit:>5} {theirs.nfev:>5} {theirs.ngev:>5} {theirs.nhev:>5} "
                   f"{_fmt_gap(theirs.gap):>8} {'yes' if theirs.solved else 'NO':>3} | {worst:>5.2f}")
             sys.stdout.flush()
+    print("-" * len(header))
+    print("totals over the objectives (it nfev ngev nhev), optlab | scipy:")
+    for label, (o, t) in sums.items():
+        print(f"  {label:<23} {' '.join(f'{v:>5}' for v in o)} | {' '.join(f'{v:>5}' for v in t)}")
     print(f"summary: {total} comparisons on {len(names)} objectives; optlab within {SLACK - 1:.0%} of scipy on "
           f"iterations and every evaluation count in {within}/{total}; problems scipy solves and optlab "
           f"does not: {missed}; optlab solves and scipy does not: {optlab_only}; worst ratio "
