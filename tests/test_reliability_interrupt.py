@@ -18,7 +18,9 @@ import optlab
 
 from .conftest import REPO
 
-LONG_RUN = ["solver=gd", "stop.max_iter=100000000", "stop.gtol=0", "log.chunk_rows=2000"]
+CHUNK = 20_000
+# A tiny learning rate: x keeps changing for millions of steps, so only a signal ends the run.
+LONG_RUN = ["solver=gd", "solver.lr=1e-7", "stop.max_iter=1000000000", "stop.gtol=0", f"log.chunk_rows={CHUNK}"]
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -50,7 +52,7 @@ def test_ctrl_c_ends_the_run_as_interrupted_with_every_iterate(tmp_path):
     assert "interrupted" in stdout and "Traceback" not in stderr
     runs, its = optlab.load(run_dir)
     assert runs.status[0] == "interrupted" and "interrupted by the user" in runs.message[0]
-    assert len(its) == runs.iterations[0] + 1 > 2000
+    assert len(its) == runs.iterations[0] + 1 > CHUNK
     assert its.iter.tolist() == list(range(len(its)))
     assert (run_dir / "iterates.parquet").exists() and not (run_dir / "iterates.parts").exists()
 
@@ -70,7 +72,7 @@ def test_kill_9_leaves_written_chunks_readable(tmp_path, seed):
     written = parts(run_dir)
     assert len(written) >= seen
     for p in written:
-        assert pq.read_metadata(p).num_rows == 2000
+        assert pq.read_metadata(p).num_rows == CHUNK
     assert not (run_dir / "iterates.parquet").exists()
     with_warnings = []
     import warnings
@@ -80,13 +82,14 @@ def test_kill_9_leaves_written_chunks_readable(tmp_path, seed):
         runs, its = optlab.load(run_dir)
         with_warnings.extend(caught)
     assert not with_warnings
-    assert runs.status[0] == "running" and len(its) == 2000 * len(written)
+    assert runs.status[0] == "running" and len(its) == CHUNK * len(written)
     assert its.iter.tolist() == list(range(len(its)))
 
 
 def test_rerun_of_a_killed_sweep_redoes_only_the_incomplete_jobs(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", "stop.max_iter=100,50000000,200", "stop.gtol=0", "stop.max_seconds=2",
+    args = ["-m", "stop.max_iter=100,50000000,200", "solver.lr=1e-7", "stop.gtol=0", "stop.max_seconds=2",
+            "report.auto=false",
             f"hydra.sweep.dir={sweep}"]
     proc = start(args, tmp_path)
     wait_for(lambda: (sweep / "1" / "run.json").exists())

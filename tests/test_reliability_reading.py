@@ -15,7 +15,8 @@ from .conftest import run_cli
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    out = run_cli("-m", "solver=gd,newton", "objective=double_well", "stop.max_iter=50", f"hydra.sweep.dir={root}")
+    out = run_cli("-m", "solver=gd,newton", "objective=double_well", "stop.max_iter=50", "report.auto=false",
+                  f"hydra.sweep.dir={root}")
     assert out.returncode == 0, out.stderr
     return root
 

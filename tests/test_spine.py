@@ -94,7 +94,7 @@ def test_diverging_gradient_descent_is_recorded(cli):
 
 def test_sweep_of_four_runs_loads_as_one_table(tmp_path):
     out = run_cli("-m", "solver=gd,newton", "objective=rosenbrock,double_well", "stop.max_iter=200",
-                  f"hydra.sweep.dir={tmp_path}")
+                  "report.auto=false", f"hydra.sweep.dir={tmp_path}")
     assert out.returncode == 0, out.stderr
     runs, its = optlab.load(tmp_path)
     assert len(runs) == 4 and runs.run_id.nunique() == 4
