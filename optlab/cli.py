@@ -231,6 +231,10 @@ def _one_line(exc: BaseException) -> str:
     if not_struct and "is not in struct" in f"{text} {exc.__cause__}":
         key = not_struct.group(1)
         return f"{key} is not an option; allowed: {_allowed_keys(key)} (add a new key with +{key}=...)"
+    ambiguous = re.match(r"Ambiguous value for argument '(.*)'\n", text)
+    if ambiguous:
+        return (f"{ambiguous.group(1)} is ambiguous; allowed: a list key=[a,b], a quoted string key='a,b', "
+                "or a sweep over the values with -m")
     if isinstance(exc, OverrideParseException):
         return (f"cannot parse the override {exc.override!r}; allowed: KEY=VALUE with a number, a word, "
                 "a quoted string or a list like [0,2] (see python -m optlab --help)")

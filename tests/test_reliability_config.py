@@ -28,6 +28,7 @@ CASES = {
     "lstsq on a nonlinear problem": (["solver=lstsq"], ["solver=lstsq needs a linear least-squares objective",
                                                         "objective=rosenbrock", "allowed: least_squares"]),
     "bad override syntax": (["solver.lr=="], ["solver.lr==", "allowed: KEY=VALUE"]),
+    "comma without -m": (["solver.lr=0.1,0.2"], ["solver.lr=0.1,0.2 is ambiguous", "allowed: a list"]),
 }
 
 
