@@ -9,15 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .data import ReportData, Trace
-from .style import DIVERGED_COLOR, LrColors, Plot, decades, log_floor, new_figure, save
+from .style import (
+    DIVERGED_COLOR,
+    PANEL_H,
+    PANEL_W,
+    SETTING_COLORS,
+    LrColors,
+    Plot,
+    decades,
+    hide_unused,
+    log_floor,
+    new_figure,
+    panel_grid,
+    save,
+)
 
 BAND_MIN = 5
+MAX_SOLVER_COLUMNS = 6  # more solvers than this share one panel per problem, coloured by solver
 GRID_POINTS = 240
 
 X_AXES = {
@@ -57,9 +72,13 @@ def convergence_plots(data: ReportData, out_dir: Path) -> list[Plot]:
 
 def _caption(data: ReportData, short: str, what: str) -> str:
     unknown = [p.label for p in data.problems.values() if p.f_star is None]
-    text = (f"{what.capitalize()} at every iterate against {short}: one panel per problem (rows) and solver "
-            f"(columns), one line per run, coloured by learning rate on a log scale (black: a solver without a "
-            f"learning rate). Where {BAND_MIN} or more runs share the same solver options (for example one learning "
+    if data.valid.solver_name.nunique() <= MAX_SOLVER_COLUMNS:
+        layout = ("one panel per problem (rows) and solver (columns), one line per run, coloured by learning rate "
+                  "on a log scale (black: a solver without a learning rate)")
+    else:
+        layout = "one panel per problem, one line per run, coloured by solver setting (legend on the right)"
+    text = (f"{what.capitalize()} at every iterate against {short}: {layout}. "
+            f"Where {BAND_MIN} or more runs share the same solver options (for example one learning "
             f"rate from many start points) they are drawn as their median (line) with 25–75% (dark) and 10–90% "
             f"(light) bands; a run that has stopped keeps its last value. A red ✕ marks the last finite value "
             f"of a run that diverged; values at or below zero are drawn at the bottom of the axis.")
@@ -74,45 +93,66 @@ def _figure(data: ReportData, out_dir: Path, name: str, series: Callable[[Trace,
     valid = data.valid
     problems = sorted(valid.problem.unique(), key=lambda k: data.problems[k].label)
     solvers = sorted(valid.solver_name.unique())
-    colors = LrColors(valid.lr)
-    fig, axes = new_figure(len(problems), len(solvers), extra_w=1.2 if colors.active else 0.0)
-    for i, key in enumerate(problems):
+    if len(solvers) <= MAX_SOLVER_COLUMNS:  # a panel per problem and solver, colour by learning rate
+        colors = LrColors(valid.lr)
+        cells = [(key, s) for key in problems for s in solvers]
+        nrows, ncols = len(problems), len(solvers)
+
+        def color_of(label: str, group) -> Any:
+            return colors(float(group.lr.iloc[0]))
+    else:  # many solvers: a panel per problem, colour by solver setting
+        settings = sorted(valid.solver_label.unique())
+        palette = {s: SETTING_COLORS[k % len(SETTING_COLORS)] for k, s in enumerate(settings)}
+        cells = [(key, None) for key in problems]
+        nrows, ncols = panel_grid(len(problems), 3)
+
+        def color_of(label: str, group) -> Any:
+            return palette[label]
+    by_solver = cells[0][1] is not None
+    fig, axes = new_figure(nrows, ncols, w=PANEL_W if by_solver else 4.6, h=PANEL_H if by_solver else 3.3,
+                           extra_w=1.2 if by_solver and colors.active else 0.0)
+    for ax, (key, solver) in zip(axes.ravel(), cells):
         rows = valid[valid.problem == key]
-        ys = {r.run_id: series(data.traces[r.run_id], r.f_ref) for r in rows.itertuples()}
-        for j, solver in enumerate(solvers):
-            ax = axes[i, j]
-            sub = rows[rows.solver_name == solver]
-            ax.set_title(f"{solver} on {data.problems[key].label}")
-            if sub.empty:
-                ax.text(0.5, 0.5, f"{solver} did not run on this problem", ha="center", va="center",
-                        transform=ax.transAxes, color="grey")
-                ax.set_axis_off()
-                continue
-            floor = log_floor(np.concatenate([ys[r] for r in sub.run_id]))
-            _panel(ax, sub, data, ys, xcol, floor, colors)
-            ax.set_yscale("log")
-            decades(ax.yaxis)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel(data.problems[key].f_star is not None))
-    colors.colorbar(fig, axes)
+        sub = rows if solver is None else rows[rows.solver_name == solver]
+        ax.set_title(f"{solver} on {data.problems[key].label}" if solver else data.problems[key].label)
+        if sub.empty:
+            ax.text(0.5, 0.5, f"{solver} did not run on this problem", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
+            ax.set_axis_off()
+            continue
+        ys = {r.run_id: series(data.traces[r.run_id], r.f_ref) for r in sub.itertuples()}
+        floor = log_floor(np.concatenate(list(ys.values())))
+        _panel(ax, sub, data, ys, xcol, floor, color_of, label_groups=by_solver)
+        ax.set_yscale("log")
+        decades(ax.yaxis)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel(data.problems[key].f_star is not None))
+    hide_unused(axes, len(cells))
+    if by_solver:
+        colors.colorbar(fig, axes)
+    else:
+        handles = [Line2D([], [], color=c, lw=2, label=s) for s, c in palette.items()]
+        fig.legend(handles=handles, loc="outside right upper", title="solver setting", frameon=False)
     fig.suptitle(title)
     save(fig, out_dir, name)
 
 
-def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floor: float, colors: LrColors) -> None:
+def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floor: float,
+           color_of: Callable[[str, Any], Any], label_groups: bool) -> None:
     handles = []
     top = floor  # the top of the axis: what runs that did not diverge reach (a diverged run leaves it)
     diverged_at: list[tuple[float, float]] = []
     for label, group in sub.groupby("solver_label", sort=True):
-        color = colors(float(group.lr.iloc[0]))
+        color = color_of(label, group)
         traces = [data.traces[r] for r in group.run_id]
         series = [ys[r] for r in group.run_id]
         diverged = (group.status == "diverged").to_numpy()
         if len(group) >= BAND_MIN:
             top = max(top, _band(ax, [getattr(t, xcol) for t in traces], series, floor, color))
             n_div = int(diverged.sum())
-            handles.append(Patch(facecolor=color, alpha=0.45, label=f"{label}: median of {len(group)} runs"
-                                 + (f" ({n_div} diverged)" if n_div else "")))
+            if label_groups:
+                handles.append(Patch(facecolor=color, alpha=0.45, label=f"{label}: median of {len(group)} runs"
+                                     + (f" ({n_div} diverged)" if n_div else "")))
         else:
             for t, y, div in zip(traces, series, diverged):
                 x = getattr(t, xcol)
@@ -123,7 +163,7 @@ def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floo
                     top = max(top, float(shown[finite[0]]) if div else float(np.nanmax(shown)))
                 if div and finite.size:
                     diverged_at.append((x[finite[-1]], shown[finite[-1]]))
-            if not np.isfinite(group.lr.iloc[0]):
+            if label_groups and not np.isfinite(group.lr.iloc[0]):
                 handles.append(Line2D([], [], color=color, label=label))
     top = top * 30 if top > floor else floor * 10
     for x, y in diverged_at:  # drawn at the top edge when the blow-up leaves the axis

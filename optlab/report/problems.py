@@ -110,7 +110,8 @@ def labels(problems: list[tuple[str, dict[str, Any]]]) -> list[str]:
     by_name: dict[str, list[dict[str, Any]]] = {}
     for name, params in distinct.values():
         by_name.setdefault(name, []).append(params)
-    varying = {name: sorted({k for p in group for k in p if any(q.get(k) != p.get(k) for q in group)})
+    # Options that differ between settings of one name; a record without options (an invalid job) is no setting.
+    varying = {name: sorted({k for p in group if p for k in p if any(q.get(k) != p.get(k) for q in group if q)})
                for name, group in by_name.items()}
     out = []
     for name, params in problems:

@@ -28,6 +28,8 @@ LR_CMAP = ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, 
 NO_LR_COLOR = "#222222"
 DIVERGED_COLOR = "#d62728"
 PANEL_W, PANEL_H = 3.6, 2.7
+SETTING_COLORS = [matplotlib.colormaps["tab20"](i) for i in (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 1, 3, 5, 7, 9, 11,
+                                                             13, 15, 17, 19)]
 
 
 @dataclasses.dataclass
