@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from .. import autodiff as ad
 from ..autodiff import compile as ad_compile
 from ..errors import ConfigError, check_number
+from ..options import constructor_options
 
 _FLOAT = np.dtype(float)
 _MISSING = object()
@@ -139,18 +139,6 @@ class Objective:
 
     def gap(self, f: float) -> float | None:
         return None if self.f_star is None else f - self.f_star
-
-
-def constructor_options(obj: Any) -> dict[str, Any]:
-    """``{name: obj.name}`` for each named argument of ``type(obj)``'s constructor that ``obj`` stores."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    params = inspect.signature(type(obj)).parameters.values()
-    return {p.name: _plain(getattr(obj, p.name)) for p in params if p.kind in named and hasattr(obj, p.name)}
-
-
-def _plain(value: Any) -> Any:
-    # numpy scalars and arrays as Python numbers and lists, so the record is plain JSON
-    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
 
 
 def _show(x: np.ndarray) -> str:

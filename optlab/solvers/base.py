@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..objectives.base import Objective
+from ..options import constructor_options
 from ..problem import Problem
-from .options import constructor_options
 
 
 @dataclasses.dataclass

@@ -6,9 +6,7 @@ option solvers have beyond it (a name from a list, a fraction in [0, 1), a flag)
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 
@@ -58,13 +56,3 @@ def check_wolfe_constants(c1: object, c2: object) -> tuple[float, float]:
     if c2 <= c1:
         raise ConfigError(f"solver.c2={c2:g} is out of range; allowed: a number in (c1, 1) = ({c1:g}, 1)")
     return c1, c2
-
-
-def constructor_options(obj: Any) -> dict[str, Any]:
-    """``{name: obj.name}`` for every argument of ``type(obj)``'s constructor.
-
-    Solvers keep each option under its own name, so this is their ``params()`` and
-    ``type(s)(**s.params())`` rebuilds the solver.
-    """
-    params = inspect.signature(type(obj)).parameters
-    return {name: getattr(obj, name) for name in params}
