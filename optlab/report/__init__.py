@@ -20,6 +20,8 @@ def build_report(path: str | Path, out: str | Path | None = None, *, tol: float 
     ``tol``: a run is solved at its first iterate with f - f* <= tol (f(x0) - f*);
     ``max_paths``: at most this many paths per panel of the path figures.
     """
+    import numpy as np
+
     from ..errors import check_number
     from .convergence import convergence_plots
     from .data import read
@@ -37,7 +39,8 @@ def build_report(path: str | Path, out: str | Path | None = None, *, tol: float 
     data = read(root, tol=tol)
     runs, solvers = write_tables(data, out_dir)
     plots = []
-    for make in (convergence_plots, lambda d, o: path_plots(d, o, max_paths), heatmap_plots, basin_plots,
-                 profile_plots):
-        plots += make(data, out_dir)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values of diverged runs are drawn off the axes
+        for make in (convergence_plots, lambda d, o: path_plots(d, o, max_paths), heatmap_plots, basin_plots,
+                     profile_plots):
+            plots += make(data, out_dir)
     return write_page(data, plots, runs, solvers, out_dir)

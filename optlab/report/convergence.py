@@ -148,7 +148,9 @@ def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floo
         series = [ys[r] for r in group.run_id]
         diverged = (group.status == "diverged").to_numpy()
         if len(group) >= BAND_MIN:
-            top = max(top, _band(ax, [getattr(t, xcol) for t in traces], series, floor, color))
+            _band(ax, [getattr(t, xcol) for t in traces], series, floor, color,
+                  fade=1.0 if sub.solver_label.nunique() <= 3 else 0.5)
+            top = max(top, _top(series, diverged))
             n_div = int(diverged.sum())
             if label_groups:
                 handles.append(Patch(facecolor=color, alpha=0.45, label=f"{label}: median of {len(group)} runs"
@@ -165,6 +167,10 @@ def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floo
                     diverged_at.append((x[finite[-1]], shown[finite[-1]]))
             if label_groups and not np.isfinite(group.lr.iloc[0]):
                 handles.append(Line2D([], [], color=color, label=label))
+    if len(handles) > 4:  # one entry per setting would hide the curves: the colour bar names the rates
+        n_div = int((sub.status == "diverged").sum())
+        handles = [Patch(facecolor="grey", alpha=0.45, label="median and bands per setting"
+                         + (f" ({n_div} of {len(sub)} runs diverged)" if n_div else ""))]
     top = top * 30 if top > floor else floor * 10
     for x, y in diverged_at:  # drawn at the top edge when the blow-up leaves the axis
         ax.plot(x, min(y, top), "x", color=DIVERGED_COLOR, ms=7, mew=2, clip_on=False, zorder=5)
@@ -175,8 +181,16 @@ def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floo
         ax.legend(handles=handles, loc="upper right", framealpha=0.8)
 
 
-def _band(ax, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, color) -> float:
-    """Median and quantile bands of step functions held at their last value; returns the top shown."""
+def _top(ys: list[np.ndarray], diverged: np.ndarray) -> float:
+    """The highest value worth showing: the runs that did not diverge, and every run's start."""
+    values = [y[np.isfinite(y)] for y, d in zip(ys, diverged) if not d] + [y[:1] for y in ys]
+    finite = np.concatenate(values) if values else np.empty(0)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max()) if finite.size else 0.0
+
+
+def _band(ax, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, color, fade: float = 1.0) -> None:
+    """Median and quantile bands of step functions held at their last value."""
     end = max(float(x[-1]) for x in xs if x.size)
     start = min(float(x[0]) for x in xs if x.size)
     grid = np.linspace(start, end, GRID_POINTS)
@@ -186,10 +200,7 @@ def _band(ax, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, color) -
         idx = np.clip(np.searchsorted(x, grid, side="right") - 1, 0, len(x) - 1)
         table[k] = held[idx]
     q = np.quantile(table, [0.1, 0.25, 0.5, 0.75, 0.9], axis=0, method="nearest")
-    finite = q[np.isfinite(q)]
-    top = float(finite.max()) if finite.size else floor * 10
-    shown = np.clip(np.where(np.isfinite(q), q, top * 100), floor, None)
-    ax.fill_between(grid, shown[0], shown[4], color=color, alpha=0.18, lw=0)
-    ax.fill_between(grid, shown[1], shown[3], color=color, alpha=0.35, lw=0)
+    shown = np.clip(np.where(np.isfinite(q), q, np.finfo(float).max), floor, 1e300)  # inf: off the top
+    ax.fill_between(grid, shown[0], shown[4], color=color, alpha=0.18 * fade, lw=0)
+    ax.fill_between(grid, shown[1], shown[3], color=color, alpha=0.35 * fade, lw=0)
     ax.plot(grid, np.where(np.isfinite(q[2]), shown[2], np.nan), color=color, lw=1.6)
-    return top

@@ -16,6 +16,7 @@ NOT_REACHED = "#d9d9d9"
 FAILED = "#444444"
 MAX_ANNOTATED_CELLS = 160
 MAX_LABELLED_STARTS = 40
+MAX_STARTS = 200
 
 
 def cell(runs) -> tuple[str, float]:
@@ -32,14 +33,20 @@ def cell(runs) -> tuple[str, float]:
     return "unsolved", float(np.median(gaps)) if len(gaps) else math.nan
 
 
+def _fills_a_grid(runs) -> bool:
+    """Several learning rates or starts, with the starts shared across rates (most cells hold a run)."""
+    cells = runs.lr.nunique() * runs.start_label.nunique()
+    filled = len(runs.groupby(["lr", "start_label"]))
+    return 2 <= cells and filled >= 0.5 * cells and runs.start_label.nunique() <= MAX_STARTS
+
+
 def heatmap_plots(data: ReportData, out_dir: Path) -> list[Plot]:
     valid = data.valid
     valid = valid[np.isfinite(valid.lr)]
     plots = []
     for key, info in sorted(data.problems.items(), key=lambda kv: kv[1].label):
         runs = valid[valid.problem == key]
-        panels = [(s, g) for s, g in runs.groupby("solver_name", sort=True)
-                  if g.lr.nunique() * g.start_label.nunique() >= 2]
+        panels = [(s, g) for s, g in runs.groupby("solver_name", sort=True) if _fills_a_grid(g)]
         if not panels:
             continue
         solved = runs.solved_iter[np.isfinite(runs.solved_iter)]
