@@ -12,6 +12,10 @@ import pyarrow.parquet as pq
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
+MAX_CHUNK_BYTES = 64 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
+# Iterates are mostly distinct floats: dictionary encoding only costs time, statistics go unused.
+PARQUET_OPTIONS = {"use_dictionary": False, "write_statistics": False,
+                   "column_encoding": {name: "DELTA_BINARY_PACKED" for name in INT_FIELDS}}
 
 
 def columns(n_coords: int) -> list[str]:
@@ -22,45 +26,86 @@ class IterateLog:
     """Rows go into a preallocated chunk; a full chunk goes to ``sink`` as an Arrow table.
 
     ``n_coords`` is how many coordinates of x are kept (the first ones). Without a sink
-    the chunks stay in memory (for :func:`optlab.minimize`).
+    the chunks stay in memory (for :func:`optlab.minimize`). A chunk holds ``chunk_rows``
+    rows, fewer when that would take more than :data:`MAX_CHUNK_BYTES`.
     """
 
     def __init__(self, n_coords: int, chunk_rows: int = 10_000,
                  sink: Callable[[pa.Table], None] | None = None) -> None:
         self.names = columns(n_coords)
         self.n_coords = n_coords
-        self.buf = np.empty((chunk_rows, len(self.names)))
+        capacity = max(1, min(int(chunk_rows), MAX_CHUNK_BYTES // (8 * len(self.names))))
+        self.head = np.empty((capacity, len(FIELDS)))
+        self.xs = np.empty((capacity, n_coords))
         self.rows = 0
         self.sink = sink
         self.kept: list[pa.Table] = []
 
+    @property
+    def capacity(self) -> int:
+        return len(self.head)
+
+    def room(self) -> int:
+        """Rows that fit before the current chunk is full."""
+        return len(self.head) - self.rows
+
     def append(self, it: int, f: float, grad_norm: float, step_size: float, nfev: int,
                ngev: int, nhev: int, time_s: float, x: np.ndarray) -> None:
-        row = self.buf[self.rows]
-        row[:8] = (it, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
-        row[8:] = x[: self.n_coords]
-        self.rows += 1
-        if self.rows == len(self.buf):
-            self.flush()
+        r = self.rows
+        self.head[r] = (it, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
+        if self.n_coords:
+            self.xs[r] = x[: self.n_coords]
+        self.rows = r + 1
+        if self.rows == len(self.head):
+            self.flush(full=True)
 
-    def flush(self) -> None:
+    def append_block(self, head: np.ndarray, xs: np.ndarray) -> None:
+        """Many rows at once: ``head`` (m x 8, the :data:`FIELDS`) and ``xs`` (m x at least n_coords)."""
+        done, m = 0, len(head)
+        while done < m:
+            take = min(m - done, self.room())
+            r = self.rows
+            self.head[r:r + take] = head[done:done + take]
+            if self.n_coords:
+                self.xs[r:r + take] = xs[done:done + take, : self.n_coords]
+            self.rows, done = r + take, done + take
+            if self.rows == len(self.head):
+                self.flush(full=True)
+
+    def flush(self, full: bool = False) -> None:
+        """Hand the rows so far to the sink; a sink with a ``last`` method gets a partial chunk
+        (the end of a run) there, so that it can go straight into the final file."""
         if not self.rows:
             return
-        block = self.buf[: self.rows]
-        table = pa.table({
-            name: pa.array(block[:, j].astype(np.int64) if name in INT_FIELDS else block[:, j])
-            for j, name in enumerate(self.names)
-        })
+        m = self.rows
+        cols = [arrow_column(self.head[:m, j], name in INT_FIELDS) for j, name in enumerate(FIELDS)]
+        cols += [arrow_column(self.xs[:m, i], False) for i in range(self.n_coords)]
+        table = pa.Table.from_arrays(cols, names=self.names)
         self.rows = 0
-        (self.sink or self.kept.append)(table)
+        if self.sink is None:
+            self.kept.append(table)
+        elif not full and hasattr(self.sink, "last"):
+            self.sink.last(table)
+        else:
+            self.sink(table)
 
     def table(self) -> pa.Table:
         """Everything kept in memory (no sink), flushed first."""
         self.flush()
         if not self.kept:
-            return pa.table({n: pa.array([], pa.int64() if n in INT_FIELDS else pa.float64())
-                             for n in self.names})
+            return pa.Table.from_arrays([arrow_column(np.empty(0), n in INT_FIELDS) for n in self.names],
+                                        names=self.names)
         return pa.concat_tables(self.kept)
+
+
+def arrow_column(values: np.ndarray, integer: bool) -> pa.Array:
+    """A copy of ``values`` as an Arrow int64 or float64 array.
+
+    Built from the buffer directly: ``pa.array`` would import pandas to look for pandas
+    types, which costs half a second at start-up.
+    """
+    data = np.array(values, dtype=np.int64 if integer else np.float64)
+    return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -73,35 +118,54 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-class ChunkFiles:
-    """A sink writing each chunk as ``iterates.parts/part-NNNNNN.parquet``, atomically.
+def write_table(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, **PARQUET_OPTIONS)
 
-    :meth:`merge` joins the parts into ``iterates.parquet`` (atomically) and removes them;
-    until then, a crashed run's earlier chunks stay readable.
+
+class ChunkFiles:
+    """A sink writing each full chunk as ``iterates.parts/part-NNNNNN.parquet``, atomically.
+
+    :meth:`merge` writes ``iterates.parquet`` (atomically) from the parts and the last,
+    partial chunk (kept in memory by :meth:`last`), and removes the parts; until then, a
+    crashed run's full chunks stay readable.
     """
 
     def __init__(self, run_dir: Path) -> None:
         self.final = run_dir / "iterates.parquet"
         self.parts = run_dir / "iterates.parts"
         self.count = 0
+        self.tail: pa.Table | None = None
 
     def __call__(self, table: pa.Table) -> None:
         self.parts.mkdir(exist_ok=True)
-        write_atomic(self.parts / f"part-{self.count:06d}.parquet", lambda p: pq.write_table(table, p))
+        write_atomic(self.parts / f"part-{self.count:06d}.parquet", lambda p: write_table(table, p))
         self.count += 1
+
+    def last(self, table: pa.Table) -> None:
+        if self.tail is not None:
+            self(self.tail)
+        self.tail = table
 
     def merge(self) -> None:
         parts = sorted(self.parts.glob("part-*.parquet"))
-        if not parts:
+        tail, self.tail = self.tail, None
+        if not parts and tail is None:
             return
+        if not parts:
+            write_atomic(self.final, lambda p: write_table(tail, p))
+        elif len(parts) == 1 and tail is None:  # already a complete file: renaming is atomic too
+            os.replace(parts[0], self.final)
+        else:
+            def write(tmp: Path) -> None:
+                schema = pq.ParquetFile(parts[0]).schema_arrow
+                with pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
+                    for part in parts:
+                        writer.write_table(pq.ParquetFile(part).read())  # (read_table imports pandas)
+                    if tail is not None:
+                        writer.write_table(tail)
 
-        def write(tmp: Path) -> None:
-            schema = pq.read_schema(parts[0])
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for part in parts:
-                    writer.write_table(pq.read_table(part))
-
-        write_atomic(self.final, write)
-        for part in parts:
-            part.unlink()
-        self.parts.rmdir()
+            write_atomic(self.final, write)
+            for part in parts:
+                part.unlink()
+        if self.parts.exists():
+            self.parts.rmdir()

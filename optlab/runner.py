@@ -1,6 +1,8 @@
 """The runner: drives any solver on any objective, applies the stopping rules, logs every iterate.
 
-It knows nothing of Hydra or of files; :mod:`optlab.store` gives it a sink on disk.
+It knows nothing of Hydra or of files; :mod:`optlab.store` gives it a sink on disk. Where a
+fused loop applies (:mod:`optlab.fastpath`) it advances stretches of iterations at once; the
+stopping rules are applied here either way.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ from .problem import Problem
 from .solvers.base import Solver, State
 
 STATUSES = ("converged", "max_iter", "max_seconds", "diverged", "failed", "error", "interrupted")
+# The stopping rules' statuses and messages ({k}: iteration, {gnorm}: ||grad f||, {stop}: the Stop).
+STOP_MESSAGES = {
+    "xtol": ("converged", "step <= xtol * (1 + ||x||) with xtol = {stop.xtol:g}"),
+    "diverged": ("diverged", "f or x is not finite at iteration {k}"),
+    "gtol": ("converged", "||grad f|| = {gnorm:.3g} <= gtol = {stop.gtol:g}"),
+    "max_iter": ("max_iter", "reached max_iter = {stop.max_iter}"),
+    "max_seconds": ("max_seconds", "reached max_seconds = {stop.max_seconds:g}"),
+}
+SMALL = 8  # vectors up to this size are summed in Python
+FUSED_STRETCH = 10_000  # iterations per fused stretch without a log (progress bars update in between)
 
 
 @dataclasses.dataclass
@@ -50,18 +62,49 @@ class Outcome:
     wall_time_s: float
 
 
+def stop_message(rule: str, k: int, gnorm: float, stop: Stop) -> tuple[str, str]:
+    """The status and message of stopping rule ``rule`` (a key of :data:`STOP_MESSAGES`)."""
+    status, template = STOP_MESSAGES[rule]
+    return status, template.format(k=k, gnorm=gnorm, stop=stop)
+
+
 def _norm(v: np.ndarray) -> float:
-    return math.sqrt(float(np.dot(v.ravel(), v.ravel())))
+    if v.size <= SMALL:  # Python floats beat numpy's call overhead; same sum as np.dot up to 8 terms
+        total = 0.0
+        for c in v.ravel().tolist():
+            total += c * c
+        return math.sqrt(total)
+    v = v if v.ndim == 1 else v.ravel()
+    return math.sqrt(float(np.dot(v, v)))
+
+
+def _finite(f: float, gnorm: float, x: np.ndarray) -> bool:
+    if not (math.isfinite(f) and math.isfinite(gnorm)):
+        return False
+    if x.size <= SMALL:
+        return all(map(math.isfinite, x.ravel().tolist()))
+    v = x if x.ndim == 1 else x.ravel()
+    # one dot product is finite when every entry is; only its overflow needs the full check
+    return math.isfinite(float(np.dot(v, v))) or bool(np.isfinite(x).all())
+
+
+def _small_step(x: np.ndarray, previous: np.ndarray, xtol: float) -> bool:
+    """||x - previous|| <= xtol (1 + ||previous||)."""
+    step = _norm(x - previous)
+    return step <= 0.0 if xtol == 0.0 else step <= xtol * (1.0 + _norm(previous))
 
 
 def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None = None,
-        log: IterateLog | None = None, progress: Any = None) -> Outcome:
+        log: IterateLog | None = None, progress: Any = None, *, fused: bool = True) -> Outcome:
     """Minimise ``objective`` with ``solver`` from ``x0`` (default: the standard start).
 
     Every iterate, the start included, goes to ``log``. Whatever happens inside the run
     ends in an :class:`Outcome` with one of :data:`STATUSES`; only a bad configuration
-    (:class:`ConfigError`) is raised, before anything runs.
+    (:class:`ConfigError`) is raised, before anything runs. ``fused=False`` keeps to the
+    generic path (one ``solver.update`` per iteration) even where a fused loop applies.
     """
+    from .fastpath import fused_loop
+
     stop = stop or Stop()
     solver.check(objective)
     x = objective.start(x0)
@@ -72,42 +115,48 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
     k = 0
     status, message = "error", ""
 
-    def record(s: State) -> float:
+    def record(s: State, it: int) -> float:
         g = s.g if s.g is not None else objective.grad(s.x)  # for the log only: not counted
         gnorm = _norm(g)
         if log is not None:
-            log.append(k, s.f, gnorm, s.step_size, problem.nfev, problem.ngev, problem.nhev,
+            log.append(it, s.f, gnorm, s.step_size, problem.nfev, problem.ngev, problem.nhev,
                        time.perf_counter() - t0, s.x)
         return gnorm
 
     with np.errstate(all="ignore"):  # overflow is detected as divergence, not printed
         try:
             state = solver.init(problem, x)
-            gnorm = record(state)
+            gnorm = record(state, 0)
+            loop = fused_loop(objective, solver, state.x, stop, log) if fused else None
             while True:
-                if not (math.isfinite(state.f) and math.isfinite(gnorm) and np.all(np.isfinite(state.x))):
-                    status, message = "diverged", f"f or x is not finite at iteration {k}"
-                    break
-                if gnorm <= stop.gtol:
-                    status, message = "converged", f"||grad f|| = {gnorm:.3g} <= gtol = {stop.gtol:g}"
-                    break
-                if state.done:
+                rule = ("diverged" if not _finite(state.f, gnorm, state.x) else "gtol" if gnorm <= stop.gtol
+                        else "done" if state.done else "max_iter" if k >= stop.max_iter
+                        else "max_seconds" if deadline < math.inf and time.perf_counter() > deadline else None)
+                if rule == "done":
                     status, message = "converged", f"{solver.name} reached its exact solution"
                     break
-                if k >= stop.max_iter:
-                    status, message = "max_iter", f"reached max_iter = {stop.max_iter}"
+                if rule is not None:
+                    status, message = stop_message(rule, k, gnorm, stop)
                     break
-                if time.perf_counter() > deadline:
-                    status, message = "max_seconds", f"reached max_seconds = {stop.max_seconds:g}"
-                    break
-                previous = state.x
-                state = solver.update(problem, state)
-                k += 1
-                gnorm = record(state)
+                count = 0
+                if loop is not None:
+                    room = log.room() if log is not None else FUSED_STRETCH
+                    ahead = loop.advance(problem, state, k, min(stop.max_iter, k + room), log, t0, deadline)
+                    state, previous, count = ahead.state, ahead.previous, ahead.count
+                    k += count
+                    if ahead.interrupted:
+                        raise KeyboardInterrupt
+                if count == 0:  # the generic step (also after a fused loop's float error)
+                    previous = state.x
+                    new = solver.update(problem, state)
+                    gnorm = record(new, k + 1)
+                    state, k, count = new, k + 1, 1
+                else:
+                    gnorm = _norm(state.g)
                 if progress is not None:
-                    progress.update(1)
-                if _norm(state.x - previous) <= stop.xtol * (1.0 + _norm(previous)):
-                    status, message = "converged", f"step <= xtol * (1 + ||x||) with xtol = {stop.xtol:g}"
+                    progress.update(count)
+                if _small_step(state.x, previous, stop.xtol):
+                    status, message = stop_message("xtol", k, gnorm, stop)
                     break
         except SolverFailure as exc:
             status, message = "failed", f"{exc} (at iteration {k})"

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import sys
 import threading
 import types
@@ -325,14 +326,15 @@ def _shape_src(shape: tuple[int, ...], batch: bool = False) -> str:
 class _Source:
     """Lines of a generated function and the names it refers to."""
 
-    def __init__(self) -> None:
+    def __init__(self, tag: str = "") -> None:
         self.lines: list[str] = []
         self.env: dict[str, Any] = {"np": np}
         self.count = 0
+        self.tag = tag
 
     def fresh(self, prefix: str = "t") -> str:
         self.count += 1
-        return f"_{prefix}{self.count}"
+        return f"_{prefix}{self.tag}{self.count}"
 
     def bind(self, value: Any, prefix: str = "k") -> str:
         name = self.fresh(prefix)
@@ -536,11 +538,13 @@ Atom = str | float  # a local name or a literal
 class _ScalarWriter:
     """The graph unrolled on Python floats: every value is an object array of atoms."""
 
-    def __init__(self, plan: Plan, src: _Source, prefix: str = "s") -> None:
+    def __init__(self, plan: Plan, src: _Source, prefix: str = "s", vector: bool = False) -> None:
         self.plan, self.src, self.prefix = plan, src, prefix
+        self.templates = {**_SCALAR_TEMPLATES, **_VECTOR_TEMPLATES} if vector else _SCALAR_TEMPLATES
         self.statements: list[tuple[str, str, tuple[str, ...]]] = []  # (target, expression, names used)
         self.common: dict[str, str] = {}
         self.values: dict[int, np.ndarray] = {}
+        self.negated: dict[str, Atom] = {}  # name -> atom it is the negation of
 
     # atoms
     def text(self, atom: Atom) -> str:
@@ -561,28 +565,52 @@ class _ScalarWriter:
         self.common[expr] = name
         return name
 
+    # Rewrites below are exact in IEEE arithmetic: a + (-b) is a - b, (-a) * b is -(a * b), and
+    # rounding is symmetric, so signs move freely; x + 0.0 -> x only loses the sign of a zero.
+    def neg(self, a: Atom) -> Atom:
+        if isinstance(a, float):
+            return -a
+        if a in self.negated:
+            return self.negated[a]
+        name = self.emit("-{0}", None, a)
+        self.negated[name] = a
+        return name
+
     def add(self, a: Atom, b: Atom) -> Atom:
-        if b == 0.0 and isinstance(b, float):
+        if isinstance(b, float) and b == 0.0:
             return a
-        if a == 0.0 and isinstance(a, float):
+        if isinstance(a, float) and a == 0.0:
             return b
+        if b in self.negated:
+            return self.sub(a, self.negated[b])
+        if a in self.negated:
+            return self.sub(b, self.negated[a])
         return self.emit("{0} + {1}", np.add, a, b)
 
     def sub(self, a: Atom, b: Atom) -> Atom:
         if isinstance(b, float) and b == 0.0:
             return a
+        if b in self.negated:
+            return self.add(a, self.negated[b])
         return self.emit("{0} - {1}", np.subtract, a, b)
 
     def mul(self, a: Atom, b: Atom) -> Atom:
-        if isinstance(b, float) and b == 1.0:
-            return a
-        if isinstance(a, float) and a == 1.0:
-            return b
+        for p, q in ((a, b), (b, a)):
+            if isinstance(q, float) and q == 1.0:
+                return p
+            if isinstance(q, float) and q == -1.0:
+                return self.neg(p)
+            if p in self.negated:
+                return self.neg(self.mul(self.negated[p], q))
         return self.emit("{0} * {1}", np.multiply, a, b)
 
     def div(self, a: Atom, b: Atom) -> Atom:
         if isinstance(b, float) and b == 1.0:
             return a
+        if a in self.negated:
+            return self.neg(self.div(self.negated[a], b))
+        if b in self.negated:
+            return self.neg(self.div(a, self.negated[b]))
         return self.emit("{0} / {1}", np.divide, a, b)
 
     def total(self, atoms: Any) -> Atom:
@@ -629,7 +657,9 @@ class _ScalarWriter:
         binary = {core.Add: self.add, core.Sub: self.sub, core.Mul: self.mul, core.Div: self.div}.get(t)
         if binary is not None:
             return self.elementwise(binary, a[0], a[1])
-        template = _SCALAR_TEMPLATES.get(t)
+        if t is core.Neg:
+            return self.elementwise(self.neg, a[0])
+        template = self.templates.get(t)
         if template is not None:
             text, fold = template
             return self.elementwise(lambda *xs: self.emit(text, fold, *xs), *a)
@@ -709,18 +739,36 @@ class _ScalarWriter:
         return out.reshape(shape)
 
     def body(self, outputs: list[np.ndarray]) -> list[str]:
-        """The statements that the outputs need, in order."""
-        live = {a for arr in outputs for a in arr.ravel() if isinstance(a, str)}
+        """The statements that the outputs need, in order; a value used once is written in
+        place (same operations, fewer local variables)."""
+        out_names = {a for arr in outputs for a in arr.ravel() if isinstance(a, str)}
+        live = set(out_names)
         kept = []
         for target, expr, used in reversed(self.statements):
             if target in live:
-                kept.append(f"{target} = {expr}")
+                kept.append([target, expr])
                 live.update(used)
-        return kept[::-1]
+        kept.reverse()
+        uses: dict[str, int] = {}
+        for _, expr in kept:
+            for name in _NAME.findall(expr):
+                uses[name] = uses.get(name, 0) + 1
+        inline = {t: e for t, e in kept if uses.get(t) == 1 and t not in out_names}
+        lines = []
+        for target, expr in kept:
+            if target in inline:
+                continue
+            while True:
+                expanded = _NAME.sub(lambda m: f"({inline[m.group()]})" if m.group() in inline else m.group(), expr)
+                if expanded == expr:
+                    break
+                expr = expanded
+            lines.append(f"{target} = {expr}")
+        return lines
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 _SCALAR_TEMPLATES: dict[type, tuple[str, Callable]] = {
-    core.Neg: ("-{0}", np.negative),
     core.Pow: ("pow({0}, {1})", np.power),
     core.Sin: ("sin({0})", np.sin), core.Cos: ("cos({0})", np.cos), core.Tan: ("tan({0})", np.tan),
     core.Exp: ("exp({0})", np.exp), core.Log: ("log({0})", np.log), core.Sqrt: ("sqrt({0})", np.sqrt),
@@ -730,6 +778,14 @@ _SCALAR_TEMPLATES: dict[type, tuple[str, Callable]] = {
     Sign: ("(1.0 if {0} > 0.0 else -1.0 if {0} < 0.0 else {0})", np.sign),
     AtLeast: ("(1.0 if {0} >= {1} else 0.0)", _at_least),
 }
+# The same code on numpy arrays (one element per point of a batch): conditionals become ufuncs.
+_VECTOR_TEMPLATES: dict[type, tuple[str, Callable]] = {
+    core.Maximum: ("_maximum({0}, {1})", np.maximum), core.Minimum: ("_minimum({0}, {1})", np.minimum),
+    Sign: ("_sign({0})", np.sign), AtLeast: ("_at_least({0}, {1})", _at_least),
+}
+_VECTOR_ENV = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+               "tanh": np.tanh, "pow": np.power, "_maximum": np.maximum, "_minimum": np.minimum,
+               "_sign": np.sign, "_at_least": _at_least}
 _SCALAR_ENV = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "log": math.log,
                "sqrt": math.sqrt, "tanh": math.tanh, "pow": math.pow}
 
@@ -772,17 +828,24 @@ class Compiled:
         self._second: Graph | None = None
         self._made: dict[str, Callable] = {}
         self.scalar = self.size <= SCALAR_MAX_INPUT and Plan(self.graph, ("f", "g")).elements() <= SCALAR_MAX_ELEMENTS
-        self.value = self._make("value")
-        self.value_and_grad = self._make("value_and_grad")
-        self.grad = self._make("grad")
         self._check(record(f, self.x))
 
-    # public entry points (value, value_and_grad, grad are set in __init__)
+    # Entry points. The first call of each builds its code, which then replaces the method on
+    # this instance, so later calls go straight to the generated function.
+    def value(self, x: np.ndarray) -> float:
+        return self._install("value")(x)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        return self._install("value_and_grad")(x)
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return self._install("grad")(x)
+
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         return self._get("hvp")(x, np.asarray(v, dtype=float))
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
-        return self._get("hessian")(x)
+        return self._install("hessian")(x)
 
     def batched(self, name: str) -> Callable:
         """``value``, ``value_and_grad``, ``grad`` or ``hvp`` on inputs of shape ``shape + (B,)``.
@@ -793,13 +856,17 @@ class Compiled:
         return self._get("batched_" + name)
 
     # building
+    def _install(self, name: str) -> Callable:
+        fn = self.__dict__[name] = self._get(name)
+        return fn
+
     def _get(self, name: str) -> Callable:
         fn = self._made.get(name)
         if fn is None:
             try:
                 fn = self._make(name)
             except NotCompilable:
-                if name.startswith("batched_"):
+                if name not in _EAGER:
                     raise
                 fn = _EAGER[name](self.f)  # second derivatives stay eager; first ones still compiled
             self._made[name] = fn
@@ -811,7 +878,7 @@ class Compiled:
             graph = record(self.f, self.x, hvp=True)
             self._check(graph)
             self._second = graph
-            hv = self._array_function("hvp", batched=False)(self.x, np.ones_like(self.x))
+            hv = self._get("array_hvp")(self.x, np.ones_like(self.x))
             if not _agree(hv, graph.outputs["hv"].data):
                 self._second = None
                 raise NotCompilable("the replayed Hessian-vector product differs from the recording")
@@ -819,26 +886,25 @@ class Compiled:
 
     def _check(self, graph: Graph) -> None:
         """Replay at the recorded point and compare with an independent recording ``graph``."""
-        f, g = self.value_and_grad(self.x)
-        if not (_agree(f, graph.outputs["f"].data) and _agree(g, graph.outputs["g"].data)
-                and _agree(self.value(self.x), f) and _agree(self.grad(self.x), g)):
+        f, g = self._get("value_and_grad")(self.x)
+        if not (_agree(f, graph.outputs["f"].data) and _agree(g, graph.outputs["g"].data)):
             raise NotCompilable("a second recording at the same point gives other values "
                                 "(f draws random numbers or keeps state)")
 
     def _make(self, name: str) -> Callable:
         if name.startswith("batched_"):
             return self._array_function(name[len("batched_"):], batched=True)
+        if name.startswith("array_"):
+            return self._array_function(name[len("array_"):], batched=False)
         if name == "hessian":
             return self._hessian_function()
-        array_fn = self._array_function(name, batched=False)
-        self._made["array_" + name] = array_fn
-        if not self.scalar:
-            return array_fn
-        try:
-            return self._scalar_function(name, array_fn)
-        except _NotScalar:
-            self.scalar = False
-            return array_fn
+        if self.scalar:
+            array_name = "array_" + name
+            try:
+                return self._scalar_function(name, lambda *args: self._get(array_name)(*args))
+            except _NotScalar:
+                self.scalar = False
+        return self._get("array_" + name)
 
     def _outputs(self, name: str) -> tuple[Graph, tuple[str, ...]]:
         return {
@@ -888,6 +954,27 @@ class Compiled:
             "return " + ", ".join(results)]
         return src.function(name, ", ".join(arg_names), body, f"{name} replayed from a recording (scalar code)")
 
+    def scalar_block(self, name: str, inputs: list[list[str]], tag: str, vector: bool = False
+                     ) -> tuple[list[str], list[list[str]], dict]:
+        """Scalar code of ``name`` (``value_and_grad``, ``grad``, ``value``, ``hvp``) for inlining.
+
+        ``inputs`` names the flat elements of each input (x, and v for hvp). Returns the
+        statements, the source of each output's flat elements (a literal where it is
+        constant), and the names the statements use (``tag`` keeps them apart from the
+        caller's). Python float errors (:data:`SCALAR_ERRORS`) may be raised by the
+        statements. With ``vector`` the code works on numpy arrays, one element per point
+        (numpy's inf and nan instead of errors). Raises :class:`NotCompilable` if there is
+        no scalar form.
+        """
+        if not self.scalar:
+            raise NotCompilable("no scalar code for this function")
+        graph, outs = self._outputs(name)
+        src = _Source(tag)
+        src.env.update(_VECTOR_ENV if vector else _SCALAR_ENV)
+        writer = _ScalarWriter(Plan(graph, outs), src, vector=vector)
+        outputs = writer.write([input_atoms(names, self.shape) for names in inputs])
+        return writer.body(outputs), [[writer.text(a) for a in o.ravel()] for o in outputs], src.env
+
     def _hessian_function(self) -> Callable:
         n = self.size
         if self.scalar:
@@ -895,7 +982,7 @@ class Compiled:
                 return self._scalar_hessian()
             except _NotScalar:
                 pass
-        hvp = self._get("hvp")
+        hvp = self._get("array_hvp")
         eye = np.eye(n)
         try:
             batched = self.batched("hvp") if n * n <= 4_000_000 else None
@@ -939,7 +1026,7 @@ class Compiled:
         return src.function("hessian", "x", body, "Hessian replayed from a recording (scalar code)")
 
     def _hessian_fallback(self) -> Callable:
-        array_hvp = self._made.get("array_hvp") or self._array_function("hvp", batched=False)
+        array_hvp = self._get("array_hvp")
         eye = np.eye(self.size)
         shape = self.shape
 
