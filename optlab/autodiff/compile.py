@@ -427,22 +427,50 @@ class _ArrayWriter:
         raise KeyError("value used before it is computed")
 
     def write(self, input_names: list[str]) -> list[str]:
+        """Emit the statements; returns the names of the outputs.
+
+        Large temporaries are released right after their last use, and an elementwise
+        operation whose operand dies there writes into it (``out=``): many arrays alive at
+        once would cost fresh memory, and its page faults, at every call.
+        """
         for var, name in zip(self.plan.graph.inputs, input_names):
             self.names[id(var)] = name
             self.fresh_array[id(var)] = False
+        nodes = self.plan.nodes
+        last_use: dict[int, int] = {}
+        for i, fn in enumerate(nodes):
+            for x in fn.inputs:
+                last_use[id(self.plan.resolve(x))] = i
+        for v in self.plan.outputs:
+            last_use[id(v)] = len(nodes)
+        shared: set[int] = set()  # temporaries that a view refers to: never overwritten
         lines = self.src.lines
-        for fn in self.plan.nodes:
+        for i, fn in enumerate(nodes):
             out = fn.output()
+            inputs = [self.plan.resolve(x) for x in fn.inputs]
             args = [self.ref(x) for x in fn.inputs]
             expr, fresh = self.expr(fn, args)
             if expr in args and not fresh:  # an identity: reuse the operand
                 self.names[id(out)] = expr
-                self.fresh_array[id(out)] = self.fresh_array[id(self.plan.resolve(fn.inputs[args.index(expr)]))]
+                self.fresh_array[id(out)] = self.fresh_array[id(inputs[args.index(expr)])]
+                shared.update(id(x) for x in inputs)
                 continue
-            name = self.src.fresh()
-            lines.append(f"{name} = {expr}")
+            if not fresh:
+                shared.update(id(x) for x in inputs)
+            dying = [x for x in inputs if last_use.get(id(x)) == i and self.fresh_array.get(id(x))
+                     and id(x) not in shared and self.plan.kind[id(x)][0] == "node"]
+            reuse = next((x for x in dying if x.shape == out.shape and type(fn) in _ELEMENTWISE
+                          and expr.startswith("np.") and (self.batched or out.ndim)), None)  # 0-d: numpy scalars
+            if reuse is not None:
+                name = self.names[id(reuse)]
+                lines.append(f"{name} = {expr[:-1]}, out={name})")
+            else:
+                name = self.src.fresh()
+                lines.append(f"{name} = {expr}")
             self.names[id(out)] = name
             self.fresh_array[id(out)] = fresh
+            gone = {self.names[id(x)] for x in dying if x is not reuse and (self.batched or x.size >= 1024)}
+            lines.extend(f"del {n}" for n in sorted(gone))
         return [self.ref(v) for v in self.plan.outputs]
 
     def is_batched(self, var: Variable) -> bool:
@@ -515,6 +543,10 @@ _ARRAY_UFUNC = {
     core.Tanh: "np.tanh", core.Abs: "np.abs", core.Maximum: "np.maximum", core.Minimum: "np.minimum",
     Sign: "np.sign", AtLeast: "_at_least",
 }
+
+
+# operations whose array code is one numpy ufunc call, which can write into an operand
+_ELEMENTWISE = {t for t in _ARRAY_UFUNC if t is not AtLeast} | {core.PowConst}
 
 
 def _at_least(a: Any, b: Any) -> np.ndarray:
