@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -198,3 +199,26 @@ def test_solver_shootout(finished):
     full = yaml.safe_load((EXPERIMENTS / "solver_shootout.yaml").read_text())["hydra"]["sweeper"]["params"]
     assert set(full["solver"].split(",")) == set(SOLVERS) - {"lstsq", "gauss_newton", "levenberg_marquardt"}
     assert "profiles" in check_report(index, runs)
+
+
+@pytest.mark.slow
+def test_experiments_ship_in_the_wheel(tmp_path):
+    """A plain install (no source tree) finds +experiment=NAME: conf/experiment is packaged."""
+    wheels, site, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(wheels)],
+                   check=True, capture_output=True, timeout=600)
+    (wheel,) = wheels.glob("optlab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in EXPERIMENTS.glob("*.yaml"):
+        assert f"optlab/conf/experiment/{path.name}" in names
+    assert {"optlab/report/__init__.py", "optlab/hydra_callbacks.py", "optlab/conf/starts/grid.yaml"} <= names
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    elsewhere.mkdir()
+    env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-m", "optlab", "-m", "+experiment=seed_newton_double_well",
+                          "stop.max_iter=20", "hydra.sweep.dir=sweep"], cwd=elsewhere, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    runs, _ = optlab.load(elsewhere / "sweep")
+    assert sorted(runs.solver) == ["gd", "newton"] and (elsewhere / "sweep" / "report" / "index.html").is_file()
