@@ -326,6 +326,11 @@ def _view(values: np.ndarray) -> pa.Array:
 
 def _lrs(solver: Solver, lrs: Any, count: int) -> tuple[np.ndarray, list[Solver]]:
     """Per-run learning rates and solvers (one solver per distinct rate, checked as ``solver.lr`` is)."""
+    if not hasattr(solver, "lr"):
+        if lrs is not None:
+            raise ConfigError(f"lrs={lrs!r} given for solver {solver.name}, which has no learning rate; "
+                              "allowed: lrs only with a solver that has lr")
+        return np.full(count, math.nan), [solver] * count
     values = np.broadcast_to(np.asarray(solver.lr if lrs is None else lrs, dtype=float), (count,))
     made: dict[float, Solver] = {float(solver.lr): solver}
     for lr in set(values.tolist()):

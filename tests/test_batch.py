@@ -1,0 +1,159 @@
+"""Batched runs give the single runs' results: the same iterates, outcomes and files per start."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import optlab.autodiff as ad
+from optlab.batch import batchable, run_batch, run_batch_to_dirs
+from optlab.errors import ConfigError
+from optlab.log import IterateLog
+from optlab.objectives import OBJECTIVES
+from optlab.objectives.base import Objective
+from optlab.runner import Stop, run
+from optlab.solvers import SOLVERS
+from optlab.store import load
+
+
+def single(objective, lr, x0, stop, max_coords=100):
+    log = IterateLog(min(objective.dim, max_coords))
+    out = run(objective, SOLVERS["gd"](lr=lr), x0, stop, log=log)
+    return out, log.table().to_pandas()
+
+
+def assert_batch_matches_single_runs(objective, starts, lrs, stop, exact=True, **options):
+    results = run_batch(objective, SOLVERS["gd"](), starts, stop, lrs=lrs, **options)
+    assert len(results) == len(starts)
+    for start, lr, res in zip(starts, np.broadcast_to(lrs, len(starts)), results):
+        out, its = single(objective, lr, start, stop, options.get("max_coords", 100))
+        got, table = res.outcome, res.iterates.to_pandas()
+        assert (got.status, got.message, got.iterations, got.nfev, got.ngev, got.nhev) == (
+            out.status, out.message, out.iterations, out.nfev, out.ngev, out.nhev)
+        cols = [c for c in its.columns if c != "time_s"]
+        assert list(table.columns) == list(its.columns)
+        if exact:
+            np.testing.assert_array_equal(table[cols].to_numpy(), its[cols].to_numpy())
+            for field in ("x", "f", "g", "step_size", "k", "f_previous"):
+                np.testing.assert_array_equal(getattr(got.state, field), getattr(out.state, field))
+        else:
+            np.testing.assert_allclose(table[cols].to_numpy(), its[cols].to_numpy(), rtol=1e-12, atol=1e-12)
+    return results
+
+
+def grid_starts(objective, n, seed=0):
+    rng = np.random.default_rng(seed)
+    low, high = objective.box[:, 0], objective.box[:, 1]
+    return low + (high - low) * rng.random((n, objective.dim))
+
+
+def test_rosenbrock_starts_and_learning_rates_end_as_their_single_runs():
+    obj = OBJECTIVES["rosenbrock"]()
+    starts = np.vstack([[[0.0, 2.0], [1.0, 1.0]], grid_starts(obj, 22)])
+    lrs = np.resize([1e-3, 5e-4, 2e-3, 4e-3], len(starts))
+    # small chunks and a small memory budget: several chunks, runs ending inside and at their ends
+    results = assert_batch_matches_single_runs(obj, starts, lrs, Stop(max_iter=700, gtol=1e-3, xtol=1e-9),
+                                               chunk_rows=64, memory_bytes=1 << 16)
+    ends = {r.outcome.message.split(" ")[0] for r in results}
+    assert {"reached", "f", "||grad"} <= ends  # max_iter, diverged, converged all occur
+
+
+@pytest.mark.parametrize("name, options, exact", [
+    ("himmelblau", {}, True),
+    ("beale", {}, True),
+    ("styblinski_tang", {"dim": 3}, True),
+    ("ackley", {}, False),  # exp, cos, sqrt and maximum: numpy's and the C library's last bits may differ
+    ("curve_fit", {}, False),
+    ("rosenbrock", {"dim": 20}, False),  # batched array code: sums over 20 terms in another order
+])
+def test_other_objectives_batch_like_single_runs(name, options, exact):
+    obj = OBJECTIVES[name](**options)
+    assert_batch_matches_single_runs(obj, grid_starts(obj, 6, seed=3), 1e-3, Stop(max_iter=300), exact=exact)
+
+
+def test_a_stop_at_the_start_and_zero_iterations():
+    obj = OBJECTIVES["rosenbrock"]()
+    assert_batch_matches_single_runs(obj, [[1.0, 1.0], [0.0, 2.0]], 1e-3, Stop(max_iter=50))
+    assert_batch_matches_single_runs(obj, [[1.0, 1.0], [0.0, 2.0]], 1e-3, Stop(max_iter=0))
+
+
+def test_x_that_stops_changing_is_converged_as_in_a_single_run():
+    obj = OBJECTIVES["double_well"]()
+    assert_batch_matches_single_runs(obj, [[1.0 + 1e-12], [2.0]], [1e-20, 1e-2], Stop(max_iter=100))
+
+
+def test_max_coords_limits_the_logged_coordinates():
+    obj = OBJECTIVES["rosenbrock"](dim=4)
+    results = assert_batch_matches_single_runs(obj, grid_starts(obj, 3), 1e-3, Stop(max_iter=20), max_coords=2)
+    assert [c for c in results[0].iterates.column_names if c.startswith("x_")] == ["x_0", "x_1"]
+
+
+def test_max_seconds_is_a_budget_for_the_batch():
+    obj = OBJECTIVES["rosenbrock"]()
+    results = run_batch(obj, SOLVERS["gd"](), grid_starts(obj, 4), Stop(max_iter=10**8, gtol=0, max_seconds=0.05))
+    for r in results:
+        assert r.outcome.status == "max_seconds" and r.outcome.iterations > 0
+        assert r.iterates.column("iter").to_pylist() == list(range(r.outcome.iterations + 1))
+
+
+def test_run_directories_are_those_of_single_runs(tmp_path):
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
+    starts = grid_starts(obj, 5)
+    dirs = [tmp_path / f"start_{i}" for i in range(5)]
+    records = run_batch_to_dirs(dirs, obj, solver, starts, Stop(max_iter=200), lrs=[1e-3, 2e-3, 1e-3, 5e-4, 1e-3],
+                                extras=[{"start": {"index": i}} for i in range(5)], chunk_rows=64)
+    runs, its = load(tmp_path)
+    assert len(runs) == 5 and runs.run_id.nunique() == 5
+    assert sorted(runs["solver.lr"]) == sorted([1e-3, 2e-3, 1e-3, 5e-4, 1e-3])
+    for d, record, start in zip(dirs, records, starts):
+        on_disk = json.loads((d / "run.json").read_text())
+        assert on_disk == record and on_disk["start"]["index"] == dirs.index(d)
+        out, table = single(obj, on_disk["solver_params"]["lr"], start, Stop(max_iter=200))
+        mine = its[its.run_id == on_disk["run_id"]].drop(columns=["run_id", "time_s"]).reset_index(drop=True)
+        np.testing.assert_array_equal(mine.to_numpy(), table.drop(columns="time_s").to_numpy())
+        assert (on_disk["status"], on_disk["iterations"], on_disk["x_final"]) == (
+            out.status, out.iterations, out.state.x.tolist())
+        assert not list(d.glob(".*")) and not (d / "iterates.parts").exists()
+
+
+def test_runs_that_cannot_be_batched_run_one_after_the_other(tmp_path):
+    obj = OBJECTIVES["rosenbrock"]()
+    newton = SOLVERS["newton"]()
+    assert "newton" in batchable(obj, newton)
+    records = run_batch_to_dirs([tmp_path / "a", tmp_path / "b"], obj, newton, [[0.0, 2.0], [-1.2, 1.0]],
+                                Stop(max_iter=50))
+    assert [r["status"] for r in records] == ["converged", "converged"]
+    with pytest.raises(ConfigError, match="cannot be batched"):
+        run_batch(obj, newton, [[0.0, 2.0]])
+
+
+class Branching(Objective):
+    name = "branching"
+
+    def __init__(self) -> None:
+        self.dim, self.x0, self.box = 2, np.array([1.0, 1.0]), np.array([[-2.0, 2.0]] * 2)
+
+    def f(self, x):
+        return ad.sum(x * x) if x.data[0] > 0 else ad.sum(x**4)
+
+
+@pytest.mark.parametrize("objective, solver, reason", [
+    (OBJECTIVES["least_squares"](), SOLVERS["gd"](), "writes its gradient out"),
+    (Branching(), SOLVERS["gd"](), "reads the values"),
+    (OBJECTIVES["rosenbrock"](), SOLVERS["gd"](schedule="exponential"), "schedule"),
+    (OBJECTIVES["rosenbrock"](), SOLVERS["gd"](line_search="armijo"), "line search"),
+])
+def test_batchable_says_why_not(objective, solver, reason):
+    assert reason in batchable(objective, solver)
+
+
+def test_bad_inputs_are_one_line_config_errors(tmp_path):
+    obj, gd = OBJECTIVES["rosenbrock"](), SOLVERS["gd"]()
+    with pytest.raises(ConfigError, match="solver.lr"):
+        run_batch(obj, gd, [[0.0, 2.0]], lrs=[-1.0])
+    with pytest.raises(ConfigError, match="x0"):
+        run_batch(obj, gd, [[0.0, 2.0, 3.0]])
+    with pytest.raises(ConfigError, match="one per start"):
+        run_batch_to_dirs([tmp_path / "a"], obj, gd, [[0.0, 2.0], [1.0, 1.0]])
