@@ -222,3 +222,14 @@ def test_import_optlab_loads_no_plotting():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_tree_where_nothing_ran_still_gets_a_page(tmp_path):
+    write_invalid(tmp_path / "0", "solver.lr=-1 is out of range; allowed: a number > 0",
+                  {"overrides": ["solver.lr=-1"], "choices": {"objective": "rosenbrock", "solver": "gd"}})
+    index = build_report(tmp_path, tmp_path / "report")
+    assert "No figures" in index.read_text() and not figure_files(index)
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv")
+    assert summary.status.tolist() == ["invalid"] and summary.solver.tolist() == ["gd"]
+    (tmp_path / "empty").mkdir()
+    assert len(pd.read_csv(build_report(tmp_path / "empty").parent / "summary.csv")) == 0

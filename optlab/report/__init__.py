@@ -39,6 +39,8 @@ def build_report(path: str | Path, out: str | Path | None = None, *, tol: float 
     data = read(root, tol=tol)
     runs, solvers = write_tables(data, out_dir)
     plots = []
+    if data.valid.empty:  # nothing ran (an empty tree, or only invalid jobs): the tables say so
+        return write_page(data, plots, runs, solvers, out_dir)
     with np.errstate(over="ignore", invalid="ignore"):  # huge values of diverged runs are drawn off the axes
         for make in (convergence_plots, lambda d, o: path_plots(d, o, max_paths), heatmap_plots, basin_plots,
                      profile_plots):
