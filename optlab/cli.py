@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import hydra_callbacks
-from .errors import ConfigError, check_number
+from .errors import ConfigError, NotApplicable, check_number
 from .runner import Stop
 
 EXIT_USAGE = 2
@@ -89,8 +89,9 @@ def _task(cfg: DictConfig) -> float | None:
     except ConfigError as exc:
         if not sweeping:
             _fail(exc)
-        write_invalid(out_dir, str(exc), extra)
-        print(f"{prefix}invalid configuration: {exc}", file=sys.stderr)
+        not_applicable = isinstance(exc, NotApplicable)
+        write_invalid(out_dir, str(exc), extra, not_applicable=not_applicable)
+        print(f"{prefix}{'not applicable' if not_applicable else 'invalid configuration'}: {exc}", file=sys.stderr)
         return _score([])
     except OSError as exc:  # a full disk or a read-only folder: say where, keep the sweep going
         if not sweeping:

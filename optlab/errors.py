@@ -7,6 +7,14 @@ class ConfigError(ValueError):
     """A bad option or input: the message is one line naming the value and what is allowed."""
 
 
+class NotApplicable(ConfigError):
+    """The solver cannot treat this objective (lstsq on a nonlinear problem, ...).
+
+    Alone, a mistake like any other; in a sweep's grid of solvers x objectives, a
+    combination that is recorded and skipped without counting as a failure.
+    """
+
+
 class SolverFailure(RuntimeError):
     """The method cannot continue from here (singular Hessian, no descent step, ...)."""
 

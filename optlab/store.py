@@ -188,11 +188,18 @@ def load(path: str | Path):
 
 
 def status_counts(root: str | Path) -> dict[str, int]:
-    """How many runs below ``root`` ended in each status (unreadable records count as ``unreadable``)."""
+    """How many runs below ``root`` ended in each status.
+
+    Unreadable records count as ``unreadable``, invalid jobs whose solver does not apply to
+    the objective as ``not applicable``.
+    """
     counts: dict[str, int] = {}
     for path in sorted(Path(root).rglob(RECORD)):
         try:
-            status = json.loads(path.read_text()).get("status", "unreadable")
+            record = json.loads(path.read_text())
+            status = record.get("status", "unreadable")
+            if status == "invalid" and record.get("not_applicable"):
+                status = "not applicable"
         except (OSError, ValueError, AttributeError):
             status = "unreadable"
         counts[status] = counts.get(status, 0) + 1
@@ -212,13 +219,18 @@ def read_finished(run_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
     return record if same and record.get("status") in FINAL_STATUSES else None
 
 
-def write_invalid(run_dir: Path, message: str, extra: dict[str, Any]) -> None:
-    """Record a sweep job whose configuration was rejected, so the sweep keeps its fate."""
+def write_invalid(run_dir: Path, message: str, extra: dict[str, Any], not_applicable: bool = False) -> None:
+    """Record a sweep job whose configuration was rejected, so the sweep keeps its fate.
+
+    ``not_applicable`` marks a solver that cannot treat the objective: a combination of a
+    sweep's grid to skip rather than a mistake.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     choices = extra.get("choices", {})
     write_record(run_dir, {
         "run_id": uuid.uuid4().hex[:12], "objective": choices.get("objective"),
         "solver": choices.get("solver"), "status": "invalid", "message": message,
-        "iterations": 0, "optlab_version": _version(), "numpy_version": np.__version__, **extra,
+        "not_applicable": not_applicable, "iterations": 0, "optlab_version": _version(),
+        "numpy_version": np.__version__, **extra,
     })

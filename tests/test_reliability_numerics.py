@@ -115,3 +115,13 @@ def test_sweep_of_results_exits_zero_even_with_divergence(tmp_path):
     out = run_cli("-m", "solver.lr=0.001,0.1", "stop.max_iter=100", f"hydra.sweep.dir={tmp_path}", "report.auto=false")
     assert out.returncode == 0, out.stderr
     assert "sweep: 2 runs" in out.stdout and "1 diverged" in out.stdout and "1 max_iter" in out.stdout
+
+
+def test_sweep_grid_skips_solvers_that_do_not_apply(tmp_path):
+    out = run_cli("-m", "solver=lstsq,newton", "objective=rosenbrock,least_squares", "stop.max_iter=20",
+                  f"hydra.sweep.dir={tmp_path}", "report.auto=false")
+    assert out.returncode == 0, out.stderr
+    assert "3 converged, 1 not applicable" in out.stdout
+    assert "[0] not applicable: solver=lstsq needs a linear least-squares objective" in out.stderr
+    record = json.loads((tmp_path / "0" / "run.json").read_text())
+    assert record["status"] == "invalid" and record["not_applicable"] is True

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import NotApplicable
 from ..objectives.base import Objective
 from ..problem import Problem
 from .base import Solver, State
@@ -21,7 +21,7 @@ class LeastSquaresSolver(Solver):
 
     def check(self, objective: Objective) -> None:
         if not callable(getattr(objective, "linear_system", None)):
-            raise ConfigError(
+            raise NotApplicable(
                 f"solver=lstsq needs a linear least-squares objective; objective={objective.name} "
                 "is not one (allowed: least_squares, or any objective with linear_system())")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autodiff as ad
-from ..errors import ConfigError
+from ..errors import NotApplicable
 from ..objectives.base import Objective
 from ..problem import Problem
 
@@ -22,13 +22,13 @@ def has_residual(objective: Objective) -> bool:
 
 
 def require_residual(objective: Objective, solver: str) -> None:
-    """A one-line ConfigError unless ``objective`` exposes the residual protocol."""
+    """A one-line NotApplicable (a ConfigError) unless ``objective`` exposes the residual protocol."""
     if has_residual(objective):
         return
     from ..objectives import OBJECTIVES  # the registry imports every objective: only on this error path
 
     with_residual = sorted(name for name, cls in OBJECTIVES.items() if callable(getattr(cls, "residual", None)))
-    raise ConfigError(f"solver={solver} needs a sum-of-squares objective with residual(x); objective="
+    raise NotApplicable(f"solver={solver} needs a sum-of-squares objective with residual(x); objective="
                       f"{objective.name} has none; allowed: {', '.join(with_residual)}")
 
 
