@@ -133,7 +133,7 @@ def _figure(data: ReportData, out_dir: Path, name: str, series: Callable[[Trace,
     else:
         handles = [Line2D([], [], color=c, lw=2, label=s) for s, c in palette.items()]
         fig.legend(handles=handles, loc="outside right upper", title="solver setting", frameon=False)
-    fig.suptitle(title)
+    fig.suptitle(title + (colors.note() if by_solver else ""))
     save(fig, out_dir, name)
 
 

@@ -10,7 +10,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.patches import Patch, Rectangle
 
 from .data import ReportData
-from .style import DIVERGED_COLOR, Plot, decades, hide_unused, new_figure, panel_grid, save, slug
+from .style import DIVERGED_COLOR, Plot, hide_unused, log_ticks, new_figure, panel_grid, save, slug
 
 NOT_REACHED = "#d9d9d9"
 FAILED = "#444444"
@@ -64,7 +64,7 @@ def heatmap_plots(data: ReportData, out_dir: Path) -> list[Plot]:
         if image is not None and len(solved):
             bar = fig.colorbar(image, ax=list(axes.ravel()), shrink=0.8, pad=0.01)
             bar.set_label("iterations until solved (log scale)")
-            decades(bar.ax.yaxis)
+            log_ticks(bar.ax.yaxis, norm.vmin, norm.vmax)
         fig.legend(handles=[Patch(color=NOT_REACHED, label="not solved: final gap f − f* written in the cell"),
                             Patch(color=DIVERGED_COLOR, label="✕ diverged"),
                             Patch(color=FAILED, label="failed or error")],

@@ -103,7 +103,7 @@ def path_plots(data: ReportData, out_dir: Path, max_paths: int = MAX_PATHS) -> l
             bar.set_label("f(x) − min f on this box (log-spaced levels)")
             decades(bar.ax.xaxis)
         fig.legend(handles=_path_legend(info), loc="outside lower center", ncols=4, frameon=False)
-        fig.suptitle(f"Paths of the iterates on {info.label}")
+        fig.suptitle(f"Paths of the iterates on {info.label}{colors.note()}")
         name = f"paths_{slug(info.label)}_{len(plots)}"
         save(fig, out_dir, name)
         what = "over filled contours of f (log-spaced levels)" if info.dim == 2 else "on the curve of f"

@@ -63,15 +63,20 @@ class LrColors:
     """Learning rate -> colour on a log scale shared by every panel of a figure."""
 
     def __init__(self, lrs: Any) -> None:
-        lrs = np.asarray([v for v in lrs if isinstance(v, float) and math.isfinite(v) and v > 0])
-        self.active = lrs.size > 0
-        lo, hi = (float(lrs.min()), float(lrs.max())) if self.active else (1.0, 1.0)
+        lrs = np.unique([v for v in lrs if isinstance(v, float) and math.isfinite(v) and v > 0])
+        self.active = lrs.size > 1  # one rate needs no colour scale: it is named in the figure's corner
+        self.single = float(lrs[0]) if lrs.size == 1 else None
+        lo, hi = (float(lrs.min()), float(lrs.max())) if lrs.size else (1.0, 1.0)
         if hi <= lo * 1.0001:
             lo, hi = lo / 2, hi * 2
         self.norm = LogNorm(vmin=lo, vmax=hi)
 
     def __call__(self, lr: float) -> Any:
         return LR_CMAP(self.norm(lr)) if math.isfinite(lr) else NO_LR_COLOR
+
+    def note(self) -> str:
+        """For the title when every run shares one rate (then there is no colour bar)."""
+        return "" if self.single is None else f"\nlearning rate {self.single:g} in every run that has one"
 
     def colorbar(self, fig: Figure, axes: np.ndarray) -> None:
         if not self.active:
@@ -81,7 +86,7 @@ class LrColors:
         mappable = cm.ScalarMappable(norm=self.norm, cmap=LR_CMAP)
         bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), shrink=0.8, pad=0.01, aspect=30)
         bar.set_label("learning rate (solver.lr, log scale)")
-        decades(bar.ax.yaxis)
+        log_ticks(bar.ax.yaxis, self.norm.vmin, self.norm.vmax)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -101,6 +106,15 @@ def decades(axis: Any) -> None:
     axis.set_major_locator(LogLocator(base=10, numticks=8))
     axis.set_major_formatter(FuncFormatter(_power_of_ten))
     axis.set_minor_locator(NullLocator())  # minor ticks over 30 decades cost more than the rest of the panel
+
+
+def log_ticks(axis: Any, low: float, high: float) -> None:
+    """Decades on a wide log axis; 1-2-5 steps as plain numbers when it spans under two decades."""
+    if high > 0 and low > 0 and high / low < 100:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        plain_numbers(axis)
+    else:
+        decades(axis)
 
 
 def plain_numbers(axis: Any) -> None:
