@@ -80,30 +80,12 @@ def batchable(objective: Objective, solver: Solver) -> str | None:
 
 def _batched_value_and_grad(objective: Objective, x: np.ndarray) -> Callable:
     """``vg(X) -> (F, G)`` for points in the columns of X (shape ``x.shape + (B,)``)."""
+    from .fastpath import batched_value_and_grad
+
     compiled: Compiled | None = objective._compiled_for(x)
     if compiled is None:
         raise NotCompilable(objective.__dict__.get("_eager_reason", "its derivatives are not compiled"))
-    made = compiled.__dict__.setdefault("fused_loops", {})
-    if "batch" not in made:
-        made["batch"] = _vector_code(compiled) if compiled.scalar else compiled.batched("value_and_grad")
-    return made["batch"]
-
-
-def _vector_code(compiled: Compiled) -> Callable:
-    """The scalar code of the value and gradient run on rows of X: one numpy call per operation."""
-    n = compiled.size
-    xs = [f"x_{i}" for i in range(n)]
-    statements, ([value], grad), env = compiled.scalar_block("value_and_grad", [xs], "_", vector=True)
-    body = [f"{', '.join(xs)}, = x.reshape({n}, -1)", *statements,
-            "F = _empty(x.shape[-1])", f"F[:] = {value}", f"G = _empty(({n}, x.shape[-1]))",
-            *(f"G[{i}] = {g}" for i, g in enumerate(grad)),
-            f"return F, G.reshape({compiled.shape + (-1,)})"]
-    src = "def value_and_grad(x):\n" + "".join(f"    {line}\n" for line in body)
-    namespace = {**env, "_empty": np.empty}
-    exec(compile(src, "<optlab batched value and gradient>", "exec"), namespace)  # noqa: S102 - our own source
-    fn = namespace["value_and_grad"]
-    fn.source = src
-    return fn
+    return batched_value_and_grad(compiled)
 
 
 class _Batch:

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
-MAX_CHUNK_BYTES = 64 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
+MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 # Iterates are mostly distinct floats: dictionary encoding only costs time, statistics go unused.
 PARQUET_OPTIONS = {"use_dictionary": False, "write_statistics": False,
                    "column_encoding": {name: "DELTA_BINARY_PACKED" for name in INT_FIELDS}}
@@ -59,29 +59,40 @@ class IterateLog:
         if self.rows == len(self.head):
             self.flush(full=True)
 
-    def append_block(self, head: np.ndarray, xs: np.ndarray) -> None:
-        """Many rows at once: ``head`` (m x 8, the :data:`FIELDS`) and ``xs`` (m x at least n_coords)."""
-        done, m = 0, len(head)
+    def append_columns(self, fields: list[np.ndarray], xs: np.ndarray) -> None:
+        """Many rows at once: one array per field of :data:`FIELDS` and ``xs`` (rows x at least
+        n_coords). A block that fills a whole chunk becomes its table without the buffer."""
+        done, m = 0, len(fields[0])
         while done < m:
             take = min(m - done, self.room())
-            r = self.rows
-            self.head[r:r + take] = head[done:done + take]
-            if self.n_coords:
-                self.xs[r:r + take] = xs[done:done + take, : self.n_coords]
-            self.rows, done = r + take, done + take
-            if self.rows == len(self.head):
-                self.flush(full=True)
+            part = slice(done, done + take)
+            if self.rows == 0 and take == len(self.head):  # the caller's arrays are not reused: no copy
+                self._emit(self._table([f[part] for f in fields], xs[part], copy=False), full=True)
+            else:
+                r = self.rows
+                for j, f in enumerate(fields):
+                    self.head[r:r + take, j] = f[part]
+                if self.n_coords:
+                    self.xs[r:r + take] = xs[part, : self.n_coords]
+                self.rows = r + take
+                if self.rows == len(self.head):
+                    self.flush(full=True)
+            done += take
 
     def flush(self, full: bool = False) -> None:
         """Hand the rows so far to the sink; a sink with a ``last`` method gets a partial chunk
         (the end of a run) there, so that it can go straight into the final file."""
         if not self.rows:
             return
-        m = self.rows
-        cols = [arrow_column(self.head[:m, j], name in INT_FIELDS) for j, name in enumerate(FIELDS)]
-        cols += [arrow_column(self.xs[:m, i], False) for i in range(self.n_coords)]
-        table = pa.Table.from_arrays(cols, names=self.names)
-        self.rows = 0
+        m, self.rows = self.rows, 0
+        self._emit(self._table([self.head[:m, j] for j in range(len(FIELDS))], self.xs[:m]), full)
+
+    def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
+        cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
+        cols += [arrow_column(xs[:, i], False, copy) for i in range(self.n_coords)]
+        return pa.Table.from_arrays(cols, names=self.names)
+
+    def _emit(self, table: pa.Table, full: bool) -> None:
         if self.sink is None:
             self.kept.append(table)
         elif not full and hasattr(self.sink, "last"):
@@ -98,13 +109,15 @@ class IterateLog:
         return pa.concat_tables(self.kept)
 
 
-def arrow_column(values: np.ndarray, integer: bool) -> pa.Array:
-    """A copy of ``values`` as an Arrow int64 or float64 array.
+def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Array:
+    """``values`` as an Arrow int64 or float64 array: a copy, or with ``copy=False`` sharing
+    the memory of a contiguous array of that type.
 
     Built from the buffer directly: ``pa.array`` would import pandas to look for pandas
     types, which costs half a second at start-up.
     """
-    data = np.array(values, dtype=np.int64 if integer else np.float64)
+    kind = np.int64 if integer else np.float64
+    data = np.array(values, dtype=kind) if copy else np.ascontiguousarray(values, dtype=kind)
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
 
 

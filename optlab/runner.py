@@ -155,7 +155,7 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
                     gnorm = _norm(state.g)
                 if progress is not None:
                     progress.update(count)
-                if _small_step(state.x, previous, stop.xtol):
+                if previous is not None and _small_step(state.x, previous, stop.xtol):
                     status, message = stop_message("xtol", k, gnorm, stop)
                     break
         except SolverFailure as exc:

@@ -175,8 +175,8 @@ def test_log_blocks_split_at_chunk_boundaries():
     log = IterateLog(2, chunk_rows=4, sink=tables.append)
     rows = np.arange(10 * 8, dtype=float).reshape(10, 8)
     rows[:, 0] = np.arange(10)
-    log.append_block(rows[:3], np.ones((3, 3)))
-    log.append_block(rows[3:], np.ones((7, 3)))
+    log.append_columns([rows[:3, j] for j in range(8)], np.ones((3, 3)))
+    log.append_columns([rows[3:, j] for j in range(8)], np.ones((7, 3)))
     assert [t.num_rows for t in tables] == [4, 4]
     log.flush()
     assert [t.num_rows for t in tables] == [4, 4, 2]
