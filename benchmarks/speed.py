@@ -215,16 +215,17 @@ def target_3(quick: bool) -> list[Row]:
     def batch():
         return run_batch(obj, gd, starts, stop, lrs=lrs)
 
-    def one_after_another():
+    def one_after_another():  # every run's outcome and iterate table kept, as run_batch keeps them
         ends = []
         for x0, lr in zip(starts, lrs):
             log = IterateLog(2)
-            ends.append(run(obj, GradientDescent(lr=lr), x0, stop, log=log))
-            log.table()
+            ends.append((run(obj, GradientDescent(lr=lr), x0, stop, log=log), log.table()))
         return ends
 
     batched, single = batch(), one_after_another()
-    assert all(np.array_equal(b.outcome.state.x, s.state.x) for b, s in zip(batched, single))
+    assert all(np.array_equal(b.outcome.state.x, s.state.x) and b.iterates.num_rows == t.num_rows
+               for b, (s, t) in zip(batched, single))
+    del batched, single
     t_batch, t_single = best_of(2 if quick else 3, batch, one_after_another)
     rows = [Row(f"3. batched gd, {count:,} starts x {steps:,} steps, in memory", seconds(t_batch), seconds(t_single),
                 t_batch / t_single, 0.1, shown=f"{t_single / t_batch:.1f}x faster",

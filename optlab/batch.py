@@ -107,14 +107,19 @@ def _norms(g: np.ndarray) -> np.ndarray:
 
 
 def _stop_reasons(stop: Stop, k: np.ndarray, f: np.ndarray, gn: np.ndarray, x: np.ndarray,
-                  previous: np.ndarray | None, late: np.ndarray) -> np.ndarray:
+                  previous: np.ndarray | None, late: np.ndarray, block: int = 128) -> np.ndarray:
     """For rows of steps (``k``: iteration of each row), the code of the first stopping rule that
     holds, in the runner's order: 1 xtol, 2 diverged, 3 gtol, 4 max_iter, 5 max_seconds, 0 none.
 
     ``f`` and ``gn`` are (rows, runs), ``x`` (rows, n, runs), ``previous`` the x of the rows
-    before (None at the start), ``late`` (rows,) whether the deadline had passed. Cheap tests
-    over the whole chunk find the places where a rule may hold; the rules are applied there.
+    before (None at the start), ``late`` (rows,) whether the deadline had passed. Done a block
+    of rows at a time, so that the temporaries stay small.
     """
+    if len(f) > block:
+        return np.concatenate([
+            _stop_reasons(stop, k[i:i + block], f[i:i + block], gn[i:i + block], x[i:i + block],
+                          None if previous is None else previous[i:i + block], late[i:i + block], block)
+            for i in range(0, len(f), block)])
     code = np.zeros(f.shape, dtype=np.int8)
     total = f + gn
     for i in range(x.shape[1]):
@@ -264,40 +269,39 @@ class _Runner:
              ts: np.ndarray, counts: np.ndarray) -> None:
         """Rows ``k0 ...`` of the runs of ``batch`` (``counts[c]`` rows of column c) to their sinks.
 
-        The chunk becomes one table with each run's rows together (a transposed copy of the
-        arrays); every run's sink gets a slice of it, which copies nothing.
+        The chunk's values are transposed once, so that every run's rows are contiguous; the
+        tables share that memory, and the columns equal for all runs (iteration, counts,
+        time, step size) are one array each.
         """
         m, b = fs.shape
-        run_major = [_transposed(fs), _transposed(gns)] + [_transposed(xs[:, i, :]) for i in range(self.n_log)]
+        f_runs, gn_runs = _transposed(fs), _transposed(gns)
+        x_runs = [_transposed(xs[:, i, :]) for i in range(self.n_log)]
         it = np.arange(k0, k0 + m, dtype=np.int64)
-        step = np.empty((b, m))
-        step[:] = self.lrs[batch.index][:, None]
-        if k0 == 0:
-            step[:, 0] = math.nan  # no step has been taken at the start
-        evals = _view(_repeated(it + 1, b))
-        table = pa.Table.from_arrays(
-            [_view(_repeated(it, b)), _view(run_major[0]), _view(run_major[1]), _view(step.reshape(-1)),
-             evals, evals, _view(np.zeros(m * b, dtype=np.int64)), _view(_repeated(ts, b)),
-             *(_view(a) for a in run_major[2:])],
-            names=columns(self.n_log))
+        shared = [_view(it), _view(it + 1), _view(np.zeros(m, dtype=np.int64)), _view(np.array(ts, dtype=float))]
+        steps: dict[float, pa.Array] = {}
+        names = columns(self.n_log)
         for c, run in enumerate(batch.index.tolist()):
-            if counts[c]:
-                self.sinks[run](table.slice(c * m, int(counts[c])))
-
-
-def _repeated(a: np.ndarray, times: int) -> np.ndarray:
-    """``a`` after itself ``times`` times, flat."""
-    out = np.empty((times, len(a)), dtype=a.dtype)
-    out[:] = a
-    return out.reshape(-1)
+            r = int(counts[c])
+            if r == 0:
+                continue
+            lr = float(self.lrs[run])
+            if lr not in steps:
+                step = np.full(m, lr)
+                if k0 == 0:
+                    step[0] = math.nan  # no step has been taken at the start
+                steps[lr] = _view(step)
+            it_r, evals, zeros, times = (a.slice(0, r) for a in shared)
+            cols = [it_r, _view(f_runs[c, :r]), _view(gn_runs[c, :r]), steps[lr].slice(0, r), evals, evals, zeros,
+                    times, *(_view(x[c, :r]) for x in x_runs)]
+            self.sinks[run](pa.Table.from_arrays(cols, names=names))
 
 
 def _transposed(a: np.ndarray, block: int = 256) -> np.ndarray:
-    """``a.T`` as a flat C-ordered copy, a block of rows at a time (cache-friendly)."""
+    """``a.T`` as a C-ordered copy, a block of rows at a time (cache-friendly)."""
     out = np.empty(a.shape[::-1])
     for i in range(0, a.shape[0], block):
         out[:, i:i + block] = a[i:i + block].T
-    return out.reshape(-1)
+    return out
 
 
 def _view(values: np.ndarray) -> pa.Array:
