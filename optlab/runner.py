@@ -133,7 +133,7 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
                         else "done" if state.done else "max_iter" if k >= stop.max_iter
                         else "max_seconds" if deadline < math.inf and time.perf_counter() > deadline else None)
                 if rule == "done":
-                    status, message = "converged", f"{solver.name} reached its exact solution"
+                    status, message = "converged", f"{solver.name} {solver.done_message}"
                     break
                 if rule is not None:
                     status, message = stop_message(rule, k, gnorm, stop)

@@ -35,6 +35,7 @@ class Solver:
     """Base of all solvers; ``name`` is the plugin name, the docstring the update rule."""
 
     name: ClassVar[str] = ""
+    done_message: ClassVar[str] = "met its own convergence test"  # said when a state comes back ``done``
 
     def check(self, objective: Objective) -> None:
         """Raise :class:`~optlab.errors.ConfigError` if this method cannot treat ``objective``."""

@@ -18,6 +18,7 @@ class LeastSquaresSolver(Solver):
     """
 
     name = "lstsq"
+    done_message = "reached the closed-form solution"
 
     def check(self, objective: Objective) -> None:
         if not callable(getattr(objective, "linear_system", None)):

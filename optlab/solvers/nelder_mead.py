@@ -46,6 +46,7 @@ class NelderMead(Solver):
     """
 
     name = "nelder_mead"
+    done_message = "shrank its simplex within xatol in x and fatol in f"
 
     def __init__(self, xatol: float = 1e-4, fatol: float = 1e-4, adaptive: bool = False) -> None:
         self.xatol = check_number("solver.xatol", xatol, low=0, strict=False)
