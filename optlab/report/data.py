@@ -155,7 +155,9 @@ def _problems(runs: Any) -> dict[str, ProblemInfo]:
         keys.append(key)
         f_star = row.get("f_star")
         f_star = float(f_star) if f_star is not None and np.isfinite(f_star) else None
-        found.setdefault(key, (row.objective, params, int(row.get("dim")), f_star))
+        dim = row.get("dim")
+        dim = int(dim) if isinstance(dim, (int, float, np.number)) and np.isfinite(dim) else len(row.get("x0") or [])
+        found.setdefault(key, (row.objective, params, dim, f_star))
     runs["problem"] = keys
     names = labels([(name, params) for name, params, _, _ in found.values()])
     return {key: ProblemInfo(key, name, params, label, dim, f_star, rebuild(name, params, dim))
