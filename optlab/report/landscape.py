@@ -190,11 +190,13 @@ def basin_plots(data: ReportData, out_dir: Path) -> list[Plot]:
         converged = runs[runs.status == "converged"]
         targets = _targets(info, [_final(x) for x in converged.x_final], radius)
         nrows, ncols = panel_grid(len(groups), 3)
-        fig, axes = new_figure(nrows, ncols, w=4.0, h=3.5)
+        fig, axes = new_figure(nrows, ncols, w=4.0, h=3.5, sharex=True, sharey=info.dim == 2)
         for ax, (label, g) in zip(axes.ravel(), groups):
             _basin_panel(ax, info, g, targets, radius)
             ax.set_title(f"{label} on {info.label}")
         hide_unused(axes, len(groups))
+        for ax in axes.ravel()[: len(groups)]:
+            ax.label_outer()
         fig.legend(handles=_basin_legend(info, targets), loc="outside lower center", ncols=4, frameon=False)
         fig.suptitle(f"Basins of attraction on {info.label}: which minimum each start reaches")
         name = f"basins_{slug(info.label)}_{len(plots)}"
