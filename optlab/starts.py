@@ -75,21 +75,20 @@ def run_starts(job_dir: str | Path, objective: Objective, solver: Solver, points
     Each run is a run like any other (its own run id, ``run.json`` and iterates) whose record
     also holds ``start`` (the ``spec`` of the starts, with this start's index and the count).
     ``finished(dir)`` returns the record of a start already complete there (it is then kept,
-    not run again), so a resumed job redoes only what is missing.
+    not run again), so a resumed job redoes only what is missing. The remaining starts go to
+    :func:`optlab.batch.run_batch_to_dirs`: all at once when the solver and objective have a
+    batched form (gradient descent at a constant rate), else one after the other.
     """
-    # The starts run one after the other through the generic runner; a batched runner that
-    # advances all points at once would replace this loop and keep the same directories.
-    from .store import run_to_dir
+    from .batch import run_batch_to_dirs
 
     job_dir = Path(job_dir)
-    records = []
-    for i, point in enumerate(points):
-        run_dir = job_dir / start_dir_name(i, len(points))
-        done = finished(run_dir) if finished is not None else None
-        if done is not None:
-            records.append(done)
-            continue
-        start = {**spec, "index": i, "count": len(points)}
-        records.append(run_to_dir(run_dir, objective, solver, point, stop, extra={**(extra or {}), "start": start},
-                                  **store_options))
+    dirs = [job_dir / start_dir_name(i, len(points)) for i in range(len(points))]
+    records = [finished(d) if finished is not None else None for d in dirs]
+    todo = [i for i, r in enumerate(records) if r is None]
+    if todo:
+        extras = [{**(extra or {}), "start": {**spec, "index": i, "count": len(points)}} for i in todo]
+        ran = run_batch_to_dirs([dirs[i] for i in todo], objective, solver, np.asarray(points)[todo], stop,
+                                extras=extras, **store_options)
+        for i, record in zip(todo, ran):
+            records[i] = record
     return records

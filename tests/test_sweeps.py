@@ -149,9 +149,9 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
 
 def test_killed_multistart_sweep_resumes_without_redoing_complete_runs(tmp_path):
     sweep = tmp_path / "sweep"
-    # Job 0 finishes at once; job 1's starts each run for 1.5 s (a tiny rate never settles), so the kill
-    # lands inside job 1.
-    args = ["-m", "objective=rosenbrock", "solver=gd", "solver.lr=1e-7", "starts=list",
+    # Job 0 finishes at once; job 1's starts each run for 1.5 s (a tiny rate never settles), one after the
+    # other (momentum has no batched form), so the kill lands inside job 1's first start.
+    args = ["-m", "objective=rosenbrock", "solver=momentum", "solver.lr=1e-7", "starts=list",
             "starts.points=[[0,2],[-1.2,1]]", "stop.max_iter=50,1000000000", "stop.gtol=0", "stop.max_seconds=1.5",
             "report.auto=false", f"hydra.sweep.dir={sweep}"]
     proc = _start(args, tmp_path)
@@ -181,3 +181,27 @@ def test_killed_multistart_sweep_resumes_without_redoing_complete_runs(tmp_path)
     for r in runs.itertuples():  # every log is whole: one row per iteration from 0
         rows = its[its.run_id == r.run_id].iter
         assert rows.tolist() == list(range(r.iterations + 1))
+
+
+def test_batched_multistart_job_redoes_only_unfinished_starts(tmp_path):
+    """Gradient descent's starts run as one batch; a start left unfinished is the only one run again."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "objective=double_well", "solver=gd", "solver.lr=0.01", "starts=grid", "starts.n=3",
+            "stop.max_iter=40,60", "report.auto=false", f"hydra.sweep.dir={sweep}"]
+    assert run_cli(*args).returncode == 0
+    before = records(sweep)
+    assert len(before) == 6 and {r["status"] for r in before.values()} <= {"max_iter", "converged"}
+    crashed = sweep / "1" / "start_001" / "run.json"  # as if killed while running
+    crashed.write_text(json.dumps({**before["1/start_001"], "status": "running"}))
+    (crashed.parent / "iterates.parquet").unlink()
+    stamps = {k: (sweep / k / "run.json").stat().st_mtime_ns for k in before if k != "1/start_001"}
+    out = run_cli(*args)
+    assert out.returncode == 0, out.stderr
+    after = records(sweep)
+    for key, stamp in stamps.items():
+        assert after[key]["run_id"] == before[key]["run_id"] and (sweep / key / "run.json").stat().st_mtime_ns == stamp
+    redone = after["1/start_001"]
+    assert redone["run_id"] != before["1/start_001"]["run_id"] and redone["status"] == before["1/start_001"]["status"]
+    assert redone["x_final"] == pytest.approx(before["1/start_001"]["x_final"], abs=1e-12)
+    runs, its = optlab.load(sweep)
+    assert (its.groupby("run_id").size().loc[list(runs.run_id)].to_numpy() == runs.iterations.to_numpy() + 1).all()
