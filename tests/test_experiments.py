@@ -34,8 +34,8 @@ REDUCED = {
     "seed_least_squares": ["stop.max_iter=300"],
     "lr_sweep": ["stop.max_iter=150", "solver.lr=0.001,0.1"],
     "start_sweep": ["stop.max_iter=150", "starts.n=4"],
-    "solver_shootout": ["stop.max_iter=150", "starts.n=2", "objective=rosenbrock,double_well,least_squares",
-                        "solver=gd,bfgs,newton,lstsq"],
+    "solver_shootout": ["stop.max_iter=150", "starts.n=2", "objective=rosenbrock,least_squares",
+                        "solver=gd,newton,lstsq"],
 }
 
 
@@ -195,9 +195,9 @@ def test_solver_shootout(finished):
     runs, its, index = experiment(finished, "solver_shootout")
     solvers = sweep_params("solver_shootout")["solver"]
     ran = runs[runs.status != "invalid"]
-    assert set(ran.solver) == set(solvers) and len(ran) == (len(solvers) - 1) * 3 * 2 + 2  # lstsq: least squares
-    skipped = runs[runs.status == "invalid"]  # lstsq on rosenbrock and double_well: one record per job
-    assert sorted(skipped.objective) == ["double_well", "rosenbrock"] and set(skipped.solver) == {"lstsq"}
+    assert set(ran.solver) == set(solvers) and len(ran) == (len(solvers) - 1) * 2 * 2 + 2  # lstsq: least squares
+    skipped = runs[runs.status == "invalid"]  # lstsq on rosenbrock: one record for the job
+    assert skipped.objective.tolist() == ["rosenbrock"] and skipped.solver.tolist() == ["lstsq"]
     assert skipped.not_applicable.all()
     full = yaml.safe_load((EXPERIMENTS / "solver_shootout.yaml").read_text())["hydra"]["sweeper"]["params"]
     assert set(full["solver"].split(",")) == set(SOLVERS)  # every solver
