@@ -352,7 +352,7 @@ def main() -> int:
     header = ("target", "optlab", "reference", "ratio", "target", "pass", "")
     table = [(r.target, r.optlab, r.reference, r.shown or f"{r.ratio:.2f}",
               f"<= {r.limit:g}" if not r.shown.startswith(("+", "none", "imported")) or r.limit else "none",
-              "pass" if r.passed else "FAIL", r.note) for r in rows]
+              "-" if r.note.startswith("not the target") else "pass" if r.passed else "FAIL", r.note) for r in rows]
     table = [(*t[:4], "<= 0.1 (10x)" if "faster" in t[3] else "<= +1.0 s" if t[3].startswith("+") else t[4], *t[5:])
              for t in table]
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header))]
