@@ -23,8 +23,8 @@ Batched: gradient descent with a constant learning rate and no line search, on a
 whose value and gradient come from ``f`` (not analytic overrides) and compile with a
 batched form. Differences from single runs: the log's ``time_s`` and ``wall_time_s`` count
 the time of the whole batch; ``max_seconds`` is a budget for the batch (runs still going
-when it is spent end as ``max_seconds``); an interrupted batch keeps every written record
-as ``running`` and no iterates.
+when it is spent end as ``max_seconds``); Ctrl-C ends the runs still going as
+``interrupted`` with every finished step logged, as in a single run.
 """
 
 from __future__ import annotations
@@ -94,11 +94,13 @@ class _Batch:
     def __init__(self, x: np.ndarray, f: np.ndarray, g: np.ndarray, gn: np.ndarray, lr: np.ndarray,
                  index: np.ndarray) -> None:
         self.x, self.f, self.g, self.gn, self.lr, self.index = x, f, g, gn, lr, index
+        self.f_previous = np.full(len(f), math.nan)
         self.time = 0.0  # of the current row, since the start of the batch
 
     def keep(self, mask: np.ndarray) -> None:
         self.x, self.f, self.g, self.gn, self.lr, self.index = (
             self.x[:, mask], self.f[mask], self.g[:, mask], self.gn[mask], self.lr[mask], self.index[mask])
+        self.f_previous = self.f_previous[mask]
 
 
 def _norms(g: np.ndarray) -> np.ndarray:
@@ -169,6 +171,7 @@ class _Runner:
         per_step = 8 * len(starts) * (2 * self.n + 4)  # the chunk's arrays and their transposed copies
         self.chunk = max(1, min(chunk_rows, memory_bytes // per_step))
         self.outcomes: list[Outcome | None] = [None] * len(starts)
+        self.interrupted = False
 
     def run(self) -> list[Outcome]:
         stop = self.stop
@@ -206,16 +209,23 @@ class _Runner:
         xs[0], fs[0], gns[0], ts[0] = batch.x, batch.f, batch.gn, batch.time
         g, lr, scaled, squares = batch.g, batch.lr, np.empty((n, b)), np.empty((n, b))
         done = steps
-        for j in range(1, steps + 1):
-            np.multiply(g, lr, out=scaled)
-            np.subtract(xs[j - 1], scaled, out=xs[j])
-            fs[j], g = self.gradients(xs[j])
-            np.multiply(g, g, out=squares)
-            np.sqrt(np.add.reduce(squares, axis=0), out=gns[j])
-            ts[j] = time.perf_counter() - self.t0
-            if ts[j] + self.t0 > self.deadline:
-                done = j
-                break
+        try:
+            for j in range(1, steps + 1):
+                np.multiply(g, lr, out=scaled)
+                np.subtract(xs[j - 1], scaled, out=xs[j])
+                fs[j], g_new = self.gradients(xs[j])
+                np.multiply(g_new, g_new, out=squares)
+                np.sqrt(np.add.reduce(squares, axis=0), out=gns[j])
+                ts[j] = time.perf_counter() - self.t0
+                g = g_new  # row j is complete
+                if ts[j] + self.t0 > self.deadline:
+                    done = j
+                    break
+        except KeyboardInterrupt:  # the rows done so far count; the runs still going end as interrupted
+            done, self.interrupted = j - 1, True
+            if done == 0:
+                self._interrupt(batch, k0)
+                return k0
         rows = slice(1, done + 1)
         codes = _stop_reasons(self.stop, k0 + np.arange(1, done + 1), fs[rows], gns[rows], xs[rows], xs[:done],
                               ts[rows] + self.t0 > self.deadline)
@@ -239,7 +249,24 @@ class _Runner:
         going = code == 0
         batch.x, batch.f, batch.g, batch.gn = xs[done][:, going], fs[done][going], g[:, going], gns[done][going]
         batch.lr, batch.index, batch.time = batch.lr[going], batch.index[going], float(ts[done])
+        batch.f_previous = fs[done - 1][going]
+        if self.interrupted:
+            self._interrupt(batch, k0 + done)
         return k0 + done
+
+    def _interrupt(self, batch: _Batch, k: int) -> None:
+        """The runs of ``batch`` end as interrupted at iteration ``k``, where they stand."""
+        from .solvers.descent import DescentState
+
+        now, shape = time.perf_counter() - self.t0, self.starts.shape[1:]
+        for col, run in enumerate(batch.index.tolist()):
+            state = DescentState(x=batch.x[:, col].reshape(shape).copy(), f=float(batch.f[col]),
+                                 g=batch.g[:, col].reshape(shape).copy(),
+                                 step_size=float(batch.lr[col]) if k else math.nan, k=k,
+                                 f_previous=float(batch.f_previous[col]))
+            self.outcomes[run] = Outcome("interrupted", f"interrupted by the user at iteration {k}", state, k,
+                                         k + 1, k + 1, 0, now)
+        batch.keep(np.zeros(len(batch.index), dtype=bool))
 
     def _buffers(self, rows: int, b: int) -> tuple[np.ndarray, ...]:
         """The chunk's arrays (x, f, gradient norm, time), allocated once and reused as views."""

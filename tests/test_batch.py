@@ -157,3 +157,29 @@ def test_bad_inputs_are_one_line_config_errors(tmp_path):
         run_batch(obj, gd, [[0.0, 2.0, 3.0]])
     with pytest.raises(ConfigError, match="one per start"):
         run_batch_to_dirs([tmp_path / "a"], obj, gd, [[0.0, 2.0], [1.0, 1.0]])
+
+
+def test_ctrl_c_ends_the_runs_still_going_as_interrupted(monkeypatch):
+    import optlab.batch
+
+    class Clock:
+        """perf_counter raising KeyboardInterrupt at its 50th call, as Ctrl-C would."""
+
+        calls = 0
+
+        @classmethod
+        def perf_counter(cls):
+            cls.calls += 1
+            if cls.calls == 50:
+                raise KeyboardInterrupt
+            return 0.0
+
+    monkeypatch.setattr(optlab.batch, "time", Clock)
+    obj = OBJECTIVES["rosenbrock"]()
+    results = run_batch(obj, SOLVERS["gd"](), [[0.0, 2.0], [1.0, 1.0], [-1.0, 1.0]], Stop(max_iter=1000))
+    assert results[1].outcome.status == "converged" and results[1].outcome.iterations == 0
+    for r in (results[0], results[2]):
+        k = r.outcome.iterations
+        assert r.outcome.status == "interrupted" and r.outcome.message == f"interrupted by the user at iteration {k}"
+        assert k > 0 and r.iterates.column("iter").to_pylist() == list(range(k + 1))
+        assert r.iterates.column("x_0").to_pylist()[-1] == r.outcome.state.x[0]
