@@ -217,7 +217,7 @@ def plain_gradient_descent(solver: Solver) -> bool:
     from .solvers.line_search import FixedStep
 
     return (type(solver) is GradientDescent and type(getattr(solver, "search", None)) is FixedStep
-            and solver.state_type is DescentState)
+            and getattr(solver, "state_type", None) is DescentState)
 
 
 def fused_loop(objective: Objective, solver: Solver, x0: np.ndarray, stop: Any, log: IterateLog | None
