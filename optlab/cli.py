@@ -25,9 +25,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import hydra_callbacks
 from .errors import ConfigError, NotApplicable, check_number
+from .objectives.base import Objective
 from .runner import Stop
+from .solvers.base import Solver
 
 EXIT_USAGE = 2
+PLUGIN_BASES = {"objective": Objective, "solver": Solver}
 EXIT_INTERRUPTED = 130
 _show_traceback = [False]  # set by main() from HYDRA_FULL_ERROR
 
@@ -46,6 +49,12 @@ def config_dir() -> str:
 OmegaConf.register_new_resolver("optlab.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 
 
+def build_plugins(cfg: DictConfig) -> tuple[Objective, Solver, Stop]:
+    """The objective, the solver and the stopping rules of a composed config."""
+    stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
+    return build("objective", cfg.objective), build("solver", cfg.solver), stop
+
+
 def build(group: str, node: DictConfig) -> Any:
     """Instantiate a plugin from its config node, naming bad options in one line."""
     options = OmegaConf.to_container(node, resolve=True)
@@ -59,6 +68,11 @@ def build(group: str, node: DictConfig) -> Any:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ConfigError(f"{group}._target_={target!r} cannot be imported ({reason}); allowed: a class "
                           "importable from the working directory, PYTHONPATH or an installed package") from None
+    base = PLUGIN_BASES[group]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        # Only plugin classes are called: a config cannot name an arbitrary function to run.
+        raise ConfigError(f"{group}._target_={target!r} is not a {group} class; allowed: a subclass of "
+                          f"{base.__module__.rsplit('.', 1)[0]}.{base.__name__}")
     params = inspect.signature(cls).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         for key in options:
@@ -125,9 +139,7 @@ def _run_starts(cfg: DictConfig, out_dir: Path, extra: dict[str, Any], sweeping:
     from .starts import run_starts, start_points
     from .store import read_finished
 
-    objective = build("objective", cfg.objective)
-    solver = build("solver", cfg.solver)
-    stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
+    objective, solver, stop = build_plugins(cfg)
     if cfg.x0 is not None:
         raise ConfigError(f"x0={OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0} "
                           "is given together with starts; allowed: one of x0 and starts")
@@ -161,9 +173,7 @@ def _configure_and_run(cfg: DictConfig, out_dir: Path, extra: dict[str, Any], pr
     """Build the run from the composed config (raising ConfigError) and run it into ``out_dir``."""
     from .store import run_to_dir
 
-    objective = build("objective", cfg.objective)
-    solver = build("solver", cfg.solver)
-    stop = Stop(**OmegaConf.to_container(cfg.stop, resolve=True))
+    objective, solver, stop = build_plugins(cfg)
     x0 = OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0
     if isinstance(x0, str):
         raise ConfigError(f"x0={x0!r} is not a list of numbers; allowed: null or a list like [0,2]")

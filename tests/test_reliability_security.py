@@ -1,0 +1,36 @@
+"""Security: configs name plugin classes only; strings from configs are escaped in the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import REPO, run_cli
+from .test_reliability_config import assert_one_line_error
+
+
+@pytest.mark.parametrize("group, target, base", [
+    ("objective", "os.system", "objective"),
+    ("objective", "subprocess.getoutput", "objective"),
+    ("solver", "optlab.objectives.Rosenbrock", "solver"),
+])
+def test_target_must_name_a_plugin_class(cli, tmp_path, group, target, base):
+    marker = tmp_path / "ran"
+    out = cli(f"{group}._target_={target}", f"~{group}.dim" if group == "objective" else "solver.lr=0.1",
+              *([f"+{group}.command=touch {marker}"] if target == "os.system" else []))
+    assert_one_line_error(out, [f"{group}._target_='{target}' is not a {base} class",
+                                f"allowed: a subclass of optlab.{base}s."], cli.run_dir)
+    assert not marker.exists()
+
+
+def test_config_strings_are_escaped_in_the_sweep_report(tmp_path):
+    hostile = "<img src=x onerror=alert(1)>"
+    out = run_cli("-m", "objective=double_well", f"solver.lr=0.01,'{hostile}'", "stop.max_iter=30",
+                  f"hydra.sweep.dir={tmp_path}")
+    assert out.returncode == 1  # the hostile job is invalid, the other ran
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "<img src=x" not in html and "invalid" in html  # the job is on the page, its string is not live
+    assert hostile in (tmp_path / "report" / "summary.csv").read_text()  # and on record, verbatim
+
+
+def test_readme_says_a_config_is_code():
+    assert "A config is code" in (REPO / "README.md").read_text()
