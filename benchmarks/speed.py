@@ -149,7 +149,7 @@ def target_1(quick: bool) -> list[Row]:
     assert out.iterations == steps and np.allclose(out.state.x, x, rtol=0, atol=1e-9), (out.state.x, x)
     if not quick:
         assert np.max(np.abs(out.state.x - 1.0)) < 1e-6  # the note: it only just reaches (1, 1)
-    t_opt, t_ref = best_of(3 if quick else 5, lambda: optlab_gd(steps, 1e-3), lambda: note_loop(steps, 1e-3))
+    t_opt, t_ref = best_of(3 if quick else 7, lambda: optlab_gd(steps, 1e-3), lambda: note_loop(steps, 1e-3))
     rows = [Row(f"1. gd, 2-D Rosenbrock, {steps:,} steps, logged", seconds(t_opt), seconds(t_ref), t_opt / t_ref, 3.0,
                 note=f"{t_opt / steps * 1e6:.2f} vs {t_ref / steps * 1e6:.2f} us/step")]
     starts = 40 if quick else 200
@@ -172,7 +172,7 @@ def target_1(quick: bool) -> list[Row]:
         same = sum(np.allclose(o.state.x, x, rtol=0, atol=1e-9)
                    for o, x in zip(mine, theirs) if o.status == "converged")
         iterations = sum(o.iterations for o in mine)
-        t_opt, t_ref = best_of(3 if quick else 5, optlab_newton, hand)
+        t_opt, t_ref = best_of(3 if quick else 9, optlab_newton, hand)
         rows.append(Row(f"1. newton, {name}, {starts} starts", seconds(t_opt), seconds(t_ref), t_opt / t_ref, 5.0,
                         note=f"{iterations} iterations; {same}/{starts} end where the hand loop ends"))
     return rows
@@ -317,7 +317,7 @@ print(before, status_kb('VmHWM'))
 
 def target_5(quick: bool) -> list[Row]:
     steps = 5_000 if quick else 50_000
-    t_logged, t_bare = best_of(3 if quick else 5, lambda: optlab_gd(steps, 1e-3), lambda: optlab_gd(steps, 1e-3, False))
+    t_logged, t_bare = best_of(3 if quick else 7, lambda: optlab_gd(steps, 1e-3), lambda: optlab_gd(steps, 1e-3, False))
     rows = [Row(f"5. log cost, target 1's run ({steps:,} steps)", seconds(t_logged), seconds(t_bare) + " (no log)",
                 t_logged / t_bare, 1.2, note="every iterate logged against no log")]
     steps = 10_000 if quick else 100_000
