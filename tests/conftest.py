@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import optlab.autodiff as ad
+from optlab.objectives.base import Objective
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,3 +34,32 @@ def cli(tmp_path):
 
     call.run_dir = tmp_path / "run"
     return call
+
+
+class Branching(Objective):
+    """A Python branch on x.data: x^2 summed where x_0 > 0, else x^4 summed (stays on the eager engine)."""
+
+    name = "branching"
+
+    def __init__(self) -> None:
+        self.dim, self.x0, self.box = 2, np.array([1.0, 1.0]), np.array([[-2.0, 2.0]] * 2)
+
+    def f(self, x):
+        return ad.sum(x * x) if x.data[0] > 0 else ad.sum(x**4)
+
+
+def interrupting_clock(at: int) -> type:
+    """A stand-in for the ``time`` module whose perf_counter raises KeyboardInterrupt at call ``at``,
+    as Ctrl-C would, and otherwise reads 0."""
+
+    class Clock:
+        calls = 0
+
+        @classmethod
+        def perf_counter(cls) -> float:
+            cls.calls += 1
+            if cls.calls == at:
+                raise KeyboardInterrupt
+            return 0.0
+
+    return Clock

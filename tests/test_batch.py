@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-import optlab.autodiff as ad
 from optlab.batch import batchable, run_batch, run_batch_to_dirs
 from optlab.errors import ConfigError
 from optlab.log import IterateLog
 from optlab.objectives import OBJECTIVES
-from optlab.objectives.base import Objective
 from optlab.runner import Stop, run
 from optlab.solvers import SOLVERS
 from optlab.store import load
+
+from .conftest import Branching, interrupting_clock
 
 
 def single(objective, lr, x0, stop, max_coords=100):
@@ -129,16 +129,6 @@ def test_runs_that_cannot_be_batched_run_one_after_the_other(tmp_path):
         run_batch(obj, newton, [[0.0, 2.0]])
 
 
-class Branching(Objective):
-    name = "branching"
-
-    def __init__(self) -> None:
-        self.dim, self.x0, self.box = 2, np.array([1.0, 1.0]), np.array([[-2.0, 2.0]] * 2)
-
-    def f(self, x):
-        return ad.sum(x * x) if x.data[0] > 0 else ad.sum(x**4)
-
-
 @pytest.mark.parametrize("objective, solver, reason", [
     (OBJECTIVES["least_squares"](), SOLVERS["gd"](), "writes its gradient out"),
     (Branching(), SOLVERS["gd"](), "reads the values"),
@@ -162,19 +152,7 @@ def test_bad_inputs_are_one_line_config_errors(tmp_path):
 def test_ctrl_c_ends_the_runs_still_going_as_interrupted(monkeypatch):
     import optlab.batch
 
-    class Clock:
-        """perf_counter raising KeyboardInterrupt at its 50th call, as Ctrl-C would."""
-
-        calls = 0
-
-        @classmethod
-        def perf_counter(cls):
-            cls.calls += 1
-            if cls.calls == 50:
-                raise KeyboardInterrupt
-            return 0.0
-
-    monkeypatch.setattr(optlab.batch, "time", Clock)
+    monkeypatch.setattr(optlab.batch, "time", interrupting_clock(50))
     obj = OBJECTIVES["rosenbrock"]()
     results = run_batch(obj, SOLVERS["gd"](), [[0.0, 2.0], [1.0, 1.0], [-1.0, 1.0]], Stop(max_iter=1000))
     assert results[1].outcome.status == "converged" and results[1].outcome.iterations == 0

@@ -19,6 +19,8 @@ from optlab.autodiff import compile as C
 from optlab.objectives import OBJECTIVES
 from optlab.objectives.base import Objective
 
+from .conftest import Branching
+
 TOL = 1e-12
 
 
@@ -166,18 +168,6 @@ def test_copies_and_pickles_rebuild_their_own_code():
     for other in (copy.copy(obj), pickle.loads(pickle.dumps(obj))):
         assert "_compiled_cache" not in other.__dict__
         assert other.value(np.ones(3)) == obj.value(np.ones(3))
-
-
-class Branching(Objective):
-    """A Python branch on x.data: x^2 summed where x_0 > 0, else x^4 summed."""
-
-    name = "branching"
-
-    def __init__(self) -> None:
-        self.dim, self.x0, self.box = 2, np.array([1.0, 1.0]), np.array([[-2.0, 2.0]] * 2)
-
-    def f(self, x):
-        return ad.sum(x * x) if x.data[0] > 0 else ad.sum(x**4)
 
 
 class Noisy(Objective):

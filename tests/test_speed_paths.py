@@ -25,7 +25,7 @@ from optlab.runner import Stop, run
 from optlab.solvers import SOLVERS
 from optlab.store import load, run_to_dir
 
-from .conftest import REPO
+from .conftest import REPO, interrupting_clock
 
 
 def logged(objective, solver, x0=None, *, fused=True, chunk_rows=10_000, **stop):
@@ -115,19 +115,7 @@ def test_max_seconds_on_the_fused_path_keeps_every_iterate():
 
 
 def test_ctrl_c_inside_the_fused_loop_keeps_every_finished_step(monkeypatch):
-    class Clock:
-        """perf_counter that raises KeyboardInterrupt at its 1234th call, as Ctrl-C would."""
-
-        calls = 0
-
-        @classmethod
-        def perf_counter(cls):
-            cls.calls += 1
-            if cls.calls == 1234:
-                raise KeyboardInterrupt
-            return 0.0
-
-    monkeypatch.setattr(fastpath, "time", Clock)
+    monkeypatch.setattr(fastpath, "time", interrupting_clock(1234))
     out, its = logged(OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3), max_iter=10_000, gtol=0)
     assert out.status == "interrupted" and out.iterations == 1233
     assert its.iter.tolist() == list(range(1234))
