@@ -63,3 +63,18 @@ def interrupting_clock(at: int) -> type:
             return 0.0
 
     return Clock
+
+
+def assert_same_runs(a, b, exact: bool = True) -> None:
+    """Two (outcome, iterates DataFrame) pairs are the same run: outcome, log rows and final state."""
+    (out_a, log_a), (out_b, log_b) = a, b
+    assert (out_a.status, out_a.message, out_a.iterations, out_a.nfev, out_a.ngev, out_a.nhev) == (
+        out_b.status, out_b.message, out_b.iterations, out_b.nfev, out_b.ngev, out_b.nhev)
+    assert list(log_a.columns) == list(log_b.columns) and len(log_a) == len(log_b) == out_a.iterations + 1
+    cols = [c for c in log_a.columns if c != "time_s"]
+    if exact:
+        np.testing.assert_array_equal(log_a[cols].to_numpy(), log_b[cols].to_numpy())
+        for field in ("x", "f", "g", "step_size", "k", "f_previous"):
+            np.testing.assert_array_equal(getattr(out_a.state, field), getattr(out_b.state, field))
+    else:
+        np.testing.assert_allclose(log_a[cols].to_numpy(), log_b[cols].to_numpy(), rtol=1e-12, atol=1e-12)

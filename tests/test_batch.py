@@ -15,7 +15,7 @@ from optlab.runner import Stop, run
 from optlab.solvers import SOLVERS
 from optlab.store import load
 
-from .conftest import Branching, interrupting_clock
+from .conftest import Branching, assert_same_runs, interrupting_clock
 
 
 def single(objective, lr, x0, stop, max_coords=100):
@@ -29,17 +29,7 @@ def assert_batch_matches_single_runs(objective, starts, lrs, stop, exact=True, *
     assert len(results) == len(starts)
     for start, lr, res in zip(starts, np.broadcast_to(lrs, len(starts)), results):
         out, its = single(objective, lr, start, stop, options.get("max_coords", 100))
-        got, table = res.outcome, res.iterates.to_pandas()
-        assert (got.status, got.message, got.iterations, got.nfev, got.ngev, got.nhev) == (
-            out.status, out.message, out.iterations, out.nfev, out.ngev, out.nhev)
-        cols = [c for c in its.columns if c != "time_s"]
-        assert list(table.columns) == list(its.columns)
-        if exact:
-            np.testing.assert_array_equal(table[cols].to_numpy(), its[cols].to_numpy())
-            for field in ("x", "f", "g", "step_size", "k", "f_previous"):
-                np.testing.assert_array_equal(getattr(got.state, field), getattr(out.state, field))
-        else:
-            np.testing.assert_allclose(table[cols].to_numpy(), its[cols].to_numpy(), rtol=1e-12, atol=1e-12)
+        assert_same_runs((res.outcome, res.iterates.to_pandas()), (out, its), exact)
     return results
 
 

@@ -25,27 +25,13 @@ from optlab.runner import Stop, run
 from optlab.solvers import SOLVERS
 from optlab.store import load, run_to_dir
 
-from .conftest import REPO, interrupting_clock
+from .conftest import REPO, assert_same_runs, interrupting_clock
 
 
 def logged(objective, solver, x0=None, *, fused=True, chunk_rows=10_000, **stop):
     log = IterateLog(objective.dim, chunk_rows)
     out = run(objective, solver, x0, Stop(**stop), log=log, fused=fused)
     return out, log.table().to_pandas()
-
-
-def assert_same_runs(a, b, exact=True):
-    (out_a, log_a), (out_b, log_b) = a, b
-    assert (out_a.status, out_a.message, out_a.iterations, out_a.nfev, out_a.ngev, out_a.nhev) == (
-        out_b.status, out_b.message, out_b.iterations, out_b.nfev, out_b.ngev, out_b.nhev)
-    assert list(log_a.columns) == list(log_b.columns) and len(log_a) == len(log_b) == out_a.iterations + 1
-    cols = [c for c in log_a.columns if c != "time_s"]
-    if exact:
-        np.testing.assert_array_equal(log_a[cols].to_numpy(), log_b[cols].to_numpy())
-        for field in ("x", "f", "g", "step_size", "k", "f_previous"):
-            np.testing.assert_array_equal(getattr(out_a.state, field), getattr(out_b.state, field))
-    else:
-        np.testing.assert_allclose(log_a[cols].to_numpy(), log_b[cols].to_numpy(), rtol=1e-12, atol=1e-12)
 
 
 GD_CASES = [  # objective, its options, solver options, x0, stopping rules, how the run ends
