@@ -23,41 +23,30 @@ Schedule = Callable[[int], float]
 
 
 @dataclasses.dataclass(frozen=True)
-class Constant:
+class _Schedule:
+    """The options every schedule keeps; a subclass gives lr_k as ``__call__(k)``."""
+
     lr: float
     decay_rate: float
     decay_steps: int
 
+
+class Constant(_Schedule):
     def __call__(self, k: int) -> float:
         return self.lr
 
 
-@dataclasses.dataclass(frozen=True)
-class Exponential:
-    lr: float
-    decay_rate: float
-    decay_steps: int
-
+class Exponential(_Schedule):
     def __call__(self, k: int) -> float:
         return self.lr * self.decay_rate ** (k / self.decay_steps)
 
 
-@dataclasses.dataclass(frozen=True)
-class Step:
-    lr: float
-    decay_rate: float
-    decay_steps: int
-
+class Step(_Schedule):
     def __call__(self, k: int) -> float:
         return self.lr * self.decay_rate ** (k // self.decay_steps)
 
 
-@dataclasses.dataclass(frozen=True)
-class InverseTime:
-    lr: float
-    decay_rate: float
-    decay_steps: int
-
+class InverseTime(_Schedule):
     def __call__(self, k: int) -> float:
         return self.lr / (1.0 + self.decay_rate * k / self.decay_steps)
 
