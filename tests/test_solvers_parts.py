@@ -15,6 +15,7 @@ from optlab.problem import Problem
 from optlab.solvers import SOLVERS
 from optlab.solvers.hessian_modification import MODIFICATIONS
 from optlab.solvers.line_search import LineSearch, make_line_search
+from optlab.solvers.newton_cg import forcing_tolerance, truncated_cg
 from optlab.solvers.residuals import evaluate_residual, residual_and_jacobian
 from optlab.solvers.schedules import make_schedule
 from optlab.solvers.trust_subproblems import exact_step, steihaug_cg
@@ -71,13 +72,82 @@ def test_wolfe_step_satisfies_the_strong_wolfe_conditions(angle, scale, c2):
     assert problem.nfev == problem.ngev >= 1  # every trial counted
 
 
-def test_wolfe_zoom_lands_on_the_exact_minimiser_of_a_quadratic_line():
+def test_wolfe_interpolation_lands_on_the_exact_minimiser_of_a_quadratic_line():
     # along any line a quadratic is a parabola: one cubic interpolation is exact
     problem, x, f, g = _line_problem("quadratic", (0.0, 0.0))
     step = make_line_search("wolfe", 1e-4, 0.01).search(problem, x, f, g, -g, 10.0)
     exact = float(g @ g) / float(g @ (problem.objective.Q @ g))
     assert step.alpha == pytest.approx(exact, rel=1e-12)
     assert problem.nfev == 2  # the overshoot, then the interpolated minimiser
+
+
+class _Recording(Problem):
+    """Keeps every point where f and g were evaluated."""
+
+    def __init__(self, objective):
+        super().__init__(objective)
+        self.points = []
+
+    def value_and_grad(self, x):
+        self.points.append(np.array(x, dtype=float))
+        return super().value_and_grad(x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(["rosenbrock", "himmelblau", "six_hump_camel", "ackley"]),
+       angle=st.floats(-1.4, 1.4), scale=st.floats(-3, 1), c2=st.sampled_from([0.1, 0.4, 0.9]),
+       alpha0=st.floats(0.01, 1.0))
+def test_wolfe_search_tries_the_steps_of_minpack_dcsrch(name, angle, scale, c2, alpha0):
+    # reference: scipy's wrapper of MINPACK-2's dcsrch (Moré and Thuente), the same trial steps in the same order
+    from hypothesis import assume
+    from scipy.optimize._linesearch import scalar_search_wolfe1
+
+    problem, x, f, g = _line_problem(name, (-1.2, 1.0))
+    problem = _Recording(problem.objective)
+    c, s = math.cos(angle), math.sin(angle)
+    d = -np.array([[c, -s], [s, c]]) @ g / np.linalg.norm(g) * 10**scale
+    trials = []
+
+    def phi(alpha):
+        trials.append(alpha)
+        return problem.objective.value(x + alpha * d)
+
+    # old_phi0 is set so that scipy's first trial, min(1, 1.01 * 2 (phi0 - old_phi0) / phi'(0)), is alpha0
+    alpha, _, _ = scalar_search_wolfe1(phi, lambda a: float(problem.objective.grad(x + a * d) @ d), f,
+                                       f - alpha0 * float(g @ d) / 2.02, float(g @ d), c1=1e-4, c2=c2,
+                                       amax=1e10, amin=0.0, xtol=1e-14)
+    assume(alpha is not None)  # dcsrch ended on a warning (rounding): no reference step
+    step = make_line_search("wolfe", 1e-4, c2).search(problem, x, f, g, d, alpha0)
+    np.testing.assert_allclose([(p - x) @ d / (d @ d) for p in problem.points], trials, rtol=1e-9)
+    assert step.alpha == pytest.approx(alpha, rel=1e-9)
+
+
+def test_truncated_cg_stops_at_the_first_residual_within_the_forcing_tolerance_in_the_1_norm():
+    # seed 0: the 1-norm test (as scipy's Newton-CG) stops after 2 CG steps, the 2-norm one would take 4
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((8, 8))
+    h = a @ a.T + 0.1 * np.eye(8)
+    g = 0.05 * rng.standard_normal(8)
+    tolerance = forcing_tolerance(g)
+    gnorm = float(np.abs(g).sum())
+    assert tolerance == pytest.approx(min(0.5, math.sqrt(gnorm)) * gnorm)
+    # plain conjugate gradients on h d = -g, written out: the first iterate whose residual passes
+    d, r = np.zeros(8), g.copy()
+    p = -r
+    iterates = [(d, r)]
+    for _ in range(8):
+        a_ = float(r @ r) / float(p @ h @ p)
+        d, r_next = d + a_ * p, r + a_ * (h @ p)
+        p, r = -r_next + float(r_next @ r_next) / float(r @ r) * p, r_next
+        iterates.append((d, r))
+    first_1 = next(i for i, (_, r) in enumerate(iterates) if np.abs(r).sum() <= tolerance)
+    norm2 = float(np.linalg.norm(g))
+    first_2 = next(i for i, (_, r) in enumerate(iterates) if np.linalg.norm(r) <= min(0.5, math.sqrt(norm2)) * norm2)
+    assert first_1 == 2 and first_2 == 4
+    products = []
+    direction = truncated_cg(lambda v: products.append(v) or h @ v, g, tolerance, 100)
+    assert len(products) == first_1
+    np.testing.assert_allclose(direction, iterates[first_1][0], rtol=1e-10)
 
 
 def test_armijo_backtracks_by_halving_to_the_first_sufficient_decrease():

@@ -7,14 +7,16 @@ One implementation of each, shared by every solver that steps along a direction:
   f(x + alpha d) <= f(x) + c1 alpha g.d holds (Nocedal and Wright, *Numerical Optimization*,
   2nd ed., 2006, Algorithm 3.1 with rho = 1/2).
 - ``wolfe``: a step satisfying the strong Wolfe conditions, sufficient decrease and
-  |g(x + alpha d).d| <= c2 |g.d| (ibid., Algorithms 3.5 and 3.6: bracketing, then zoom by
-  safeguarded cubic or quadratic interpolation).
+  |g(x + alpha d).d| <= c2 |g.d|, by the search of Moré and Thuente (ACM TOMS 20, 1994):
+  safeguarded cubic, quadratic or secant interpolation in an interval of uncertainty.
 
 Every trial point is evaluated through :class:`~optlab.problem.Problem`, so it is counted.
 Backtracking evaluates only f at its trials (and g at the accepted point). The Wolfe search
-evaluates f and g at every trial, so both ends of a bracket carry slopes for cubic
-interpolation: on the shipped objectives that needs fewer evaluations in all than trials
-with f alone (see benchmarks/vs_scipy.py).
+evaluates f and g at every trial, so every end of the interval carries a slope for cubic
+interpolation. It replaced the bracketing-and-zoom search of Nocedal and Wright (Algorithms
+3.5 and 3.6), which took fewer evaluations on some shipped objectives and more on others
+but left BFGS, L-BFGS, CG and the Newton methods behind scipy's, which all use Moré and
+Thuente's search, on several of them (see benchmarks/vs_scipy.py).
 """
 
 from __future__ import annotations
@@ -103,102 +105,147 @@ class Backtracking(LineSearch):
 
 @dataclasses.dataclass(frozen=True)
 class _Trial:
-    """phi(alpha) = f(x + alpha d) at one alpha; slope phi'(alpha) = g.d and g when computed."""
+    """phi(alpha) = f(x + alpha d) at one alpha, its slope phi'(alpha) = g.d and g."""
 
     alpha: float
     f: float
-    slope: float | None = None
+    slope: float
     g: np.ndarray | None = None
 
-
-class _Line:
-    """phi(alpha) = f(x + alpha d) evaluated through the problem, within a budget of trials."""
-
-    def __init__(self, problem: Problem, x: np.ndarray, d: np.ndarray, budget: int, eager: bool) -> None:
-        self.problem, self.x, self.d, self.budget, self.eager = problem, x, d, budget, eager
-
-    def at(self, alpha: float) -> _Trial:
-        """phi(alpha), with phi'(alpha) too when ``eager`` (one value-and-gradient evaluation)."""
-        self.budget -= 1
-        if not self.eager:
-            return _Trial(alpha, self.problem.value(self.x + alpha * self.d))
-        f, g = self.problem.value_and_grad(self.x + alpha * self.d)
-        return _Trial(alpha, f, float(np.dot(g, self.d)), g)
-
-    def with_slope(self, t: _Trial) -> _Trial:
-        if t.slope is not None:
-            return t
-        g = self.problem.grad(self.x + t.alpha * self.d)
-        return _Trial(t.alpha, t.f, float(np.dot(g, self.d)), g)
-
-    def step(self, t: _Trial) -> Step:
-        return Step(t.alpha, self.x + t.alpha * self.d, t.f, t.g)
+    def tilted(self, rate: float) -> _Trial:
+        """The same point on phi(alpha) - rate alpha (rate = c1 phi'(0): Moré and Thuente's psi)."""
+        return _Trial(self.alpha, self.f - rate * self.alpha, self.slope - rate, self.g)
 
 
 class StrongWolfe(LineSearch):
-    """Bracketing and zoom for the strong Wolfe conditions (Nocedal and Wright, Alg. 3.5, 3.6)."""
+    """A step satisfying the strong Wolfe conditions by Moré and Thuente's search.
+
+    Each trial evaluates f and g. The search keeps an interval [best, other] that contains
+    a step satisfying both conditions once bracketed: ``best`` the trial with the lowest f
+    so far (on the auxiliary psi(alpha) = phi(alpha) - c1 alpha phi'(0) until a trial has
+    sufficient decrease and phi' >= 0), ``other`` the far end. The next trial comes from
+    cubic, quadratic or secant interpolation chosen by the four cases of the paper's Sec. 4
+    (:func:`_safeguarded_step`); beyond the bracket it extrapolates 1.1 to 4 times the last
+    advance; inside it a step that does not shrink the interval by a third in two trials is
+    replaced by bisection. Reference: Moré and Thuente, "Line search algorithms with
+    guaranteed sufficient decrease", ACM TOMS 20 (1994) 286-307 (MINPACK-2 ``dcsrch``, the
+    search of L-BFGS-B and of scipy's BFGS, CG and Newton-CG).
+    """
 
     name = "wolfe"
     max_trials = 40
     max_alpha = 1e10
-    eager_gradient = True  # phi' at every trial, so every bracket end supports cubic interpolation
+    xtol = 1e-14  # relative width below which the bracket is rounding
 
     def search(self, problem, x, f, g, d, alpha0, want_grad=True):
         slope0 = descent_slope(g, d, "wolfe line search")
         origin = _Trial(0.0, f, slope0, g)
-        line = _Line(problem, x, d, self.max_trials, self.eager_gradient)
-        previous, alpha = origin, alpha0
-        while line.budget > 0:
-            current = line.at(alpha)
-            rises = previous is not origin and self._worse(current, previous, origin)
-            if rises or not self._decreases(current, origin):
-                return self._zoom(line, origin, previous, current)
-            current = line.with_slope(current)
-            if self._curvature(current, origin):
-                return line.step(current)
-            if current.slope >= 0:
-                return self._zoom(line, origin, current, previous)
-            if alpha >= self.max_alpha:
-                return line.step(current)  # sufficient decrease holds; phi keeps falling beyond reach
-            previous, alpha = current, min(self.max_alpha, _extrapolate(previous, current))
-        raise SolverFailure(f"wolfe line search: no acceptable step within {self.max_trials} trials")
+        rate = self.c1 * slope0
+        best = other = origin
+        bracketed = stage_two = False
+        width = previous_width = 2.0 * self.max_alpha
+        low, high = 0.0, 5.0 * alpha0  # extrapolation range before a bracket: alpha0 + 4 alpha0
+        alpha = min(alpha0, self.max_alpha)
+        for _ in range(self.max_trials):
+            f_trial, g_trial = problem.value_and_grad(x + alpha * d)
+            trial = _Trial(alpha, f_trial, float(np.dot(g_trial, d)), g_trial)
+            decrease = self._decreases(trial, origin)
+            if decrease and abs(trial.slope) <= -self.c2 * slope0:
+                return _step(x, d, trial)
+            if alpha >= self.max_alpha and decrease and trial.slope <= rate:
+                return _step(x, d, trial)  # phi keeps falling beyond reach: take the sufficient decrease
+            stage_two = stage_two or (decrease and trial.slope >= 0)
+            if not (math.isfinite(trial.f) and math.isfinite(trial.slope)):
+                other, bracketed = trial, True  # overflow: the step is too long, keep the best end
+                alpha = 0.5 * (best.alpha + trial.alpha)
+            elif not stage_two and trial.f <= best.f and not decrease:
+                b, o, bracketed, alpha = _safeguarded_step(best.tilted(rate), other.tilted(rate),
+                                                           trial.tilted(rate), bracketed, low, high)
+                best, other = b.tilted(-rate), o.tilted(-rate)
+            else:
+                best, other, bracketed, alpha = _safeguarded_step(best, other, trial, bracketed, low, high)
+            if bracketed:
+                if abs(other.alpha - best.alpha) >= 0.66 * previous_width:
+                    alpha = best.alpha + 0.5 * (other.alpha - best.alpha)
+                previous_width, width = width, abs(other.alpha - best.alpha)
+                low, high = min(best.alpha, other.alpha), max(best.alpha, other.alpha)
+            else:
+                low, high = alpha + 1.1 * (alpha - best.alpha), alpha + 4.0 * (alpha - best.alpha)
+            alpha = min(max(alpha, 0.0), self.max_alpha)
+            if bracketed and (not low < alpha < high or high - low <= self.xtol * high):
+                break  # the bracket is as narrow as rounding allows
+        if best.alpha > 0 and self._decreases(best, origin):
+            return _step(x, d, best)  # sufficient decrease without the curvature condition: still progress
+        raise SolverFailure(f"wolfe line search: no decrease found along d within {self.max_trials} trials "
+                            f"(bracket [{low:.3g}, {high:.3g}])")
 
     def _decreases(self, t: _Trial, origin: _Trial) -> bool:
         return math.isfinite(t.f) and self._sufficient_decrease(t.f, origin.f, t.alpha, origin.slope)
 
-    def _worse(self, t: _Trial, than: _Trial, origin: _Trial) -> bool:
-        """f(t) >= f(than) beyond rounding: where f is flat to rounding the slopes decide."""
-        return t.f >= than.f + ROUNDING * abs(origin.f)
 
-    def _curvature(self, t: _Trial, origin: _Trial) -> bool:
-        return abs(t.slope) <= -self.c2 * origin.slope
+def _step(x: np.ndarray, d: np.ndarray, t: _Trial) -> Step:
+    return Step(t.alpha, x + t.alpha * d, t.f, t.g)
 
-    def _zoom(self, line: _Line, origin: _Trial, lo: _Trial, hi: _Trial) -> Step:
-        """Shrink the bracket [lo, hi] (lo: the best point with sufficient decrease) to a strong Wolfe step."""
-        while line.budget > 0 and abs(hi.alpha - lo.alpha) > 1e-14 * max(lo.alpha, hi.alpha):
-            trial = line.at(_interpolate(lo, hi))
-            if not self._decreases(trial, origin) or self._worse(trial, lo, origin):
-                hi = trial
-                continue
-            trial = line.with_slope(trial)
-            if self._curvature(trial, origin):
-                return line.step(trial)
-            if trial.slope * (hi.alpha - lo.alpha) >= 0:
-                hi = lo
-            lo = trial
-        if lo.alpha > 0:
-            return line.step(lo)  # sufficient decrease without the curvature condition: still progress
-        raise SolverFailure(f"wolfe line search: no decrease found along d (interval shrank to "
-                            f"[{min(lo.alpha, hi.alpha):.3g}, {max(lo.alpha, hi.alpha):.3g}])")
+
+def _safeguarded_step(best: _Trial, other: _Trial, trial: _Trial, bracketed: bool, low: float,
+                      high: float) -> tuple[_Trial, _Trial, bool, float]:
+    """One update of Moré and Thuente's interval and their next trial step (1994, Sec. 4).
+
+    ``best`` has the lowest f so far and descends towards ``trial``; ``other`` is the far end
+    of the interval once a minimiser is bracketed; [low, high] bounds the next trial. Returns
+    the new (best, other, bracketed, next alpha).
+    """
+    opposite = (trial.slope > 0 > best.slope) or (trial.slope < 0 < best.slope)
+    cubic = _cubic_minimiser(best, trial)
+    if trial.f > best.f:
+        # case 1: f rose, a minimiser lies between; the cubic step unless the quadratic one is nearer best
+        quadratic = _quadratic_minimiser(best, trial)
+        nearer = abs(cubic - best.alpha) < abs(quadratic - best.alpha)
+        step = cubic if nearer else cubic + 0.5 * (quadratic - cubic)
+        bracketed = True
+    elif opposite:
+        # case 2: the slopes change sign, a minimiser lies between; the step farther from trial
+        secant = _secant_minimiser(best, trial)
+        step = cubic if abs(cubic - trial.alpha) >= abs(secant - trial.alpha) else secant
+        bracketed = True
+    elif abs(trial.slope) < abs(best.slope):
+        # case 3: phi still falls, less steeply; the cubic's minimiser if it lies beyond trial
+        ahead = trial.alpha > best.alpha
+        beyond = cubic if math.isfinite(cubic) and (cubic > trial.alpha if ahead else cubic < trial.alpha) \
+            else (high if ahead else low)
+        secant = _secant_minimiser(best, trial)
+        if bracketed:
+            step = beyond if abs(beyond - trial.alpha) < abs(secant - trial.alpha) else secant
+            limit = trial.alpha + 0.66 * (other.alpha - trial.alpha)
+            step = min(step, limit) if ahead else max(step, limit)
+        else:
+            step = beyond if abs(beyond - trial.alpha) > abs(secant - trial.alpha) else secant
+            step = min(max(step, low), high)
+    elif bracketed:
+        # case 4: phi falls more steeply; within a bracket the cubic through trial and other
+        step = _cubic_minimiser(trial, other)
+    else:
+        step = high if trial.alpha > best.alpha else low
+    if trial.f > best.f:
+        other = trial
+    else:
+        if opposite:
+            other = best
+        best = trial
+    if not math.isfinite(step):
+        step = 0.5 * (best.alpha + other.alpha) if bracketed else high
+    return best, other, bracketed, step
 
 
 def _cubic_minimiser(a: _Trial, b: _Trial) -> float:
-    """The minimiser of the cubic through phi and phi' at a and b (Nocedal and Wright, eq. 3.59)."""
+    """The local minimiser of the cubic through phi and phi' at a and b (Nocedal and Wright,
+    eq. 3.59), NaN when the cubic has none."""
     d1 = a.slope + b.slope - 3.0 * (a.f - b.f) / (a.alpha - b.alpha)
-    radicand = d1 * d1 - a.slope * b.slope
-    if radicand < 0:
+    scale = max(abs(d1), abs(a.slope), abs(b.slope))  # against overflow in the squares
+    radicand = (d1 / scale) ** 2 - (a.slope / scale) * (b.slope / scale) if scale > 0 else -1.0
+    if not radicand >= 0:
         return math.nan
-    d2 = math.copysign(math.sqrt(radicand), b.alpha - a.alpha)
+    d2 = math.copysign(scale * math.sqrt(radicand), b.alpha - a.alpha)
     return b.alpha - (b.alpha - a.alpha) * (b.slope + d2 - d1) / (b.slope - a.slope + 2.0 * d2)
 
 
@@ -209,26 +256,9 @@ def _quadratic_minimiser(a: _Trial, b: _Trial) -> float:
     return a.alpha - a.slope * h * h / (2.0 * curvature) if curvature > 0 else math.nan
 
 
-def _interpolate(lo: _Trial, hi: _Trial, margin: float = 0.01) -> float:
-    """A trial inside the bracket: the interpolant's minimiser, kept ``margin`` of the width away
-    from the ends (so the bracket shrinks), or the midpoint when there is no such minimiser."""
-    guess = _cubic_minimiser(lo, hi) if hi.slope is not None else _quadratic_minimiser(lo, hi)
-    left, right = min(lo.alpha, hi.alpha), max(lo.alpha, hi.alpha)
-    if not (math.isfinite(hi.f) and math.isfinite(guess) and left < guess < right):
-        return 0.5 * (left + right)
-    width = right - left
-    return min(max(guess, left + margin * width), right - margin * width)
-
-
-def _extrapolate(previous: _Trial, current: _Trial) -> float:
-    """The next trial beyond ``current``: the cubic's step kept within 1.1 to 4 times the last
-    advance (the bounds of Moré and Thuente, ACM TOMS 20, 1994)."""
-    advance = current.alpha - previous.alpha
-    low, high = current.alpha + 1.1 * advance, current.alpha + 4.0 * advance
-    if abs(current.slope) >= abs(previous.slope):
-        return high  # phi steepens: no minimiser in sight, go as far as allowed
-    guess = _cubic_minimiser(previous, current)
-    return min(max(guess, low), high) if math.isfinite(guess) else high
+def _secant_minimiser(a: _Trial, b: _Trial) -> float:
+    """The zero of the line through phi'(a) and phi'(b): the quadratic through both slopes."""
+    return b.alpha + b.slope / (b.slope - a.slope) * (a.alpha - b.alpha) if b.slope != a.slope else math.nan
 
 
 LINE_SEARCHES: dict[str, type[LineSearch]] = {cls.name: cls for cls in (FixedStep, Backtracking, StrongWolfe)}
