@@ -6,7 +6,7 @@ import numpy as np
 
 from ..problem import Problem
 from .descent import DescentSolver, DescentState
-from .line_search import Step, first_step
+from .line_search import Step, interpolated_step
 
 
 @dataclasses.dataclass
@@ -41,9 +41,13 @@ class BFGS(DescentSolver):
 
     With s_k = x_{k+1} - x_k and y_k = grad f(x_{k+1}) - grad f(x_k), H_{k+1} = (I - rho s y^T)
     H_k (I - rho y s^T) + rho s s^T, rho = 1 / y^T s (:func:`bfgs_update`). alpha_k satisfies
-    the strong Wolfe conditions (c1 = 1e-4, c2 = 0.9), first trial 1 (min(1, 1/||g||) on
-    the first step, whose direction is the raw gradient). Reference: Nocedal and Wright,
-    *Numerical Optimization*, 2nd ed., 2006, Algorithm 6.1.
+    the strong Wolfe conditions (c1 = 1e-4, c2 = 0.9) from the first trial alpha_k^0 = min(1,
+    1.01 * 2 (f_k - f_{k-1}) / g_k^T d_k), the step that repeats the last decrease under a
+    quadratic model (eq. 3.60; the cap and the factor 1.01 let the unit step be tried, and
+    accepted, near the solution, keeping superlinear convergence). At k = 0 the previous
+    value is taken as f_{-1} = f_0 + ||g_0|| / 2, a first trial of length 1.01 along -g_0 (as
+    in scipy's BFGS). Reference: Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006,
+    Algorithm 6.1 and Sec. 3.5.
     """
 
     name = "bfgs"
@@ -56,7 +60,8 @@ class BFGS(DescentSolver):
         return -state.g if state.inverse_hessian is None else -(state.inverse_hessian @ state.g)
 
     def initial_step(self, state: BFGSState, d: np.ndarray) -> float:
-        return first_step(state.g) if state.inverse_hessian is None else 1.0
+        f_previous = state.f + 0.5 * float(np.linalg.norm(state.g)) if state.k == 0 else state.f_previous
+        return interpolated_step(state.f, f_previous, float(state.g @ d))
 
     def advance(self, state: BFGSState, step: Step, d: np.ndarray) -> BFGSState:
         new = super().advance(state, step, d)
