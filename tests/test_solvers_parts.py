@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optlab import autodiff as ad
 from optlab.errors import SolverFailure
-from optlab.objectives import OBJECTIVES
+from optlab.objectives import OBJECTIVES, Objective
 from optlab.problem import Problem
 from optlab.solvers import SOLVERS
 from optlab.solvers.hessian_modification import MODIFICATIONS
@@ -120,6 +121,23 @@ def test_wolfe_search_tries_the_steps_of_minpack_dcsrch(name, angle, scale, c2, 
     step = make_line_search("wolfe", 1e-4, c2).search(problem, x, f, g, d, alpha0)
     np.testing.assert_allclose([(p - x) @ d / (d @ d) for p in problem.points], trials, rtol=1e-9)
     assert step.alpha == pytest.approx(alpha, rel=1e-9)
+
+
+def test_wolfe_search_on_a_line_without_minimiser_extrapolates_to_its_longest_step():
+    # phi(alpha) = f(0) - alpha: equal slopes everywhere, so no cubic or secant step exists
+    class Linear(Objective):
+        name, dim, x0, minimizers, f_star, box = "linear", 2, np.zeros(2), np.zeros((0, 2)), None, np.ones((2, 2))
+
+        def f(self, x):
+            return -ad.sum(x)
+
+    problem = Problem(Linear())
+    x = np.zeros(2)
+    f, g = problem.objective.value_and_grad(x)
+    wolfe = make_line_search("wolfe")
+    step = wolfe.search(problem, x, f, g, -g, 1.0)
+    assert step.alpha == wolfe.max_alpha and step.f == pytest.approx(-2.0 * wolfe.max_alpha)
+    assert problem.nfev < wolfe.max_trials
 
 
 def test_truncated_cg_stops_at_the_first_residual_within_the_forcing_tolerance_in_the_1_norm():

@@ -246,7 +246,8 @@ def _cubic_minimiser(a: _Trial, b: _Trial) -> float:
     if not radicand >= 0:
         return math.nan
     d2 = math.copysign(scale * math.sqrt(radicand), b.alpha - a.alpha)
-    return b.alpha - (b.alpha - a.alpha) * (b.slope + d2 - d1) / (b.slope - a.slope + 2.0 * d2)
+    denominator = b.slope - a.slope + 2.0 * d2
+    return b.alpha - (b.alpha - a.alpha) * (b.slope + d2 - d1) / denominator if denominator != 0 else math.nan
 
 
 def _quadratic_minimiser(a: _Trial, b: _Trial) -> float:
