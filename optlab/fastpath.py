@@ -57,32 +57,41 @@ class GradientDescentLoop:
     def __init__(self, compiled: Compiled, solver: Solver, n_log: int, gtol: float, xtol: float,
                  timed: bool) -> None:
         self.solver = solver
+        self.compiled = compiled
         self.n = compiled.size
         self.shape = compiled.shape
-        self.n_log = n_log
         self.gate = gtol * (1.0 + ROUNDING_SLACK) + TINY
         self.xgate = xtol * xtol * (1.0 + ROUNDING_SLACK)
         self.constant = getattr(solver, "schedule", "constant") == "constant"
-        key = ("gd", n_log, xtol == 0.0, self.constant, timed)
-        loops = compiled.__dict__.setdefault("fused_loops", {})
-        if key not in loops:
-            loops[key] = _gd_source(compiled, *key[1:])
-        self.loop = loops[key]
-        self.width = len(self.loop.lead) + (self.n if self.loop.recompute else max(n_log, 0))
+        self.options = (n_log, xtol == 0.0, self.constant, timed)
+        self.loop = self.made(checkpoints=True)
         self.vg = batched_value_and_grad(compiled) if self.loop.recompute else None
 
+    def made(self, checkpoints: bool) -> Callable:
+        """The loop's function, made once per compiled objective and options."""
+        loops = self.compiled.__dict__.setdefault("fused_loops", {})
+        key = ("gd", *self.options, checkpoints)
+        if key not in loops:
+            loops[key] = _gd_source(self.compiled, *key[1:])
+        return loops[key]
+
     def advance(self, problem: Problem, state: State, k: int, k_end: int, log: IterateLog | None,
-                t0: float, deadline: float) -> Advance:
+                t0: float, deadline: float, loop: Callable | None = None) -> Advance:
         out: list[float] = []
+        loop = loop or self.loop
         lr = float(self.solver.lr) if self.constant else math.nan
-        code, k_new, x, f, g, previous, f_previous, lr = self.loop(
+        code, k_new, k_blocks, x, f, g, previous, f_previous, lr = loop(
             tuple(state.x.ravel().tolist()), tuple(state.g.ravel().tolist()), state.f, state.f_previous, k, k_end,
             lr, self.solver.lr_at, state.k - k, self.gate, self.xgate, deadline, out, time.perf_counter)
         count = k_new - k
-        if log is not None:
-            del out[count * self.width:]  # Ctrl-C between a row and its step: that row goes
-            if count:
-                self._log(log, np.fromiter(out, float, len(out)).reshape(-1, self.width), problem, k, t0, lr)
+        if log is not None and count:
+            rows = self._rows(loop, out, k_blocks - k, k_new - k_blocks, state.x, lr)
+            if rows is None:  # the replay missed the loop's checkpoints: run the stretch again, putting every x
+                return self.advance(problem, state, k, k_end, log, t0, deadline, self.made(checkpoints=False))
+            times, xs, fs, norms, lrs = rows
+            steps = np.arange(1, count + 1)
+            log.append_columns([k + steps, fs, norms, lrs, problem.nfev + steps, problem.ngev + steps,
+                                np.full(count, problem.nhev), times - t0], xs)
         if count == 0:
             return Advance(state, None, 0, code == CODE_INTERRUPT)
         problem.nfev += count
@@ -93,76 +102,185 @@ class GradientDescentLoop:
         before = None if previous is None else np.array(previous).reshape(self.shape)
         return Advance(new, before, count, code == CODE_INTERRUPT)
 
-    def _log(self, log: IterateLog, rows: np.ndarray, problem: Problem, k: int, t0: float, lr: float) -> None:
-        m = len(rows)
-        at = {name: i for i, name in enumerate(self.loop.lead)}
-        xs = rows[:, len(self.loop.lead):]
-        if self.loop.recompute:  # the same operations as in the loop, for all rows at once
-            f, g = self.vg(np.ascontiguousarray(xs.T).reshape(self.shape + (m,)))
-            g = g.reshape(self.n, m)
-            squares = g[0] * g[0]
-            for i in range(1, self.n):  # in the loop's order: (g0 g0 + g1 g1) + g2 g2 ...
-                squares = squares + g[i] * g[i]
-            gn = np.sqrt(squares)
+    def _rows(self, loop: Callable, out: list[float], in_blocks: int, single: int, x: np.ndarray, lr: float
+              ) -> tuple[np.ndarray, ...] | None:
+        """Each step's clock reading, x (a row per coordinate), f, ||grad f|| and learning rate,
+        from what the loop put: a record per block (after one clock reading), then one per
+        single step (a reading each). A block's record holds its rows or, with checkpoints,
+        only its last x: the other steps are replayed (None if the replay does not end on the
+        checkpoints). What was put for a step that did not count (Ctrl-C just after a put) is
+        left out."""
+        unroll, n, fields = loop.unroll, self.n, loop.fields
+        width = len(fields) + (n if loop.recompute else loop.n_log)
+        record = 1 + (n if loop.checkpoints else unroll * width)
+        blocks = in_blocks // unroll
+        size = blocks * record + single * (1 + width)
+        values = np.fromiter(out, float, size) if len(out) == size else np.array(out[:size], dtype=float)
+        head, tail = values[: blocks * record].reshape(blocks, record), values[blocks * record:].reshape(-1, 1 + width)
+        times = np.concatenate([np.repeat(head[:, 0], unroll), tail[:, 0]])
+        rows = tail[:, 1:] if loop.checkpoints else np.concatenate([head[:, 1:].reshape(-1, width), tail[:, 1:]])
+        coords = rows[:, len(fields):].T
+        if loop.recompute:  # the same operations as in the loop, for all rows at once
+            fs, gs = self.vg(coords.reshape(self.shape + (-1,)))
+            gs = gs.reshape(n, -1)
         else:
-            f, gn = rows[:, at["F"]], rows[:, at["gn"]]
-        steps = np.arange(1, m + 1)
-        fields = [k + steps, f, gn, np.full(m, lr) if self.constant else rows[:, at["lr"]], problem.nfev + steps,
-                  problem.ngev + steps, np.full(m, problem.nhev), rows[:, at["t"]] - t0]
-        log.append_columns(fields, xs)
+            fs, norms = rows[:, fields.index("F")], rows[:, fields.index("gn")]
+        if loop.checkpoints and blocks:
+            replayed = self._replay(x.ravel(), head[:, 1:], lr, unroll)
+            if replayed is None:
+                return None
+            coords, fs, gs = (np.concatenate([a, b], axis=-1) if len(rows) else a
+                              for a, b in zip(replayed, (coords, fs, gs)))
+        if loop.recompute:
+            squares = gs[0] * gs[0]
+            for i in range(1, n):  # in the loop's order: (g0 g0 + g1 g1) + g2 g2 ...
+                squares = squares + gs[i] * gs[i]
+            norms = np.sqrt(squares)
+        lrs = np.full(len(fs), lr) if self.constant else rows[:, fields.index("lr")]
+        return times, coords, fs, norms, lrs
+
+    def _replay(self, x: np.ndarray, ends: np.ndarray, lr: float, unroll: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """x, f and the gradient (a row per coordinate) at every step of the blocks that start
+        at ``x`` and end at the rows of ``ends``, all blocks at once, with the loop's operations."""
+        n, m = self.n, len(ends)
+        xs, fs, gs = np.empty((n, m, unroll)), np.empty((m, unroll)), np.empty((n, m, unroll))
+        points = np.concatenate([x[:, None], ends[:-1].T], axis=1)  # each block's start, in the columns
+        _, g = self.vg(points.reshape(self.shape + (m,)))
+        for j in range(unroll):  # step j of block b is iterate b * unroll + j
+            points = points - lr * g.reshape(n, m)
+            f, g = self.vg(points.reshape(self.shape + (m,)))
+            xs[:, :, j], fs[:, j], gs[:, :, j] = points, f, g.reshape(n, m)
+        if not np.array_equal(points, ends.T):
+            return None
+        return xs.reshape(n, -1), fs.ravel(), gs.reshape(n, -1)
 
 
-def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, timed: bool) -> Callable:
+UNROLL = 8  # steps per block of the fused loop, which share a clock reading and a put
+UNROLL_LINES = 200  # fewer steps per block where one step is long
+
+
+@dataclasses.dataclass
+class _Step:
+    """The source of one fused step from x to y: names and lines (see :func:`_gd_source`)."""
+
+    y: list[str]
+    F: str
+    G: list[str]
+    gn: str
+    lr: str
+    schedule: list[str]  # lr_k, unless constant
+    move: list[str]  # y = x - lr g
+    derivatives: list[str]  # F and G at y; may raise a Python float error
+    norm: str  # gn = ||G||
+    change: list[str]  # dd = ||y - x||^2 and s = F + gn + dd, for the checks
+    checks: list[str]  # any true: a stopping rule might hold
+
+
+def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, timed: bool, checkpoints: bool
+               ) -> Callable:
     """The fused gradient-descent loop for ``compiled``'s scalar code (see the module docstring).
 
-    Each step: the new point y, its value F and gradient G (inlined scalar code), the gradient
-    norm, the log row, then the conservative checks, then y becomes x. A row is logged before
-    its step counts (``k += 1``): after Ctrl-C there may be one row too many, which the caller
-    drops. Returns code, k, x, f, g, the previous x (None when no rule can hold), its f, lr.
+    A step: the new point y, its value F and gradient G (inlined scalar code), the gradient
+    norm, the conservative checks; then y becomes x. Steps go in blocks of ``unroll``, with
+    one clock reading and one ``put`` before the block counts: of the block's rows, or with
+    ``checkpoints`` (constant rate, f and ||g|| recomputed) of its last x only, the caller
+    replaying the others. A block in which a check trips or a float error occurs does not
+    count: the single-step loop after the blocks redoes its steps one by one (and the
+    stretch's last steps), each with its own clock reading and row, and returns where a
+    check trips. Records are put before their steps count: after Ctrl-C there may be one
+    too many, which the caller drops. Returns code, k, k where the blocks ended, x, f, g,
+    the previous x (None when no rule can hold), its f, lr.
     """
     n = compiled.size
-    ys = [f"y_{i}" for i in range(n)]
-    statements, ([value], grad), env = compiled.scalar_block("value_and_grad", [ys], "_")
-    xs, gs, ds = ([f"{p}_{i}" for i in range(n)] for p in ("x", "g", "d"))
     logged = n_log >= 0
-    loop = ([] if constant else ["lr = lr_at(k + k_shift)"]) + [
-        f"{y} = {x} - lr * {g}" for y, x, g in zip(ys, xs, gs)]
+    xs, gs = [f"x_{i}" for i in range(n)], [f"g_{i}" for i in range(n)]
+    statements, ([value], grad), env = compiled.scalar_block("value_and_grad", [[f"y_{i}" for i in range(n)]], "_")
     statements, outputs = _bind_outputs(statements, {"F": value, **{f"G_{i}": v for i, v in enumerate(grad)}})
-    loop += ["try:", *(f"    {s}" for s in statements), *(f"    {name} = {v}" for name, v in outputs.items()),
-             "except _errors:", f"    code = {CODE_FLOAT_ERROR}", "    break"]
-    loop += [f"gn = sqrt({' + '.join(f'G_{i} * G_{i}' for i in range(n))})"]
-    if timed or logged:
-        loop += ["t = clock()"]
-    # The row: time, the learning rate unless constant, x. With only arithmetic (and sqrt, both
+    derivatives = [*statements, *(f"{name} = {v}" for name, v in outputs.items())]  # F and G at y
+    renamed = re.compile(r"\b(?:(y|G)_(\d+)|F)\b")
+
+    def step(tag: str, x_in: list[str], g_in: list[str], k_expr: str) -> _Step:
+        ys, F, G = [f"y{tag}_{i}" for i in range(n)], f"F{tag}", [f"G{tag}_{i}" for i in range(n)]
+        lr = "lr" if constant or not tag else f"lr{tag}"
+
+        def rename(m: re.Match) -> str:  # this step's names for y_i, G_i and F
+            return f"{m[1]}{tag}_{m[2]}" if m[1] else F
+
+        # dd <= bound is a superset of the runner's ||y - x|| <= xtol (1 + ||x||); s catches inf and nan
+        bound = repr(TINY) if xtol_zero else \
+            f"xgate * (1.0 + sqrt({' + '.join(f'{x} * {x}' for x in x_in)})) ** 2 + {TINY!r}"
+        return _Step(
+            ys, F, G, f"gn{tag}", lr, [] if constant else [f"{lr} = lr_at({k_expr} + k_shift)"],
+            [f"{y} = {x} - {lr} * {g}" for y, x, g in zip(ys, x_in, g_in)],
+            [renamed.sub(rename, line) for line in derivatives],
+            f"gn{tag} = sqrt({' + '.join(f'{g} * {g}' for g in G)})",
+            [*(f"d_{i} = {y} - {x}" for i, (y, x) in enumerate(zip(ys, x_in))),
+             f"dd = {' + '.join(f'd_{i} * d_{i}' for i in range(n))}", f"s = {F} + gn{tag} + dd"],
+            [f"not gn{tag} > gate", "s - s != 0.0", f"dd <= {bound}"])
+
+    one = step("", xs, gs, "k")
+    # A row: the learning rate unless constant, x. With only arithmetic (and sqrt, both
     # correctly rounded in numpy too) f and ||g|| are recomputed for all rows at once later;
     # otherwise they go in the row.
-    recompute = logged and not any(call in line for line in statements for call in _LIBRARY_CALLS)
-    lead = ([] if recompute else ["F", "gn"]) + ["t"] + ([] if constant else ["lr"])
-    if logged:
-        logged_x = ys if recompute else ys[:n_log]
-        loop += [f"put(({''.join(f'{v}, ' for v in lead + logged_x)}))"]
-    loop += ["k += 1", *(f"{d} = {y} - {x}" for d, y, x in zip(ds, ys, xs)),
-             f"dd = {' + '.join(f'{d} * {d}' for d in ds)}", "s = F + gn + dd"]
-    # dd <= bound is a superset of the runner's ||y - x|| <= xtol (1 + ||x||); s catches inf and nan
-    bound = repr(TINY) if xtol_zero else \
-        f"xgate * (1.0 + sqrt({' + '.join(f'{x} * {x}' for x in xs)})) ** 2 + {TINY!r}"
-    checks = ["not gn > gate", "s - s != 0.0", f"dd <= {bound}"] + (["t > deadline"] if timed else [])
-    loop += [f"if {' or '.join(checks)}:", f"    code = {CODE_STOP}", "    break",
-             "pf = f", f"{', '.join([*xs, 'f', *gs])} = {', '.join([*ys, 'F', *(f'G_{i}' for i in range(n))])}"]
-    lines = [f"{', '.join(xs)}, = x", f"{', '.join(gs)}, = g", "put = out.extend", "code = 0",
-             "try:", "    while k < k_end:", *(f"        {line}" for line in loop),
+    recompute = logged and not any(call in line for line in one.derivatives for call in _LIBRARY_CALLS)
+    fields = ([] if recompute else ["F", "gn"]) + ([] if constant else ["lr"])
+    checkpoints = checkpoints and recompute and constant
+
+    def row(s: _Step) -> list[str]:
+        kept = s.y if recompute else s.y[:n_log]
+        return [{"F": s.F, "gn": s.gn, "lr": s.lr}[name] for name in fields] + kept if logged else []
+
+    def put(values: list[str]) -> list[str]:
+        return [f"put(({''.join(f'{v}, ' for v in values)}))"] if logged else []
+
+    clock = ["t = clock()"] if timed or logged else []
+    unroll = max(1, min(UNROLL, UNROLL_LINES // len(one.derivatives + one.change)))
+    blocks: list[str] = []
+    if unroll > 1:
+        block, x_in, g_in, values, parts = [], xs, gs, ["t"], []
+        for j in range(unroll):
+            s = step(str(j), x_in, g_in, f"k + {j}")
+            block += [*s.schedule, *s.move, *s.derivatives, s.norm, *s.change, f"if {' or '.join(s.checks)}:",
+                      "    break"]
+            x_in, g_in, values, parts = s.y, s.G, values + row(s), parts + [s]
+        last, before = parts[-1], parts[-2]
+        values = ["t", *last.y] if checkpoints else values
+        blocks = [f"while k + {unroll} <= k_end:", "    try:", *(f"        {line}" for line in block),
+                  "    except _errors:", "        break", *(f"    {line}" for line in clock + put(values)),
+                  f"    k += {unroll}", f"    pf = {before.F}",
+                  f"    {', '.join([*xs, 'f', *gs] + ([] if constant else ['lr']))} = "
+                  f"{', '.join([*last.y, last.F, *last.G] + ([] if constant else [last.lr]))}",
+                  *(["    if t > deadline:", "        break"] if timed else [])]
+    single = [*one.schedule, *one.move, "try:", *(f"    {line}" for line in one.derivatives),
+              "except _errors:", f"    code = {CODE_FLOAT_ERROR}", "    break", one.norm, *clock,
+              *put(["t", *row(one)]), "k += 1", *one.change,
+              f"if {' or '.join(one.checks + (['t > deadline'] if timed else []))}:", f"    code = {CODE_STOP}",
+              "    break", "pf = f", f"{', '.join([*xs, 'f', *gs])} = {', '.join([*one.y, one.F, *one.G])}"]
+    returns = ", ".join(["code", "k", "k_blocks"])
+    lines = [f"{', '.join(xs)}, = x", f"{', '.join(gs)}, = g", "put = out.extend", "code = 0", "k_blocks = None",
+             "try:", *(f"    {line}" for line in blocks), "    k_blocks = k",
+             "    while k < k_end:", *(f"        {line}" for line in single),
              "except KeyboardInterrupt:", f"    code = {CODE_INTERRUPT}",
+             "if k_blocks is None:", "    k_blocks = k",
              f"if code == {CODE_STOP}:",
-             f"    return code, k, ({', '.join(ys)},), F, ({', '.join(f'G_{i}' for i in range(n))},), "
-             f"({', '.join(xs)},), f, lr",
-             f"return code, k, ({', '.join(xs)},), f, ({', '.join(gs)},), None, pf, lr"]
+             f"    return {returns}, ({', '.join(one.y)},), {one.F}, ({', '.join(one.G)},), ({', '.join(xs)},), f, lr",
+             f"return {returns}, ({', '.join(xs)},), f, ({', '.join(gs)},), None, pf, lr"]
     src = ("def gd_loop(x, g, f, pf, k, k_end, lr, lr_at, k_shift, gate, xgate, deadline, out, clock):\n"
            + "".join(f"    {line}\n" for line in lines))
     namespace = {**env, "_errors": SCALAR_ERRORS, "sqrt": math.sqrt}
     exec(compile(src, "<optlab fused gradient descent>", "exec"), namespace)  # noqa: S102 - our own source
     fn = namespace["gd_loop"]
-    fn.source, fn.lead, fn.recompute = src, lead, recompute
+    for _ in range(WARM_UP_CALLS):  # an empty stretch: the calls only count towards specialisation
+        fn((0.0,) * n, (0.0,) * n, 0.0, 0.0, 0, 0, 0.0, None, 0, 0.0, 0.0, 0.0, [], time.perf_counter)
+    fn.source, fn.fields, fn.recompute, fn.unroll, fn.checkpoints, fn.n_log = (
+        src, fields, recompute, unroll, checkpoints, n_log)
     return fn
+
+
+# CPython 3.11 specialises a function's bytecode only after it has been called a few times;
+# a fused loop is called once per stretch, so a new one would run its first stretches slowly.
+WARM_UP_CALLS = 8
 
 
 _LIBRARY_CALLS = ("sin(", "cos(", "tan(", "exp(", "log(", "tanh(", "pow(")

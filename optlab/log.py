@@ -35,47 +35,49 @@ class IterateLog:
         self.names = columns(n_coords)
         self.n_coords = n_coords
         capacity = max(1, min(int(chunk_rows), MAX_CHUNK_BYTES // (8 * len(self.names))))
-        self.head = np.empty((capacity, len(FIELDS)))
-        self.xs = np.empty((capacity, n_coords))
+        self.head = np.empty((len(FIELDS), capacity))  # a row per field: blocks of rows are written along it
+        self.xs = np.empty((capacity, n_coords))  # a row per iterate: wide x are written along it
         self.rows = 0
         self.sink = sink
         self.kept: list[pa.Table] = []
 
     @property
     def capacity(self) -> int:
-        return len(self.head)
+        return len(self.xs)
 
     def room(self) -> int:
         """Rows that fit before the current chunk is full."""
-        return len(self.head) - self.rows
+        return len(self.xs) - self.rows
 
     def append(self, it: int, f: float, grad_norm: float, step_size: float, nfev: int,
                ngev: int, nhev: int, time_s: float, x: np.ndarray) -> None:
         r = self.rows
-        self.head[r] = (it, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
+        self.head[:, r] = (it, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
         if self.n_coords:
             self.xs[r] = x[: self.n_coords]
         self.rows = r + 1
-        if self.rows == len(self.head):
+        if self.rows == len(self.xs):
             self.flush(full=True)
 
-    def append_columns(self, fields: list[np.ndarray], xs: np.ndarray) -> None:
-        """Many rows at once: one array per field of :data:`FIELDS` and ``xs`` (rows x at least
-        n_coords). A block that fills a whole chunk becomes its table without the buffer."""
+    def append_columns(self, fields: list[np.ndarray], coords: np.ndarray) -> None:
+        """Many rows at once: one array per field of :data:`FIELDS`, and ``coords`` with a row
+        per coordinate of x (at least n_coords) and a column per iterate. A block that fills
+        a whole chunk becomes its table without the buffer."""
         done, m = 0, len(fields[0])
         while done < m:
             take = min(m - done, self.room())
             part = slice(done, done + take)
-            if self.rows == 0 and take == len(self.head):  # the caller's arrays are not reused: no copy
-                self._emit(self._table([f[part] for f in fields], xs[part], copy=False), full=True)
+            if self.rows == 0 and take == len(self.xs):  # the caller's arrays are not reused: no copy
+                self._emit(self._table([f[part] for f in fields], coords[: self.n_coords, part].T, copy=False),
+                           full=True)
             else:
                 r = self.rows
                 for j, f in enumerate(fields):
-                    self.head[r:r + take, j] = f[part]
+                    self.head[j, r:r + take] = f[part]
                 if self.n_coords:
-                    self.xs[r:r + take] = xs[part, : self.n_coords]
+                    self.xs[r:r + take] = coords[: self.n_coords, part].T
                 self.rows = r + take
-                if self.rows == len(self.head):
+                if self.rows == len(self.xs):
                     self.flush(full=True)
             done += take
 
@@ -85,7 +87,7 @@ class IterateLog:
         if not self.rows:
             return
         m, self.rows = self.rows, 0
-        self._emit(self._table([self.head[:m, j] for j in range(len(FIELDS))], self.xs[:m]), full)
+        self._emit(self._table(list(self.head[:, :m]), self.xs[:m]), full)
 
     def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
         cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]

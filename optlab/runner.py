@@ -30,7 +30,8 @@ STOP_MESSAGES = {
     "max_seconds": ("max_seconds", "reached max_seconds = {stop.max_seconds:g}"),
 }
 SMALL = 8  # vectors up to this size are summed in Python
-FUSED_STRETCH = 10_000  # iterations per fused stretch without a log (progress bars update in between)
+# Iterations per fused stretch: progress bars update in between; its log rows are kept until its end.
+FUSED_STRETCH = 50_000
 
 
 @dataclasses.dataclass
@@ -140,8 +141,7 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
                     break
                 count = 0
                 if loop is not None:
-                    room = log.room() if log is not None else FUSED_STRETCH
-                    ahead = loop.advance(problem, state, k, min(stop.max_iter, k + room), log, t0, deadline)
+                    ahead = loop.advance(problem, state, k, min(stop.max_iter, k + FUSED_STRETCH), log, t0, deadline)
                     state, previous, count = ahead.state, ahead.previous, ahead.count
                     k += count
                     if ahead.interrupted:

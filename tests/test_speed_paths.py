@@ -100,11 +100,19 @@ def test_max_seconds_on_the_fused_path_keeps_every_iterate():
     assert its.iter.tolist() == list(range(len(its)))
 
 
-def test_ctrl_c_inside_the_fused_loop_keeps_every_finished_step(monkeypatch):
-    monkeypatch.setattr(fastpath, "time", interrupting_clock(1234))
-    out, its = logged(OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3), max_iter=10_000, gtol=0)
-    assert out.status == "interrupted" and out.iterations == 1233
-    assert its.iter.tolist() == list(range(1234))
+# The fused loop reads the clock once per block of UNROLL steps, then once per step for the
+# last steps of a stretch (here one stretch of 5,003 = 625 blocks + 3 steps). Ctrl-C during
+# a reading drops the block or step in progress: every step that counts is logged.
+@pytest.mark.parametrize("at, counted", [(400, 399 * fastpath.UNROLL), (627, 625 * fastpath.UNROLL + 1)])
+def test_ctrl_c_inside_the_fused_loop_keeps_every_finished_step(monkeypatch, at, counted):
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
+    _, generic = logged(obj, solver, fused=False, max_iter=5_003, gtol=0)
+    monkeypatch.setattr(fastpath, "time", interrupting_clock(at))
+    out, its = logged(obj, solver, max_iter=5_003, gtol=0)
+    assert out.status == "interrupted" and out.iterations == counted
+    assert its.iter.tolist() == list(range(counted + 1))
+    columns = [c for c in its.columns if c != "time_s"]
+    np.testing.assert_array_equal(its[columns].to_numpy(), generic[columns].to_numpy()[: counted + 1])
     np.testing.assert_array_equal(its[["x_0", "x_1"]].to_numpy()[-1], out.state.x)
     assert its.f.iloc[-1] == out.state.f
 
@@ -149,12 +157,14 @@ def test_log_blocks_split_at_chunk_boundaries():
     log = IterateLog(2, chunk_rows=4, sink=tables.append)
     rows = np.arange(10 * 8, dtype=float).reshape(10, 8)
     rows[:, 0] = np.arange(10)
-    log.append_columns([rows[:3, j] for j in range(8)], np.ones((3, 3)))
-    log.append_columns([rows[3:, j] for j in range(8)], np.ones((7, 3)))
+    coords = np.arange(30, dtype=float).reshape(3, 10)  # a row per coordinate (one more than kept)
+    log.append_columns([rows[:3, j] for j in range(8)], coords[:, :3])
+    log.append_columns([rows[3:, j] for j in range(8)], coords[:, 3:])
     assert [t.num_rows for t in tables] == [4, 4]
     log.flush()
     assert [t.num_rows for t in tables] == [4, 4, 2]
     assert sum((t.column("iter").to_pylist() for t in tables), []) == list(range(10))
+    assert sum((t.column("x_1").to_pylist() for t in tables), []) == coords[1].tolist()
 
 
 def test_wide_logs_hold_a_bounded_chunk():
