@@ -12,6 +12,13 @@ Nelder-Mead: its simplex test) at a finite f. The summary line counts the compar
 which optlab needs at most 10% more iterations and evaluations than scipy, and the
 problems scipy solves that optlab does not.
 
+Both sides use the same line search (Moré and Thuente's, MINPACK-2 ``dcsrch``) and the same
+first trial steps for BFGS, so BFGS takes scipy's path. Known differences that remain by
+design: optlab's CG restarts along -g by Powell's test (scipy's does not, and instead
+extends a line search until the next direction descends sufficiently); optlab's exact
+trust-region step is the model's minimiser in the ball, where scipy's trust-exact accepts
+a step within its tolerances k_easy = 0.1 and k_hard = 0.2 of it.
+
     python benchmarks/vs_scipy.py [--gtol 1e-5] [--only bfgs,cg] [--objectives rosenbrock,beale]
 """
 
