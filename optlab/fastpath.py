@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff.compile import SCALAR_ERRORS, Compiled, NotCompilable
-from .log import IterateLog
+from .log import IterateLog, pool_array
 from .objectives.base import Objective
 from .problem import Problem
 from .solvers.base import Solver, State
@@ -65,7 +65,7 @@ class GradientDescentLoop:
         self.constant = getattr(solver, "schedule", "constant") == "constant"
         self.options = (n_log, xtol == 0.0, self.constant, timed)
         self.loop = self.made(checkpoints=True)
-        self.vg = batched_value_and_grad(compiled) if self.loop.recompute else None
+        self.replay = _replay_code(compiled) if self.loop.recompute else None
 
     def made(self, checkpoints: bool) -> Callable:
         """The loop's function, made once per compiled objective and options."""
@@ -85,13 +85,17 @@ class GradientDescentLoop:
             lr, self.solver.lr_at, state.k - k, self.gate, self.xgate, deadline, out, time.perf_counter)
         count = k_new - k
         if log is not None and count:
-            rows = self._rows(loop, out, k_blocks - k, k_new - k_blocks, state.x, lr)
+            rows = self._rows(loop, out, k_blocks - k, k_new - k_blocks, state.x, lr, t0)
             if rows is None:  # the replay missed the loop's checkpoints: run the stretch again, putting every x
                 return self.advance(problem, state, k, k_end, log, t0, deadline, self.made(checkpoints=False))
             times, xs, fs, norms, lrs = rows
-            steps = np.arange(1, count + 1)
-            log.append_columns([k + steps, fs, norms, lrs, problem.nfev + steps, problem.ngev + steps,
-                                np.full(count, problem.nhev), times - t0], xs)
+            counts = pool_array((3, count), np.int64)
+            counts[0] = np.arange(1, count + 1)
+            np.add(counts[0], problem.nfev, out=counts[1])
+            np.add(counts[0], problem.ngev, out=counts[2])
+            counts[0] += k
+            log.append_columns([counts[0], fs, norms, lrs, counts[1], counts[2],
+                                pool_array(count, np.int64, problem.nhev), times], xs)
         if count == 0:
             return Advance(state, None, 0, code == CODE_INTERRUPT)
         problem.nfev += count
@@ -102,12 +106,12 @@ class GradientDescentLoop:
         before = None if previous is None else np.array(previous).reshape(self.shape)
         return Advance(new, before, count, code == CODE_INTERRUPT)
 
-    def _rows(self, loop: Callable, out: list[float], in_blocks: int, single: int, x: np.ndarray, lr: float
-              ) -> tuple[np.ndarray, ...] | None:
-        """Each step's clock reading, x (a row per coordinate), f, ||grad f|| and learning rate,
-        from what the loop put: a record per block (after one clock reading), then one per
-        single step (a reading each). A block's record holds its rows or, with checkpoints,
-        only its last x: the other steps are replayed (None if the replay does not end on the
+    def _rows(self, loop: Callable, out: list[float], in_blocks: int, single: int, x: np.ndarray, lr: float,
+              t0: float) -> tuple[np.ndarray, ...] | None:
+        """Each step's time, x (a row per coordinate), f, ||grad f|| and learning rate, from
+        what the loop put: a record per block (after one clock reading), then one per single
+        step (a reading each). A block's record holds its rows or, with checkpoints, only its
+        last x: the other steps are replayed (None if the replay does not end on the
         checkpoints). What was put for a step that did not count (Ctrl-C just after a put) is
         left out."""
         unroll, n, fields = loop.unroll, self.n, loop.fields
@@ -117,43 +121,35 @@ class GradientDescentLoop:
         size = blocks * record + single * (1 + width)
         values = np.fromiter(out, float, size) if len(out) == size else np.array(out[:size], dtype=float)
         head, tail = values[: blocks * record].reshape(blocks, record), values[blocks * record:].reshape(-1, 1 + width)
-        times = np.concatenate([np.repeat(head[:, 0], unroll), tail[:, 0]])
+        times = pool_array(blocks * unroll + len(tail))
+        times[: blocks * unroll].reshape(blocks, unroll)[:] = head[:, :1] - t0
+        times[blocks * unroll:] = tail[:, 0] - t0
         rows = tail[:, 1:] if loop.checkpoints else np.concatenate([head[:, 1:].reshape(-1, width), tail[:, 1:]])
         coords = rows[:, len(fields):].T
         if loop.recompute:  # the same operations as in the loop, for all rows at once
-            fs, gs = self.vg(coords.reshape(self.shape + (-1,)))
-            gs = gs.reshape(n, -1)
+            fs, norms = (np.broadcast_to(v, len(rows)) for v in self.replay(coords, lr, 0, None, None, None))
         else:
             fs, norms = rows[:, fields.index("F")], rows[:, fields.index("gn")]
         if loop.checkpoints and blocks:
             replayed = self._replay(x.ravel(), head[:, 1:], lr, unroll)
             if replayed is None:
                 return None
-            coords, fs, gs = (np.concatenate([a, b], axis=-1) if len(rows) else a
-                              for a, b in zip(replayed, (coords, fs, gs)))
-        if loop.recompute:
-            squares = gs[0] * gs[0]
-            for i in range(1, n):  # in the loop's order: (g0 g0 + g1 g1) + g2 g2 ...
-                squares = squares + gs[i] * gs[i]
-            norms = np.sqrt(squares)
-        lrs = np.full(len(fs), lr) if self.constant else rows[:, fields.index("lr")]
+            coords, fs, norms = (np.concatenate([a, b], axis=-1) if len(rows) else a
+                                 for a, b in zip(replayed, (coords, fs, norms)))
+        lrs = pool_array(len(fs), fill=lr) if self.constant else rows[:, fields.index("lr")]
         return times, coords, fs, norms, lrs
 
     def _replay(self, x: np.ndarray, ends: np.ndarray, lr: float, unroll: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """x, f and the gradient (a row per coordinate) at every step of the blocks that start
-        at ``x`` and end at the rows of ``ends``, all blocks at once, with the loop's operations."""
+        """x (a row per coordinate), f and ||grad f|| at every step of the blocks that start at
+        ``x`` and end at the rows of ``ends``, all blocks at once; None if they do not end there."""
         n, m = self.n, len(ends)
-        xs, fs, gs = np.empty((n, m, unroll)), np.empty((m, unroll)), np.empty((n, m, unroll))
-        points = np.concatenate([x[:, None], ends[:-1].T], axis=1)  # each block's start, in the columns
-        _, g = self.vg(points.reshape(self.shape + (m,)))
-        for j in range(unroll):  # step j of block b is iterate b * unroll + j
-            points = points - lr * g.reshape(n, m)
-            f, g = self.vg(points.reshape(self.shape + (m,)))
-            xs[:, :, j], fs[:, j], gs[:, :, j] = points, f, g.reshape(n, m)
-        if not np.array_equal(points, ends.T):
+        xs, fs, norms = pool_array((n, m, unroll)), pool_array((m, unroll)), pool_array((m, unroll))
+        starts = np.concatenate([x[:, None], ends[:-1].T], axis=1)
+        self.replay(starts, lr, unroll, xs, fs, norms)  # step j of block b is iterate b * unroll + j
+        if not np.array_equal(xs[:, :, -1], ends.T):
             return None
-        return xs.reshape(n, -1), fs.ravel(), gs.reshape(n, -1)
+        return xs.reshape(n, -1), fs.ravel(), norms.ravel()
 
 
 UNROLL = 8  # steps per block of the fused loop, which share a clock reading and a put
@@ -308,6 +304,30 @@ def _vector_code(compiled: Compiled) -> Callable:
     namespace = {**env, "_empty": np.empty}
     exec(compile(src, "<optlab batched value and gradient>", "exec"), namespace)  # noqa: S102 - our own source
     fn = namespace["value_and_grad"]
+    fn.source = src
+    return fn
+
+
+def _replay_code(compiled: Compiled) -> Callable:
+    """``replay(x, lr, steps, xs, fs, norms) -> (f, ||g||)``: ``steps`` gradient steps
+    x - lr grad f(x) from the points in the columns of x (n x m), all at once, with the fused
+    loop's operations on numpy rows (so the same numbers); after step j, x, f and ||grad f||
+    go to xs[:, :, j], fs[:, j] and norms[:, j]. Returns f and ||grad f|| at the last points
+    (a number where it is constant)."""
+    n = compiled.size
+    names = [f"x_{i}" for i in range(n)]
+    statements, ([value], grad), env = compiled.scalar_block("value_and_grad", [names], "_", vector=True)
+    statements, outputs = _bind_outputs(statements, {"F": value, **{f"G_{i}": v for i, v in enumerate(grad)}})
+    evaluate = [*statements, *(f"{name} = {v}" for name, v in outputs.items())]
+    norm = f"sqrt({' + '.join(f'G_{i} * G_{i}' for i in range(n))})"  # in the loop's order
+    body = [f"{', '.join(names)}, = x", *evaluate, "for j in range(steps):",
+            *(f"    x_{i} = x_{i} - lr * G_{i}" for i in range(n)), *(f"    {line}" for line in evaluate),
+            *(f"    xs[{i}, :, j] = x_{i}" for i in range(n)), "    fs[:, j] = F", f"    norms[:, j] = {norm}",
+            f"return F, {norm}"]
+    src = "def replay(x, lr, steps, xs, fs, norms):\n" + "".join(f"    {line}\n" for line in body)
+    namespace = dict(env)
+    exec(compile(src, "<optlab gradient descent replayed>", "exec"), namespace)  # noqa: S102 - our own source
+    fn = namespace["replay"]
     fn.source = src
     return fn
 
