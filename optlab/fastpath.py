@@ -65,7 +65,7 @@ class GradientDescentLoop:
         self.constant = getattr(solver, "schedule", "constant") == "constant"
         self.options = (n_log, xtol == 0.0, self.constant, timed)
         self.loop = self.made(checkpoints=True)
-        self.replay = _replay_code(compiled) if self.loop.recompute else None
+        self.replay = self.loop.replay
 
     def made(self, checkpoints: bool) -> Callable:
         """The loop's function, made once per compiled objective and options."""
@@ -216,10 +216,11 @@ def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, 
             [f"not gn{tag} > gate", "s - s != 0.0", f"dd <= {bound}"])
 
     one = step("", xs, gs, "k")
-    # A row: the learning rate unless constant, x. With only arithmetic (and sqrt, both
-    # correctly rounded in numpy too) f and ||g|| are recomputed for all rows at once later;
-    # otherwise they go in the row.
-    recompute = logged and not any(call in line for line in one.derivatives for call in _LIBRARY_CALLS)
+    # A row: the learning rate unless constant, x. Where the statements are only arithmetic,
+    # abs and sqrt (correctly rounded in numpy too, and the same text works on numpy arrays)
+    # f and ||g|| are recomputed for all rows at once later, by the same statements; otherwise
+    # they go in the row.
+    recompute = logged and not any(part in line for line in derivatives for part in _SCALAR_ONLY)
     fields = ([] if recompute else ["F", "gn"]) + ([] if constant else ["lr"])
     checkpoints = checkpoints and recompute and constant
 
@@ -271,6 +272,7 @@ def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, 
         fn((0.0,) * n, (0.0,) * n, 0.0, 0.0, 0, 0, 0.0, None, 0, 0.0, 0.0, 0.0, [], time.perf_counter)
     fn.source, fn.fields, fn.recompute, fn.unroll, fn.checkpoints, fn.n_log = (
         src, fields, recompute, unroll, checkpoints, n_log)
+    fn.replay = _replay_code(n, derivatives, env) if recompute else None
     return fn
 
 
@@ -279,7 +281,8 @@ def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, 
 WARM_UP_CALLS = 8
 
 
-_LIBRARY_CALLS = ("sin(", "cos(", "tan(", "exp(", "log(", "tanh(", "pow(")
+# Library calls (rounded differently by numpy) and conditionals (not for arrays) in scalar code
+_SCALAR_ONLY = ("sin(", "cos(", "tan(", "exp(", "log(", "tanh(", "pow(", " if ")
 
 
 def batched_value_and_grad(compiled: Compiled) -> Callable:
@@ -308,24 +311,19 @@ def _vector_code(compiled: Compiled) -> Callable:
     return fn
 
 
-def _replay_code(compiled: Compiled) -> Callable:
+def _replay_code(n: int, derivatives: list[str], env: dict) -> Callable:
     """``replay(x, lr, steps, xs, fs, norms) -> (f, ||g||)``: ``steps`` gradient steps
-    x - lr grad f(x) from the points in the columns of x (n x m), all at once, with the fused
-    loop's operations on numpy rows (so the same numbers); after step j, x, f and ||grad f||
-    go to xs[:, :, j], fs[:, j] and norms[:, j]. Returns f and ||grad f|| at the last points
-    (a number where it is constant)."""
-    n = compiled.size
-    names = [f"x_{i}" for i in range(n)]
-    statements, ([value], grad), env = compiled.scalar_block("value_and_grad", [names], "_", vector=True)
-    statements, outputs = _bind_outputs(statements, {"F": value, **{f"G_{i}": v for i, v in enumerate(grad)}})
-    evaluate = [*statements, *(f"{name} = {v}" for name, v in outputs.items())]
+    y - lr grad f(y) from the points in the columns of x (n x m), all at once, with the fused
+    loop's own statements (``derivatives``: F and G_i at y_i) run on numpy rows, so the same
+    numbers; after step j, y, f and ||grad f|| go to xs[:, :, j], fs[:, j] and norms[:, j].
+    Returns f and ||grad f|| at the last points (a number where it is constant)."""
     norm = f"sqrt({' + '.join(f'G_{i} * G_{i}' for i in range(n))})"  # in the loop's order
-    body = [f"{', '.join(names)}, = x", *evaluate, "for j in range(steps):",
-            *(f"    x_{i} = x_{i} - lr * G_{i}" for i in range(n)), *(f"    {line}" for line in evaluate),
-            *(f"    xs[{i}, :, j] = x_{i}" for i in range(n)), "    fs[:, j] = F", f"    norms[:, j] = {norm}",
+    body = [f"{', '.join(f'y_{i}' for i in range(n))}, = x", *derivatives, "for j in range(steps):",
+            *(f"    y_{i} = y_{i} - lr * G_{i}" for i in range(n)), *(f"    {line}" for line in derivatives),
+            *(f"    xs[{i}, :, j] = y_{i}" for i in range(n)), "    fs[:, j] = F", f"    norms[:, j] = {norm}",
             f"return F, {norm}"]
     src = "def replay(x, lr, steps, xs, fs, norms):\n" + "".join(f"    {line}\n" for line in body)
-    namespace = dict(env)
+    namespace = {**env, "sqrt": np.sqrt}
     exec(compile(src, "<optlab gradient descent replayed>", "exec"), namespace)  # noqa: S102 - our own source
     fn = namespace["replay"]
     fn.source = src
