@@ -5,16 +5,25 @@ derivatives (:mod:`optlab.autodiff.compile`) that generic path is already fast. 
 left per step is Python overhead: state objects, numpy calls on two-element arrays, the
 log. For a solver that opts in here, and only when the objective has scalar code (small
 dimension) and its value and gradient are those of ``f`` (not overridden), the runner
-hands a stretch of iterations to a generated function in which the step, the value and
-gradient (inlined scalar code) and the log row are a few lines of Python float arithmetic.
+hands a stretch of iterations to a generated function in which the step and the value and
+gradient (inlined scalar code) are a few lines of Python float arithmetic, unrolled in
+blocks of :data:`UNROLL` steps.
+
+The log costs little there: a block reads the clock once (its rows share that reading,
+taken after its last step) and keeps only its last x. After the stretch, the blocks'
+other iterates, and f and ||grad f|| at every iterate, are recomputed for all blocks at
+once by the loop's own statements run on numpy rows: only arithmetic, correctly rounded
+in numpy as in Python, so the same numbers (checked: each block must end on its kept x).
+Objectives with other calls or conditionals keep f, ||grad f|| and x in every row.
 
 The fused loop makes no decisions of its own: after each step it checks, conservatively,
 whether any stopping rule *might* hold (the gradient norm near ``gtol``, a step near
-``xtol``, a non-finite number, the deadline) and then returns, so that the runner applies
-its rules exactly as on the generic path. It also returns at the end of every log chunk,
-on a Python float error (the runner then takes one generic step, whose derivatives fall
-back to numpy's inf and nan) and on Ctrl-C (with every finished step logged). The
-iterates are those of the generic path bit for bit (tests/test_speed_paths.py).
+``xtol``, a non-finite number, the deadline); a block where one might does not count and
+is redone step by step, returning at that step, so that the runner applies its rules
+exactly as on the generic path. It also returns on a Python float error (the runner then
+takes one generic step, whose derivatives fall back to numpy's inf and nan) and on Ctrl-C
+(with every counted step logged). The iterates are those of the generic path bit for bit
+(tests/test_speed_paths.py).
 
 Opted in: gradient descent without a line search (any learning-rate schedule).
 """
@@ -152,7 +161,7 @@ class GradientDescentLoop:
         return xs.reshape(n, -1), fs.ravel(), norms.ravel()
 
 
-UNROLL = 8  # steps per block of the fused loop, which share a clock reading and a put
+UNROLL = 16  # steps per block of the fused loop, which share a clock reading and a put
 UNROLL_LINES = 200  # fewer steps per block where one step is long
 
 

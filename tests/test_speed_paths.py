@@ -101,10 +101,31 @@ def test_max_seconds_on_the_fused_path_keeps_every_iterate():
     assert its.iter.tolist() == list(range(len(its)))
 
 
+def test_fused_log_rows_share_a_clock_reading_per_block():
+    out, its = logged(OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3), max_iter=1_000, gtol=0)
+    times = its.time_s.to_numpy()
+    assert out.iterations == 1_000 and np.all(np.diff(times) >= 0) and times[0] >= 0
+    # 62 blocks of 16 (the first stretch starts after row 0), then 8 single steps
+    assert len(np.unique(times[1:])) <= 1_000 // fastpath.UNROLL + fastpath.UNROLL
+
+
+def test_a_replay_that_misses_its_checkpoints_runs_the_stretch_again_with_every_row(monkeypatch):
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
+    loop = fastpath.fused_loop(obj, solver, obj.start(), Stop(), IterateLog(2))
+    x, ends = obj.start(), np.array([[0.5, 0.5]])
+    assert loop._replay(x, ends, 1e-3, loop.loop.unroll) is None  # a block from x does not end there
+    monkeypatch.setattr(fastpath.GradientDescentLoop, "_replay", lambda *args: None)
+    assert_same_runs(logged(obj, solver, max_iter=1_000), logged(obj, solver, fused=False, max_iter=1_000))
+
+
 # The fused loop reads the clock once per block of UNROLL steps, then once per step for the
-# last steps of a stretch (here one stretch of 5,003 = 625 blocks + 3 steps). Ctrl-C during
-# a reading drops the block or step in progress: every step that counts is logged.
-@pytest.mark.parametrize("at, counted", [(400, 399 * fastpath.UNROLL), (627, 625 * fastpath.UNROLL + 1)])
+# last steps of a stretch (here one stretch of 5,003 steps). Ctrl-C during a reading drops
+# the block or step in progress: every step that counts is logged.
+BLOCKS = 5_003 // fastpath.UNROLL
+
+
+@pytest.mark.parametrize("at, counted", [(BLOCKS // 2 + 1, BLOCKS // 2 * fastpath.UNROLL),
+                                         (BLOCKS + 2, BLOCKS * fastpath.UNROLL + 1)])
 def test_ctrl_c_inside_the_fused_loop_keeps_every_finished_step(monkeypatch, at, counted):
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
     _, generic = logged(obj, solver, fused=False, max_iter=5_003, gtol=0)
