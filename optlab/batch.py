@@ -44,13 +44,13 @@ import pyarrow.parquet as pq
 
 from .autodiff.compile import Compiled, NotCompilable
 from .errors import ConfigError
-from .log import FIELDS, PARQUET_OPTIONS, columns
+from .log import FIELDS, PARQUET_OPTIONS, columns, pool_array
 from .objectives.base import Objective
 from .runner import Outcome, Stop, stop_message
 from .solvers.base import Solver
 
 ITERATES = "iterates.parquet"
-MEMORY_BYTES = 256 * 2**20  # the chunk buffers of a batch take at most about this much
+MEMORY_BYTES = 512 * 2**20  # the chunk buffers of a batch take at most about this much
 
 
 @dataclasses.dataclass
@@ -133,8 +133,9 @@ def _stop_reasons(stop: Stop, k: np.ndarray, f: np.ndarray, gn: np.ndarray, x: n
     converged = gn <= stop.gtol
     if converged.any():
         code[converged & (code == 0)] = 3
-    code[(code == 0) & np.broadcast_to((k >= stop.max_iter)[:, None], code.shape)] = 4
-    code[(code == 0) & np.broadcast_to(late[:, None], code.shape)] = 5
+    for rows, rule in ((k >= stop.max_iter, 4), (late, 5)):  # rules of whole rows: mostly none holds
+        if rows.any():
+            code[(code == 0) & np.broadcast_to(rows[:, None], code.shape)] = rule
     if previous is not None:
         if stop.xtol == 0.0:
             # ||d|| <= 0 needs |d_i| below ~1.5e-162 (d_i^2 underflows) for every i, so for i = 0 first
@@ -194,8 +195,10 @@ class _Runner:
                 k = self._chunk(batch, k)
         return [o for o in self.outcomes if o is not None]
 
-    def gradients(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        f, g = self.vg(x.reshape(self.starts.shape[1:] + (-1,)))
+    def gradients(self, x: np.ndarray, f: np.ndarray | None = None, g: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """f and the gradient (a row per coordinate) at the columns of x, into ``f`` and ``g`` if given."""
+        f, g = self.vg(x.reshape(self.starts.shape[1:] + (-1,)), f, g)
         return f, g.reshape(self.n, -1)
 
     def _chunk(self, batch: _Batch, k0: int) -> int:
@@ -208,14 +211,17 @@ class _Runner:
         xs, fs, gns, ts = self._buffers(steps + 1, b)
         xs[0], fs[0], gns[0], ts[0] = batch.x, batch.f, batch.gn, batch.time
         g, lr, scaled, squares = batch.g, batch.lr, np.empty((n, b)), np.empty((n, b))
+        grads = (np.empty((n, b)), np.empty((n, b)))  # by turns: the last row's gradient stays whole
         done = steps
         try:
             for j in range(1, steps + 1):
                 np.multiply(g, lr, out=scaled)
                 np.subtract(xs[j - 1], scaled, out=xs[j])
-                fs[j], g_new = self.gradients(xs[j])
+                g_new = self.gradients(xs[j], fs[j], grads[j % 2])[1]
                 np.multiply(g_new, g_new, out=squares)
-                np.sqrt(np.add.reduce(squares, axis=0), out=gns[j])
+                norm = gns[j]
+                np.add.reduce(squares, axis=0, out=norm)
+                np.sqrt(norm, out=norm)
                 ts[j] = time.perf_counter() - self.t0
                 g = g_new  # row j is complete
                 if ts[j] + self.t0 > self.deadline:
@@ -272,8 +278,8 @@ class _Runner:
         """The chunk's arrays (x, f, gradient norm, time), allocated once and reused as views."""
         if getattr(self, "_memory", None) is None or self._memory[0].shape[0] < rows:
             size = len(self.starts)
-            self._memory = (np.empty((rows, self.n * size)), np.empty((rows, size)), np.empty((rows, size)),
-                            np.empty(rows))
+            self._memory = (pool_array((rows, self.n * size)), pool_array((rows, size)), pool_array((rows, size)),
+                            pool_array(rows))
         xs, fs, gns, ts = self._memory
         return (xs[:rows, : self.n * b].reshape(rows, self.n, b), fs[:rows, :b], gns[:rows, :b], ts[:rows])
 
@@ -301,8 +307,9 @@ class _Runner:
         time, step size) are one array each.
         """
         m, b = fs.shape
-        f_runs, gn_runs = _transposed(fs), _transposed(gns)
-        x_runs = [_transposed(xs[:, i, :]) for i in range(self.n_log)]
+        # each one Arrow array holding a run's rows after another, sliced per run
+        blocks = (fs, gns, *xs[:, : self.n_log].swapaxes(0, 1))
+        f_runs, gn_runs, *x_runs = (_view(_transposed(block).ravel()) for block in blocks)
         it = np.arange(k0, k0 + m, dtype=np.int64)
         shared = [_view(it), _view(it + 1), _view(np.zeros(m, dtype=np.int64)), _view(np.array(ts, dtype=float))]
         steps: dict[float, pa.Array] = {}
@@ -318,14 +325,14 @@ class _Runner:
                     step[0] = math.nan  # no step has been taken at the start
                 steps[lr] = _view(step)
             it_r, evals, zeros, times = (a.slice(0, r) for a in shared)
-            cols = [it_r, _view(f_runs[c, :r]), _view(gn_runs[c, :r]), steps[lr].slice(0, r), evals, evals, zeros,
-                    times, *(_view(x[c, :r]) for x in x_runs)]
+            cols = [it_r, f_runs.slice(c * m, r), gn_runs.slice(c * m, r), steps[lr].slice(0, r), evals, evals, zeros,
+                    times, *(x.slice(c * m, r) for x in x_runs)]
             self.sinks[run](pa.Table.from_arrays(cols, names=names))
 
 
 def _transposed(a: np.ndarray, block: int = 256) -> np.ndarray:
     """``a.T`` as a C-ordered copy, a block of rows at a time (cache-friendly)."""
-    out = np.empty(a.shape[::-1])
+    out = pool_array(a.shape[::-1])
     for i in range(0, a.shape[0], block):
         out[:, i:i + block] = a[i:i + block].T
     return out

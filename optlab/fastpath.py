@@ -295,12 +295,23 @@ _SCALAR_ONLY = ("sin(", "cos(", "tan(", "exp(", "log(", "tanh(", "pow(", " if ")
 
 
 def batched_value_and_grad(compiled: Compiled) -> Callable:
-    """``vg(X) -> (F, G)`` for points in the columns of X (shape ``compiled.shape + (B,)``):
-    the scalar code run on numpy rows where there is one, else the batched array code."""
+    """``vg(X, f=None, g=None) -> (F, G)`` for points in the columns of X (shape
+    ``compiled.shape + (B,)``), written into ``f`` (B,) and ``g`` (n, B) when given: the scalar
+    code run on numpy rows where there is one, else the batched array code."""
     made = compiled.__dict__.setdefault("fused_loops", {})
     if "batch" not in made:
-        made["batch"] = _vector_code(compiled) if compiled.scalar else compiled.batched("value_and_grad")
+        made["batch"] = _vector_code(compiled) if compiled.scalar else _writing_into(compiled.batched("value_and_grad"))
     return made["batch"]
+
+
+def _writing_into(vg: Callable) -> Callable:
+    def value_and_grad(x: np.ndarray, f: np.ndarray | None = None, g: np.ndarray | None = None) -> tuple:
+        values, grads = vg(x)
+        if f is None:
+            return values, grads
+        f[...], g[...] = values, grads.reshape(g.shape)
+        return f, grads
+    return value_and_grad
 
 
 def _vector_code(compiled: Compiled) -> Callable:
@@ -309,10 +320,10 @@ def _vector_code(compiled: Compiled) -> Callable:
     xs = [f"x_{i}" for i in range(n)]
     statements, ([value], grad), env = compiled.scalar_block("value_and_grad", [xs], "_", vector=True)
     body = [f"{', '.join(xs)}, = x.reshape({n}, -1)", *statements,
-            "F = _empty(x.shape[-1])", f"F[:] = {value}", f"G = _empty(({n}, x.shape[-1]))",
-            *(f"G[{i}] = {g}" for i, g in enumerate(grad)),
-            f"return F, G.reshape({compiled.shape + (-1,)})"]
-    src = "def value_and_grad(x):\n" + "".join(f"    {line}\n" for line in body)
+            "if f is None:", f"    f, g = _empty(x.shape[-1]), _empty(({n}, x.shape[-1]))",
+            f"f[...] = {value}", *(f"g[{i}] = {v}" for i, v in enumerate(grad)),
+            f"return f, g.reshape({compiled.shape + (-1,)})"]
+    src = "def value_and_grad(x, f=None, g=None):\n" + "".join(f"    {line}\n" for line in body)
     namespace = {**env, "_empty": np.empty}
     exec(compile(src, "<optlab batched value and gradient>", "exec"), namespace)  # noqa: S102 - our own source
     fn = namespace["value_and_grad"]
