@@ -330,7 +330,7 @@ class _Runner:
             self.sinks[run](pa.Table.from_arrays(cols, names=names))
 
 
-def _transposed(a: np.ndarray, block: int = 256) -> np.ndarray:
+def _transposed(a: np.ndarray, block: int = 1024) -> np.ndarray:
     """``a.T`` as a C-ordered copy, a block of rows at a time (cache-friendly)."""
     out = pool_array(a.shape[::-1])
     for i in range(0, a.shape[0], block):

@@ -30,6 +30,7 @@ Opted in: gradient descent without a line search (any learning-rate schedule).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import re
@@ -315,20 +316,42 @@ def _writing_into(vg: Callable) -> Callable:
 
 
 def _vector_code(compiled: Compiled) -> Callable:
-    """The scalar code of the value and gradient run on rows of X: one numpy call per operation."""
+    """The scalar code of the value and gradient run on rows of X: one numpy call per operation,
+    the last operation of each output writing straight into its place in ``f`` or ``g``."""
     n = compiled.size
     xs = [f"x_{i}" for i in range(n)]
     statements, ([value], grad), env = compiled.scalar_block("value_and_grad", [xs], "_", vector=True)
-    body = [f"{', '.join(xs)}, = x.reshape({n}, -1)", *statements,
-            "if f is None:", f"    f, g = _empty(x.shape[-1]), _empty(({n}, x.shape[-1]))",
-            f"f[...] = {value}", *(f"g[{i}] = {v}" for i, v in enumerate(grad)),
-            f"return f, g.reshape({compiled.shape + (-1,)})"]
+    places: dict[str, str] = {}
+    for source, place in zip([value, *grad], ["f", *(f"g[{i}]" for i in range(n))]):
+        places.setdefault(source, place)  # an output repeated elsewhere is copied there
+    body = [f"{', '.join(xs)}, = x.reshape({n}, -1)", "if f is None:",
+            f"    f, g = _empty(x.shape[-1]), _empty(({n}, x.shape[-1]))"]
+    written = set()
+    for line in statements:
+        target, expression = line.split(" = ", 1)
+        into = _into(expression, places[target]) if target in places else None
+        body.append(line if into is None else f"{target} = {into}")
+        written.update([target] if into else [])
+    body += [f"{place}[...] = {source}" for source, place in zip([value, *grad], ["f", *(f"g[{i}]" for i in range(n))])
+             if source not in written or places[source] != place]
+    body.append(f"return f, g.reshape({compiled.shape + (-1,)})")
     src = "def value_and_grad(x, f=None, g=None):\n" + "".join(f"    {line}\n" for line in body)
-    namespace = {**env, "_empty": np.empty}
+    namespace = {**env, "_empty": np.empty, **{name: getattr(np, name[1:]) for name in _UFUNCS.values()}}
     exec(compile(src, "<optlab batched value and gradient>", "exec"), namespace)  # noqa: S102 - our own source
     fn = namespace["value_and_grad"]
     fn.source = src
     return fn
+
+
+_UFUNCS = {ast.Add: "_add", ast.Sub: "_subtract", ast.Mult: "_multiply", ast.Div: "_true_divide"}
+
+
+def _into(expression: str, place: str) -> str | None:
+    """``expression`` (a binary operation) as one ufunc call writing into ``place``; else None."""
+    node = ast.parse(expression, mode="eval").body
+    if isinstance(node, ast.BinOp) and type(node.op) in _UFUNCS:
+        return f"{_UFUNCS[type(node.op)]}({ast.unparse(node.left)}, {ast.unparse(node.right)}, out={place})"
+    return None
 
 
 def _replay_code(n: int, derivatives: list[str], env: dict) -> Callable:
