@@ -31,11 +31,13 @@ Opted in: gradient descent without a line search (any learning-rate schedule).
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import math
 import re
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -94,20 +96,15 @@ class GradientDescentLoop:
             tuple(state.x.ravel().tolist()), tuple(state.g.ravel().tolist()), state.f, state.f_previous, k, k_end,
             lr, self.solver.lr_at, state.k - k, self.gate, self.xgate, deadline, out, time.perf_counter)
         count = k_new - k
-        if log is not None and count:
-            rows = self._rows(loop, out, k_blocks - k, k_new - k_blocks, state.x, lr, t0)
-            if rows is None:  # the replay missed the loop's checkpoints: run the stretch again, putting every x
-                return self.advance(problem, state, k, k_end, log, t0, deadline, self.made(checkpoints=False))
-            times, xs, fs, norms, lrs = rows
-            counts = pool_array((3, count), np.int64)
-            counts[0] = np.arange(1, count + 1)
-            np.add(counts[0], problem.nfev, out=counts[1])
-            np.add(counts[0], problem.ngev, out=counts[2])
-            counts[0] += k
-            log.append_columns([counts[0], fs, norms, lrs, counts[1], counts[2],
-                                pool_array(count, np.int64, problem.nhev), times], xs)
         if count == 0:
             return Advance(state, None, 0, code == CODE_INTERRUPT)
+        if log is not None:
+            with _interrupt_deferred() as interrupt:  # the steps are done: their rows all go in, or none
+                rows = self._rows(loop, out, k_blocks - k, k_new - k_blocks, state.x, lr, t0)
+                if rows is None:  # the replay missed the loop's checkpoints: run the stretch again, putting every x
+                    return self.advance(problem, state, k, k_end, log, t0, deadline, self.made(checkpoints=False))
+                self._log(log, rows, problem, k, count)
+            code = CODE_INTERRUPT if interrupt else code
         problem.nfev += count
         problem.ngev += count
         new = dataclasses.replace(state, x=np.array(x).reshape(self.shape), f=f, g=np.array(g).reshape(self.shape),
@@ -115,6 +112,17 @@ class GradientDescentLoop:
         # ``previous`` is None when the loop saw that no stopping rule can hold at the last step
         before = None if previous is None else np.array(previous).reshape(self.shape)
         return Advance(new, before, count, code == CODE_INTERRUPT)
+
+    @staticmethod
+    def _log(log: IterateLog, rows: tuple[np.ndarray, ...], problem: Problem, k: int, count: int) -> None:
+        times, xs, fs, norms, lrs = rows
+        counts = pool_array((3, count), np.int64)
+        counts[0] = np.arange(1, count + 1)
+        np.add(counts[0], problem.nfev, out=counts[1])
+        np.add(counts[0], problem.ngev, out=counts[2])
+        counts[0] += k
+        log.append_columns([counts[0], fs, norms, lrs, counts[1], counts[2],
+                            pool_array(count, np.int64, problem.nhev), times], xs)
 
     def _rows(self, loop: Callable, out: list[float], in_blocks: int, single: int, x: np.ndarray, lr: float,
               t0: float) -> tuple[np.ndarray, ...] | None:
@@ -284,6 +292,22 @@ def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, 
         src, fields, recompute, unroll, checkpoints, n_log)
     fn.replay = _replay_code(n, derivatives, env) if recompute else None
     return fn
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[list[int]]:
+    """Ctrl-C inside the block is held until its end and reported in the yielded list (main
+    thread only: elsewhere Python delivers no signals anyway)."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    except ValueError:  # not the main thread
+        yield caught
+        return
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # CPython 3.11 specialises a function's bytecode only after it has been called a few times;

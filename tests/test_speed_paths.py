@@ -8,6 +8,8 @@ checked against the eager engine through whole runs, and the log against its chu
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -137,6 +139,23 @@ def test_ctrl_c_inside_the_fused_loop_keeps_every_finished_step(monkeypatch, at,
     np.testing.assert_array_equal(its[columns].to_numpy(), generic[columns].to_numpy()[: counted + 1])
     np.testing.assert_array_equal(its[["x_0", "x_1"]].to_numpy()[-1], out.state.x)
     assert its.f.iloc[-1] == out.state.f
+
+
+def test_ctrl_c_while_a_stretch_is_logged_keeps_the_stretch_and_ends_there(monkeypatch):
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
+    append = IterateLog.append_columns
+
+    def append_and_press_ctrl_c(self, fields, coords):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the rows are being handed to the log
+        append(self, fields, coords)
+
+    monkeypatch.setattr(IterateLog, "append_columns", append_and_press_ctrl_c)
+    out, its = logged(obj, solver, max_iter=5_000, gtol=0, chunk_rows=1_000)
+    assert out.status == "interrupted" and out.iterations == 5_000 == len(its) - 1
+    monkeypatch.setattr(IterateLog, "append_columns", append)
+    generic = logged(obj, solver, fused=False, max_iter=5_000, gtol=0)[1]
+    columns = [c for c in its.columns if c != "time_s"]
+    np.testing.assert_array_equal(its[columns].to_numpy(), generic[columns].to_numpy())
 
 
 @pytest.mark.parametrize("solver, options, name, obj_options", [
