@@ -31,19 +31,17 @@ Opted in: gradient descent without a line search (any learning-rate schedule).
 from __future__ import annotations
 
 import ast
-import contextlib
 import dataclasses
 import math
 import re
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .autodiff.compile import SCALAR_ERRORS, Compiled, NotCompilable
-from .log import IterateLog, pool_array
+from .log import IterateLog, interrupt_deferred, pool_array
 from .objectives.base import Objective
 from .problem import Problem
 from .solvers.base import Solver, State
@@ -99,7 +97,7 @@ class GradientDescentLoop:
         if count == 0:
             return Advance(state, None, 0, code == CODE_INTERRUPT)
         if log is not None:
-            with _interrupt_deferred() as interrupt:  # the steps are done: their rows all go in, or none
+            with interrupt_deferred() as interrupt:  # the steps are done: their rows all go in, or none
                 rows = self._rows(loop, out, k_blocks - k, k_new - k_blocks, state.x, lr, t0)
                 if rows is None:  # the replay missed the loop's checkpoints: run the stretch again, putting every x
                     return self.advance(problem, state, k, k_end, log, t0, deadline, self.made(checkpoints=False))
@@ -292,22 +290,6 @@ def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, 
         src, fields, recompute, unroll, checkpoints, n_log)
     fn.replay = _replay_code(n, derivatives, env) if recompute else None
     return fn
-
-
-@contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[list[int]]:
-    """Ctrl-C inside the block is held until its end and reported in the yielded list (main
-    thread only: elsewhere Python delivers no signals anyway)."""
-    caught: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
-    except ValueError:  # not the main thread
-        yield caught
-        return
-    try:
-        yield caught
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 # CPython 3.11 specialises a function's bytecode only after it has been called a few times;

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,7 @@ class IterateLog:
         self.rows = 0
         self.sink = sink
         self.kept: list[pa.Table] = []
+        self.interrupted = False  # Ctrl-C came while a chunk was handed over: the run should end
 
     @property
     def capacity(self) -> int:
@@ -88,8 +91,10 @@ class IterateLog:
         (the end of a run) there, so that it can go straight into the final file."""
         if not self.rows:
             return
-        m, self.rows = self.rows, 0
-        self._emit(self._table(list(self.head[:, :m]), self.xs[:m]), full)
+        with interrupt_deferred() as caught:  # a chunk half handed over would be lost
+            m, self.rows = self.rows, 0
+            self._emit(self._table(list(self.head[:, :m]), self.xs[:m]), full)
+        self.interrupted = self.interrupted or bool(caught)
 
     def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
         cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
@@ -127,6 +132,22 @@ def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Arr
     else:
         data = np.ascontiguousarray(values, dtype=kind)
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
+
+
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[list[int]]:
+    """Ctrl-C inside the block is held until its end and reported in the yielded list (in the
+    main thread; Python delivers signals nowhere else)."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    except ValueError:  # not the main thread
+        yield caught
+        return
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def pool_array(shape: int | tuple[int, ...], dtype: type = np.float64, fill: float | None = None) -> np.ndarray:

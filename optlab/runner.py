@@ -130,6 +130,8 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
             gnorm = record(state, 0)
             loop = fused_loop(objective, solver, state.x, stop, log) if fused else None
             while True:
+                if log is not None and log.interrupted:  # held while the log handed over a chunk
+                    raise KeyboardInterrupt
                 rule = ("diverged" if not _finite(state.f, gnorm, state.x) else "gtol" if gnorm <= stop.gtol
                         else "done" if state.done else "max_iter" if k >= stop.max_iter
                         else "max_seconds" if deadline < math.inf and time.perf_counter() > deadline else None)

@@ -110,3 +110,27 @@ def test_rerun_of_a_killed_sweep_redoes_only_the_incomplete_jobs(tmp_path):
     by_job = {Path(p).name: row for p, row in zip(runs.path, runs.itertuples())}
     assert by_job["0"].run_id == first["run_id"]
     assert by_job["1"].status == "max_seconds" and by_job["2"].status == "max_iter"
+
+
+@pytest.mark.parametrize("solver, options", [("gd", {"line_search": "armijo"}), ("gd", {})])  # generic, fused
+def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, solver, options):
+    from optlab.log import ChunkFiles
+    from optlab.objectives import Rosenbrock
+    from optlab.runner import Stop
+    from optlab.solvers import SOLVERS
+    from optlab.store import run_to_dir
+
+    write = ChunkFiles.__call__
+
+    def write_and_press_ctrl_c(self, table):
+        if self.count == 1:  # during the second part file
+            os.kill(os.getpid(), signal.SIGINT)
+        write(self, table)
+
+    monkeypatch.setattr(ChunkFiles, "__call__", write_and_press_ctrl_c)
+    record = run_to_dir(tmp_path, Rosenbrock(), SOLVERS[solver](**options), None, Stop(max_iter=2_000, gtol=0),
+                        chunk_rows=300)
+    runs, its = optlab.load(tmp_path)
+    assert record["status"] == runs.status[0] == "interrupted"
+    assert len(its) == runs.iterations[0] + 1 >= 600
+    assert its.iter.tolist() == list(range(len(its)))
