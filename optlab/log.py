@@ -91,10 +91,14 @@ class IterateLog:
         (the end of a run) there, so that it can go straight into the final file."""
         if not self.rows:
             return
-        with interrupt_deferred() as caught:  # a chunk half handed over would be lost
-            m, self.rows = self.rows, 0
-            self._emit(self._table(list(self.head[:, :m]), self.xs[:m]), full)
-        self.interrupted = self.interrupted or bool(caught)
+        table = self._table(list(self.head[:, : self.rows]), self.xs[: self.rows])
+        if self.sink is None or (not full and hasattr(self.sink, "last")):  # kept in memory
+            self._emit(table, full)
+        else:
+            with interrupt_deferred() as caught:  # a chunk half written would be lost
+                self._emit(table, full)
+            self.interrupted = self.interrupted or bool(caught)
+        self.rows = 0
 
     def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
         cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
