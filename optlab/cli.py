@@ -112,6 +112,9 @@ def _task(cfg: DictConfig) -> float | None:
             _fail(f"cannot write the run to {out_dir}: {exc}", code=1)
         print(f"{prefix}error: cannot write the run to {out_dir}: {exc}", file=sys.stderr)
         return _score([])
+    except KeyboardInterrupt:  # outside the iterations (which end the run as interrupted): before or after
+        print(f"{prefix}interrupted: {out_dir}", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     _summary(record, out_dir / RECORD, prefix=prefix)
     if record["status"] == "interrupted":
         sys.exit(EXIT_INTERRUPTED)  # Ctrl-C stops a sweep too; a re-run resumes it

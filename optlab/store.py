@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .log import ChunkFiles, IterateLog, write_atomic
+from .log import ChunkFiles, IterateLog, interrupt_deferred, write_atomic
 from .objectives.base import Objective
 from .runner import Outcome, Stop, run
 from .solvers.base import Solver
@@ -116,10 +116,13 @@ def run_to_dir(run_dir: str | Path, objective: Objective, solver: Solver, x0: An
     chunks = ChunkFiles(run_dir)
     log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=chunks)
     outcome = run(objective, solver, start, stop, log=log, progress=progress)
-    log.flush()
-    chunks.merge()
-    record = finish_record(record, objective, outcome)
-    write_record(run_dir, record)
+    with interrupt_deferred() as caught:  # the run has ended: its files are completed first
+        log.flush()
+        chunks.merge()
+        record = finish_record(record, objective, outcome)
+        write_record(run_dir, record)
+    if caught:
+        raise KeyboardInterrupt
     return record
 
 

@@ -134,3 +134,24 @@ def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, so
     assert record["status"] == runs.status[0] == "interrupted"
     assert len(its) == runs.iterations[0] + 1 >= 600
     assert its.iter.tolist() == list(range(len(its)))
+
+
+def test_ctrl_c_while_a_finished_run_is_written_completes_its_files_first(tmp_path, monkeypatch):
+    from optlab.log import ChunkFiles
+    from optlab.objectives import Rosenbrock
+    from optlab.runner import Stop
+    from optlab.solvers import SOLVERS
+    from optlab.store import run_to_dir
+
+    merge = ChunkFiles.merge
+
+    def press_ctrl_c_and_merge(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        merge(self)
+
+    monkeypatch.setattr(ChunkFiles, "merge", press_ctrl_c_and_merge)
+    with pytest.raises(KeyboardInterrupt):
+        run_to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=700, gtol=0), chunk_rows=300)
+    runs, its = optlab.load(tmp_path)
+    assert runs.status[0] == "max_iter" and len(its) == 701 and its.iter.tolist() == list(range(701))
+    assert (tmp_path / "iterates.parquet").exists() and not (tmp_path / "iterates.parts").exists()
