@@ -75,7 +75,6 @@ class GradientDescentLoop:
         self.constant = getattr(solver, "schedule", "constant") == "constant"
         self.options = (n_log, xtol == 0.0, self.constant, timed)
         self.loop = self.made(checkpoints=True)
-        self.replay = self.loop.replay
 
     def made(self, checkpoints: bool) -> Callable:
         """The loop's function, made once per compiled objective and options."""
@@ -143,11 +142,11 @@ class GradientDescentLoop:
         rows = tail[:, 1:] if loop.checkpoints else np.concatenate([head[:, 1:].reshape(-1, width), tail[:, 1:]])
         coords = rows[:, len(fields):].T
         if loop.recompute:  # the same operations as in the loop, for all rows at once
-            fs, norms = (np.broadcast_to(v, len(rows)) for v in self.replay(coords, lr, 0, None, None, None))
+            fs, norms = (np.broadcast_to(v, len(rows)) for v in loop.replay(coords, lr, 0, None, None, None))
         else:
             fs, norms = rows[:, fields.index("F")], rows[:, fields.index("gn")]
         if loop.checkpoints and blocks:
-            replayed = self._replay(x.ravel(), head[:, 1:], lr, unroll)
+            replayed = self._replay(loop.replay, x.ravel(), head[:, 1:], lr, unroll)
             if replayed is None:
                 return None
             coords, fs, norms = (np.concatenate([a, b], axis=-1) if len(rows) else a
@@ -155,14 +154,14 @@ class GradientDescentLoop:
         lrs = pool_array(len(fs), fill=lr) if self.constant else rows[:, fields.index("lr")]
         return times, coords, fs, norms, lrs
 
-    def _replay(self, x: np.ndarray, ends: np.ndarray, lr: float, unroll: int
+    def _replay(self, replay: Callable, x: np.ndarray, ends: np.ndarray, lr: float, unroll: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """x (a row per coordinate), f and ||grad f|| at every step of the blocks that start at
         ``x`` and end at the rows of ``ends``, all blocks at once; None if they do not end there."""
         n, m = self.n, len(ends)
         xs, fs, norms = pool_array((n, m, unroll)), pool_array((m, unroll)), pool_array((m, unroll))
         starts = np.concatenate([x[:, None], ends[:-1].T], axis=1)
-        self.replay(starts, lr, unroll, xs, fs, norms)  # step j of block b is iterate b * unroll + j
+        replay(starts, lr, unroll, xs, fs, norms)  # step j of block b is iterate b * unroll + j
         if not np.array_equal(xs[:, :, -1], ends.T):
             return None
         return xs.reshape(n, -1), fs.ravel(), norms.ravel()
@@ -270,7 +269,7 @@ def _gd_source(compiled: Compiled, n_log: int, xtol_zero: bool, constant: bool, 
               *put(["t", *row(one)]), "k += 1", *one.change,
               f"if {' or '.join(one.checks + (['t > deadline'] if timed else []))}:", f"    code = {CODE_STOP}",
               "    break", "pf = f", f"{', '.join([*xs, 'f', *gs])} = {', '.join([*one.y, one.F, *one.G])}"]
-    returns = ", ".join(["code", "k", "k_blocks"])
+    returns = "code, k, k_blocks"
     lines = [f"{', '.join(xs)}, = x", f"{', '.join(gs)}, = g", "put = out.extend", "code = 0", "k_blocks = None",
              "try:", *(f"    {line}" for line in blocks), "    k_blocks = k",
              "    while k < k_end:", *(f"        {line}" for line in single),

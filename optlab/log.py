@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
-POOL_MIN_BYTES = 2**18
+POOL_MIN_BYTES = 2**18  # log columns from this size on come from Arrow's pool (see pool_array)
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 # Iterates are mostly distinct floats: dictionary encoding only costs time, statistics go unused.
 PARQUET_OPTIONS = {"use_dictionary": False, "write_statistics": False,

@@ -115,7 +115,7 @@ def test_a_replay_that_misses_its_checkpoints_runs_the_stretch_again_with_every_
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
     loop = fastpath.fused_loop(obj, solver, obj.start(), Stop(), IterateLog(2))
     x, ends = obj.start(), np.array([[0.5, 0.5]])
-    assert loop._replay(x, ends, 1e-3, loop.loop.unroll) is None  # a block from x does not end there
+    assert loop._replay(loop.loop.replay, x, ends, 1e-3, loop.loop.unroll) is None  # a block from x does not end there
     monkeypatch.setattr(fastpath.GradientDescentLoop, "_replay", lambda *args: None)
     assert_same_runs(logged(obj, solver, max_iter=1_000), logged(obj, solver, fused=False, max_iter=1_000))
 

@@ -13,10 +13,8 @@ One implementation of each, shared by every solver that steps along a direction:
 Every trial point is evaluated through :class:`~optlab.problem.Problem`, so it is counted.
 Backtracking evaluates only f at its trials (and g at the accepted point). The Wolfe search
 evaluates f and g at every trial, so every end of the interval carries a slope for cubic
-interpolation. It replaced the bracketing-and-zoom search of Nocedal and Wright (Algorithms
-3.5 and 3.6), which took fewer evaluations on some shipped objectives and more on others
-but left BFGS, L-BFGS, CG and the Newton methods behind scipy's, which all use Moré and
-Thuente's search, on several of them (see benchmarks/vs_scipy.py).
+interpolation. It is the search scipy's BFGS, CG, Newton-CG and L-BFGS-B use, so that
+benchmarks/vs_scipy.py compares the methods rather than their line searches.
 """
 
 from __future__ import annotations
@@ -275,7 +273,7 @@ def make_line_search(name: object, c1: object = 1e-4, c2: object = 0.9,
 
 def first_step(g: np.ndarray) -> float:
     """A first trial along -g of length at most 1, min(1, 1/||g||): the unscaled gradient
-    can be far longer than any sensible step (scipy's BFGS and CG start the same way)."""
+    can be far longer than any sensible step (L-BFGS-B starts the same way)."""
     norm = float(np.linalg.norm(g))
     return min(1.0, 1.0 / norm) if norm > 0 else 1.0
 
