@@ -26,8 +26,8 @@ from omegaconf.errors import OmegaConfBaseException
 from . import hydra_callbacks
 from .errors import ConfigError, NotApplicable, check_number
 from .objectives.base import Objective
-from .runner import Stop
 from .solvers.base import Solver
+from .stopping import FAILURES, Stop
 
 EXIT_USAGE = 2
 PLUGIN_BASES = {"objective": Objective, "solver": Solver}
@@ -133,7 +133,7 @@ def _score(records: list[dict[str, Any]]) -> float:
 
 def _run_score(record: dict[str, Any]) -> float:
     value = record.get("gap") if record.get("gap") is not None else record.get("f_final")
-    ok = value is not None and record.get("status") not in ("diverged", "failed", "error", "invalid")
+    ok = value is not None and record.get("status") not in FAILURES
     return float(value) if ok else float("inf")
 
 

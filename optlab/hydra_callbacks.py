@@ -14,9 +14,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-# Statuses that mean a job could not do its work (a broken plugin, rejected options, a killed
-# job): a sweep with any of them exits 1. The method's own outcomes (diverged, failed, ...) are results.
-PROBLEM_STATUSES = ("error", "invalid", "running", "unreadable")
+from .stopping import PROBLEMS
+
 last_sweep_problems: list[int] = []  # read by optlab.cli.main() for the exit code
 
 
@@ -30,10 +29,10 @@ class SweepSummary(Callback):
         counts = status_counts(sweep_dir)
         total = sum(counts.values())
         parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        problems = sum(counts.get(s, 0) for s in PROBLEM_STATUSES)
+        problems = sum(counts.get(s, 0) for s in PROBLEMS)
         print(f"sweep: {total} runs in {sweep_dir}: {parts or 'none'}", flush=True)
         if problems:
-            print(f"optlab: {problems} of {total} runs could not run ({', '.join(PROBLEM_STATUSES)}); "
+            print(f"optlab: {problems} of {total} runs could not run ({', '.join(PROBLEMS)}); "
                   "their run.json files say why", file=sys.stderr)
         last_sweep_problems.append(problems)
 

@@ -54,27 +54,30 @@ class IterateLog:
         """Rows that fit before the current chunk is full."""
         return len(self.xs) - self.rows
 
-    def append(self, it: int, f: float, grad_norm: float, step_size: float, nfev: int,
-               ngev: int, nhev: int, time_s: float, x: np.ndarray) -> None:
+    def append(self, x: np.ndarray, *, iter: int, f: float, grad_norm: float, step_size: float, nfev: int,
+               ngev: int, nhev: int, time_s: float) -> None:
+        """One row: the fields of :data:`FIELDS` by name, and the iterate x."""
         r = self.rows
-        self.head[:, r] = (it, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
+        self.head[:, r] = (iter, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
         if self.n_coords:
-            self.xs[r] = x[: self.n_coords]
+            self.xs[r] = x.ravel()[: self.n_coords]
         self.rows = r + 1
         if self.rows == len(self.xs):
-            self.flush(full=True)
+            self.flush()
 
-    def append_columns(self, fields: list[np.ndarray], coords: np.ndarray) -> None:
-        """Many rows at once: one array per field of :data:`FIELDS`, and ``coords`` with a row
-        per coordinate of x (at least n_coords) and a column per iterate. A block that fills
-        a whole chunk becomes its table without the buffer."""
-        done, m = 0, len(fields[0])
+    def append_columns(self, columns: dict[str, np.ndarray], coords: np.ndarray) -> None:
+        """Many rows at once: an array per field of :data:`FIELDS` (by name; a number is
+        repeated), and ``coords`` with a row per coordinate of x (at least n_coords) and a
+        column per iterate. A block that fills a whole chunk becomes its table without the buffer."""
+        m = len(columns["iter"])
+        fields = [np.broadcast_to(np.asarray(columns[name], dtype=float if name not in INT_FIELDS else np.int64), m)
+                  for name in FIELDS]
+        done = 0
         while done < m:
             take = min(m - done, self.room())
             part = slice(done, done + take)
             if self.rows == 0 and take == len(self.xs):  # the caller's arrays are not reused: no copy
-                self._emit(self._table([f[part] for f in fields], coords[: self.n_coords, part].T, copy=False),
-                           full=True)
+                self._emit(self._table([f[part] for f in fields], coords[: self.n_coords, part].T, copy=False))
             else:
                 r = self.rows
                 for j, f in enumerate(fields):
@@ -83,20 +86,19 @@ class IterateLog:
                     self.xs[r:r + take] = coords[: self.n_coords, part].T
                 self.rows = r + take
                 if self.rows == len(self.xs):
-                    self.flush(full=True)
+                    self.flush()
             done += take
 
-    def flush(self, full: bool = False) -> None:
-        """Hand the rows so far to the sink; a sink with a ``last`` method gets a partial chunk
-        (the end of a run) there, so that it can go straight into the final file."""
+    def flush(self) -> None:
+        """Hand the rows so far to the sink (or keep them, without one)."""
         if not self.rows:
             return
         table = self._table(list(self.head[:, : self.rows]), self.xs[: self.rows])
-        if self.sink is None or (not full and hasattr(self.sink, "last")):  # kept in memory
-            self._emit(table, full)
+        if self.sink is None:
+            self._emit(table)
         else:
             with interrupt_deferred() as caught:  # a chunk half written would be lost
-                self._emit(table, full)
+                self._emit(table)
             self.interrupted = self.interrupted or bool(caught)
         self.rows = 0
 
@@ -105,11 +107,9 @@ class IterateLog:
         cols += [arrow_column(xs[:, i], False, copy) for i in range(self.n_coords)]
         return pa.Table.from_arrays(cols, names=self.names)
 
-    def _emit(self, table: pa.Table, full: bool) -> None:
+    def _emit(self, table: pa.Table) -> None:
         if self.sink is None:
             self.kept.append(table)
-        elif not full and hasattr(self.sink, "last"):
-            self.sink.last(table)
         else:
             self.sink(table)
 
@@ -184,37 +184,43 @@ def write_table(table: pa.Table, path: Path) -> None:
 
 
 class ChunkFiles:
-    """A sink writing each full chunk as ``iterates.parts/part-NNNNNN.parquet``, atomically.
+    """A sink of tables for one run's ``iterates.parquet``.
 
-    :meth:`merge` writes ``iterates.parquet`` (atomically) from the parts and the last,
-    partial chunk (kept in memory by :meth:`last`), and removes the parts; until then, a
-    crashed run's full chunks stay readable.
+    Tables gather in memory; each time ``chunk_rows`` rows have gathered they are written as
+    ``iterates.parts/part-NNNNNN.parquet``, atomically, so a crashed run keeps them.
+    :meth:`merge` writes ``iterates.parquet`` (atomically) from the parts and the rows still in
+    memory, and removes the parts.
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, chunk_rows: int = 10_000) -> None:
         self.final = run_dir / "iterates.parquet"
         self.parts = run_dir / "iterates.parts"
+        self.chunk_rows = chunk_rows
         self.count = 0
-        self.tail: pa.Table | None = None
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
 
     def __call__(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.chunk_rows:
+            self._write_part()
+
+    def _write_part(self) -> None:
+        table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
         self.parts.mkdir(exist_ok=True)
         write_atomic(self.parts / f"part-{self.count:06d}.parquet", lambda p: write_table(table, p))
         self.count += 1
-
-    def last(self, table: pa.Table) -> None:
-        if self.tail is not None:
-            self(self.tail)
-        self.tail = table
+        self.pending, self.pending_rows = [], 0
 
     def merge(self) -> None:
         parts = sorted(self.parts.glob("part-*.parquet"))
-        tail, self.tail = self.tail, None
-        if not parts and tail is None:
+        tail, self.pending, self.pending_rows = self.pending, [], 0
+        if not parts and not tail:
             return
         if not parts:
-            write_atomic(self.final, lambda p: write_table(tail, p))
-        elif len(parts) == 1 and tail is None:  # already a complete file: renaming is atomic too
+            write_atomic(self.final, lambda p: write_table(pa.concat_tables(tail), p))
+        elif len(parts) == 1 and not tail:  # already a complete file: renaming is atomic too
             os.replace(parts[0], self.final)
         else:
             def write(tmp: Path) -> None:
@@ -222,8 +228,8 @@ class ChunkFiles:
                 with pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
                     for part in parts:
                         writer.write_table(pq.ParquetFile(part).read())  # (read_table imports pandas)
-                    if tail is not None:
-                        writer.write_table(tail)
+                    for table in tail:
+                        writer.write_table(table)
 
             write_atomic(self.final, write)
             for part in parts:

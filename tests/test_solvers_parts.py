@@ -14,11 +14,11 @@ from optlab.errors import SolverFailure
 from optlab.objectives import OBJECTIVES, Objective
 from optlab.problem import Problem
 from optlab.solvers import SOLVERS
+from optlab.solvers.gd import GradientDescent
 from optlab.solvers.hessian_modification import MODIFICATIONS
 from optlab.solvers.line_search import LineSearch, make_line_search
 from optlab.solvers.newton_cg import forcing_tolerance, truncated_cg
 from optlab.solvers.residuals import evaluate_residual, residual_and_jacobian
-from optlab.solvers.schedules import make_schedule
 from optlab.solvers.trust_subproblems import exact_step, steihaug_cg
 
 # -- schedules ------------------------------------------------------------------------------
@@ -31,7 +31,7 @@ from optlab.solvers.trust_subproblems import exact_step, steihaug_cg
     ("inverse_time", lambda k: 0.1 / (1 + 0.5 * k / 10)),
 ])
 def test_schedules_follow_their_closed_forms(name, expected):
-    schedule = make_schedule(name, 0.1, 0.5, 10)
+    schedule = GradientDescent(lr=0.1, schedule=name, decay_rate=0.5, decay_steps=10).lr_at
     for k in (0, 1, 9, 10, 11, 25, 1000):
         assert schedule(k) == pytest.approx(expected(k), rel=1e-15)
     assert schedule(0) == 0.1

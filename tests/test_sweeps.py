@@ -150,8 +150,8 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
 def test_killed_multistart_sweep_resumes_without_redoing_complete_runs(tmp_path):
     sweep = tmp_path / "sweep"
     # Job 0 finishes at once; job 1's starts each run for 1.5 s (a tiny rate never settles), one after the
-    # other (momentum has no batched form), so the kill lands inside job 1's first start.
-    args = ["-m", "objective=rosenbrock", "solver=momentum", "solver.lr=1e-7", "starts=list",
+    # other (gd with a line search has no batched form), so the kill lands inside job 1's first start.
+    args = ["-m", "objective=rosenbrock", "solver=gd", "solver.line_search=armijo", "solver.lr=1e-7", "starts=list",
             "starts.points=[[0,2],[-1.2,1]]", "stop.max_iter=50,1000000000", "stop.gtol=0", "stop.max_seconds=1.5",
             "report.auto=false", f"hydra.sweep.dir={sweep}"]
     proc = _start(args, tmp_path)

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import core
+from . import core, shapes
 from .core import Function, Variable
-from .record import AtLeast, Graph, NotCompilable, Sign, toposort
+from .record import Graph, NotCompilable, toposort
 
 
 # -- planning: which operations an output needs, with constants folded ----------------------------
@@ -240,8 +240,8 @@ class ArrayWriter:
                 shared.update(id(x) for x in inputs)
             dying = [x for x in inputs if last_use.get(id(x)) == i and self.fresh_array.get(id(x))
                      and id(x) not in shared and self.plan.kind[id(x)][0] == "node"]
-            reuse = next((x for x in dying if x.shape == out.shape and type(fn) in _ELEMENTWISE
-                          and expr.startswith("np.") and (self.batched or out.ndim)), None)  # 0-d: numpy scalars
+            reuse = next((x for x in dying if x.shape == out.shape and _writes_out(fn)
+                          and (self.batched or out.ndim)), None)  # 0-d: numpy scalars
             if reuse is not None:
                 name = self.names[id(reuse)]
                 lines.append(f"{name} = {expr[:-1]}, out={name})")
@@ -260,38 +260,39 @@ class ArrayWriter:
     def expr(self, fn: Function, a: list[str]) -> tuple[str, bool]:
         """Source computing ``fn`` from operand names, and whether the result owns its memory."""
         t = type(fn)
-        simple = _ARRAY_UFUNC.get(t)
-        if simple is not None:
-            return f"{simple}({', '.join(a)})", True
+        if fn.lowering is not None:
+            return f"{self.src.bind(fn.lowering.ufunc, 'u')}({', '.join(a)})", True
         if t is core.PowConst:
             return self.power(fn, a[0])
         x = fn.inputs[0]
         batched = self.is_batched(x)
         nd = x.ndim
-        if t is core.Reshape:
+        if t is shapes.Reshape:
             return f"np.reshape({a[0]}, {shape_src(fn.output().shape, batched)})", False
-        if t is core.Transpose:
+        if t is shapes.Transpose:
             if not batched:
                 return f"np.transpose({a[0]})", False
             return f"np.transpose({a[0]}, {(*reversed(range(nd)), nd)})", False
-        if t is core.Sum:
+        if t is shapes.Sum:
             axis = normal_axes(fn.axis, nd) if batched else fn.axis
             return f"np.sum({a[0]}, axis={axis!r}, keepdims={fn.keepdims})", True
-        if t is core.BroadcastTo:
+        if t is shapes.BroadcastTo:
             return f"np.broadcast_to({a[0]}, {shape_src(fn.shape, batched)})", False
-        if t is core.SumTo:
-            lead = nd - len(fn.shape)
-            axes = tuple(range(lead)) + tuple(
-                lead + i for i, n in enumerate(fn.shape) if n == 1 and x.shape[lead + i] != 1)
-            summed = f"np.sum({a[0]}, axis={axes!r}, keepdims=True)"
-            return (f"np.reshape({summed}, {shape_src(fn.shape, batched)})" if lead else summed), True
-        if t is core.GetItem:
+        if t is shapes.SumTo:
+            summed = f"np.sum({a[0]}, axis={shapes.summed_axes(x.shape, fn.shape)!r}, keepdims=True)"
+            return f"np.reshape({summed}, {shape_src(fn.shape, batched)})", True
+        if t is shapes.GetItem:
             index = _batched_index(fn.index, nd) if batched else fn.index
             return f"{a[0]}[{self.src.bind(index, 'i')}]", not _basic_index(index)
-        if t is core.ScatterAdd:
+        if t is shapes.ScatterAdd:
             index = _batched_index(fn.index, len(fn.shape)) if batched else fn.index
             return f"_scatter_add({a[0]}, {self.src.bind(index, 'i')}, {shape_src(fn.shape, batched)})", True
-        if t is core.MatMul:
+        if t is shapes.Concatenate:
+            parts = [n if self.is_batched(v) or not self.batched else
+                     f"np.broadcast_to({self.src.bind(np.asarray(v.data)[..., None])}, {shape_src(v.shape, True)})"
+                     for n, v in zip(a, fn.inputs)]
+            return f"np.concatenate(({', '.join(parts)},), axis={fn.axis % fn.output().ndim})", True
+        if t is shapes.MatMul:
             if not self.batched:
                 return f"np.matmul({a[0]}, {a[1]})", True
             b = fn.inputs[1]
@@ -317,21 +318,11 @@ class ArrayWriter:
         return f"np.power({a}, {self.src.bind(c.reshape(c.shape + (1,)) if self.batched and c.ndim else c)})", True
 
 
-_ARRAY_UFUNC = {
-    core.Add: "np.add", core.Sub: "np.subtract", core.Mul: "np.multiply", core.Div: "np.divide",
-    core.Pow: "np.power", core.Neg: "np.negative", core.Sin: "np.sin", core.Cos: "np.cos",
-    core.Tan: "np.tan", core.Exp: "np.exp", core.Log: "np.log", core.Sqrt: "np.sqrt",
-    core.Tanh: "np.tanh", core.Abs: "np.abs", core.Maximum: "np.maximum", core.Minimum: "np.minimum",
-    Sign: "np.sign", AtLeast: "at_least",
-}
-
-
-# operations whose array code is one numpy ufunc call, which can write into an operand
-_ELEMENTWISE = {t for t in _ARRAY_UFUNC if t is not AtLeast} | {core.PowConst}
-
-
-def at_least(a: Any, b: Any) -> np.ndarray:
-    return np.greater_equal(a, b).astype(float)
+def _writes_out(fn: Function) -> bool:
+    """Whether the array code of ``fn`` is one numpy ufunc call, which can write into an operand."""
+    if type(fn) is core.PowConst:
+        return True
+    return fn.lowering is not None and isinstance(fn.lowering.ufunc, np.ufunc)
 
 
 def array_out(writer: ArrayWriter, var: Variable, name: str, as_float: bool) -> str:

@@ -8,8 +8,8 @@ flat Python function:
 * array code (:mod:`optlab.autodiff.codegen`): one numpy call per operation, any size;
 * scalar code (:mod:`optlab.autodiff.scalar_code`): unrolled on Python floats for small
   inputs; a floating-point exception (a division by zero, an overflow in ``exp``, ``log``
-  of a negative number) hands that one call to the array code, which answers with numpy's
-  inf and nan;
+  of a negative number) hands that one call to the same statements vectorised
+  (:meth:`Compiled.vectorised`), which give numpy's inf and nan and otherwise the same bits;
 * batched code: array code with a trailing batch axis, for many points in one call.
 
 The eager engine is the reference. The replay performs the same floating-point operations
@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from .codegen import ArrayWriter, Plan, Source, array_out, at_least, scatter_add, shape_src
+from .codegen import ArrayWriter, Plan, Source, array_out, scatter_add, shape_src
 from .core import Variable
 from .record import Graph, NotCompilable, agree, record
-from .scalar_code import SCALAR_ENV, VECTOR_ENV, NotScalar, ScalarWriter, guarded, input_atoms, pack
+from .scalar_code import NotScalar, ScalarWriter, guarded, input_atoms, pack
 
 #: Errors of Python float arithmetic that numpy answers with inf or nan instead.
 SCALAR_ERRORS = (ArithmeticError, ValueError)
@@ -91,13 +91,30 @@ class Compiled:
     def hessian(self, x: np.ndarray) -> np.ndarray:
         return self._install("hessian")(x)
 
-    def batched(self, name: str) -> Callable:
-        """``value``, ``value_and_grad``, ``grad`` or ``hvp`` on inputs of shape ``shape + (B,)``.
+    def vectorised(self, name: str) -> Callable:
+        """Scalar code's statements on rows of numpy arrays (``value_and_grad``, ``value`` or
+        ``grad``): ``fn(X)`` for points in the columns of X (shape ``(size, B)``) gives values
+        of shape (B,) and gradients of shape (size, B), with the bits of scalar code on every
+        CPU. Raises :class:`NotCompilable` where there is no scalar code."""
+        return self._get("vectorised_" + name)
 
-        Values come back with shape ``(B,)``, gradients and products with ``shape + (B,)``.
-        Raises :class:`NotCompilable` if an operation has no batched form.
+    def batched(self, name: str) -> Callable:
+        """``value``, ``value_and_grad``, ``grad`` or ``hvp`` on inputs of shape ``shape + (B,)``
+        by array code (numpy's own functions). Values come back with shape ``(B,)``, gradients
+        and products with ``shape + (B,)``. Raises :class:`NotCompilable` if an operation has
+        no batched form.
         """
         return self._get("batched_" + name)
+
+    def plan(self, name: str) -> Plan:
+        """The simplified recording of ``value``, ``value_and_grad``, ``grad`` or ``hvp``."""
+        graph, outs = {
+            "value": (self.graph, ("f",)),
+            "value_and_grad": (self.graph, ("f", "g")),
+            "grad": (self.graph, ("g",)),
+            "hvp": (self.second(), ("hv",)) if name == "hvp" else (None, ()),
+        }[name]
+        return Plan(graph, outs)
 
     # building
     def _install(self, name: str) -> Callable:
@@ -128,6 +145,15 @@ class Compiled:
                 raise NotCompilable("the replayed Hessian-vector product differs from the recording")
         return self._second
 
+    def describes(self, f: Callable[[Variable], Any]) -> bool:
+        """Whether this code also computes ``f`` (another objective with the same options):
+        its replay at the recorded point agrees with a recording of ``f`` there."""
+        try:
+            self._check(record(f, self.x))
+        except NotCompilable:
+            return False
+        return True
+
     def _check(self, graph: Graph) -> None:
         """Replay at the recorded point and compare with an independent recording ``graph``."""
         f, g = self._get("value_and_grad")(self.x)
@@ -136,36 +162,27 @@ class Compiled:
                                 "(f draws random numbers or keeps state)")
 
     def _make(self, name: str) -> Callable:
-        if name.startswith("batched_"):
-            return self._array_function(name[len("batched_"):], batched=True)
-        if name.startswith("array_"):
-            return self._array_function(name[len("array_"):], batched=False)
+        kind, _, what = name.partition("_")
+        if kind in ("batched", "array"):
+            return self._array_function(what, batched=kind == "batched")
+        if kind == "vectorised":
+            return self._vectorised_function(what)
         if name == "hessian":
             return self._hessian_function()
         if self.scalar:
-            array_name = "array_" + name
             try:
-                return self._scalar_function(name, lambda *args: self._get(array_name)(*args))
+                return self._scalar_function(name)
             except NotScalar:
                 self.scalar = False
         return self._get("array_" + name)
 
-    def _outputs(self, name: str) -> tuple[Graph, tuple[str, ...]]:
-        return {
-            "value": (self.graph, ("f",)),
-            "value_and_grad": (self.graph, ("f", "g")),
-            "grad": (self.graph, ("g",)),
-            "hvp": (self.second(), ("hv",)) if name == "hvp" else (None, ()),
-        }[name]
-
     def _array_function(self, name: str, batched: bool) -> Callable:
-        graph, outs = self._outputs(name)
-        plan = Plan(graph, outs)
+        plan = self.plan(name)
         writer = ArrayWriter(plan, batched)
-        args = ["x", "v"][: len(graph.inputs)]
+        args = ["x", "v"][: len(plan.graph.inputs)]
         names = writer.write(args)
         src = writer.src
-        src.env.update(_scatter_add=scatter_add, at_least=at_least)
+        src.env.update(_scatter_add=scatter_add)
         if batched:
             body = ["B = x.shape[-1]"] + src.lines
             results = [n if plan.kind[id(v)][0] != "const" else
@@ -175,49 +192,44 @@ class Compiled:
                        for r, v in zip(results, plan.outputs)]
         else:
             body = list(src.lines)
-            results = [array_out(writer, v, n, as_float=(o == "f")) for n, v, o in zip(names, plan.outputs, outs)]
+            results = [array_out(writer, v, n, as_float=(o == "f")) for n, v, o in zip(names, plan.outputs, plan.names)]
         body.append("return " + ", ".join(results))
         return src.function(name, ", ".join(args), body, f"{name} replayed from a recording (array code)")
 
-    def _scalar_function(self, name: str, fallback: Callable) -> Callable:
-        graph, outs = self._outputs(name)
-        plan = Plan(graph, outs)
+    def _scalar_function(self, name: str) -> Callable:
+        plan = self.plan(name)
+        fallback = self._get("array_hvp") if name == "hvp" else _one_column(self._get("vectorised_" + name), name,
+                                                                              self.shape)
         src = Source()
-        src.env.update(SCALAR_ENV, _array=np.array, _errors=SCALAR_ERRORS, _fallback=fallback)
-        writer = ScalarWriter(plan, src)
-        arg_names = ["x", "v"][: len(graph.inputs)]
+        src.env.update(_array=np.array, _errors=SCALAR_ERRORS, _fallback=fallback)
+        writer = ScalarWriter(src)
+        arg_names = ["x", "v"][: len(plan.graph.inputs)]
         unpack, atoms = [], []
         for arg in arg_names:
             names = [f"{arg}_{i}" for i in range(self.size)]
             atoms.append(input_atoms(names, self.shape))
             flat = arg if len(self.shape) == 1 else f"{arg}.ravel()"
             unpack.append(f"{', '.join(names)}, = {flat}.tolist()")
-        outputs = writer.write(atoms)
-        results = [writer.text(o[()]) if n == "f" else pack(o, writer.text) for o, n in zip(outputs, outs)]
+        outputs = writer.write(plan, atoms)
+        results = [writer.text(o[()]) if n == "f" else pack(o, writer.text) for o, n in zip(outputs, plan.names)]
         body = unpack + guarded(writer.body(outputs), f"_fallback({', '.join(arg_names)})") + [
             "return " + ", ".join(results)]
         return src.function(name, ", ".join(arg_names), body, f"{name} replayed from a recording (scalar code)")
 
-    def scalar_block(self, name: str, inputs: list[list[str]], tag: str, vector: bool = False
-                     ) -> tuple[list[str], list[list[str]], dict]:
-        """Scalar code of ``name`` (``value_and_grad``, ``grad``, ``value``, ``hvp``) for inlining.
-
-        ``inputs`` names the flat elements of each input (x, and v for hvp). Returns the
-        statements, the source of each output's flat elements (a literal where it is
-        constant), and the names the statements use (``tag`` keeps them apart from the
-        caller's). Python float errors (:data:`SCALAR_ERRORS`) may be raised by the
-        statements. With ``vector`` the code works on numpy arrays, one element per point
-        (numpy's inf and nan instead of errors). Raises :class:`NotCompilable` if there is
-        no scalar form.
-        """
-        if not self.scalar:
-            raise NotCompilable("no scalar code for this function")
-        graph, outs = self._outputs(name)
-        src = Source(tag)
-        src.env.update(VECTOR_ENV if vector else SCALAR_ENV)
-        writer = ScalarWriter(Plan(graph, outs), src, vector=vector)
-        outputs = writer.write([input_atoms(names, self.shape) for names in inputs])
-        return writer.body(outputs), [[writer.text(a) for a in o.ravel()] for o in outputs], src.env
+    def _vectorised_function(self, name: str) -> Callable:
+        if not self.scalar or name == "hvp":
+            raise NotCompilable("no vectorised scalar code for this function")
+        plan = self.plan(name)
+        src = Source()
+        src.env["_rows"] = rows
+        writer = ScalarWriter(src, vector=True)
+        names = [f"x_{i}" for i in range(self.size)]
+        writer.batched.update(names)
+        outputs = writer.write(plan, [input_atoms(names, self.shape)])
+        results = [f"_rows([{writer.text(o[()])}], B)[0]" if n == "f" else
+                   f"_rows([{', '.join(writer.text(a) for a in o.ravel())}], B)" for o, n in zip(outputs, plan.names)]
+        body = [f"{', '.join(names)}, = x", "B = x.shape[-1]", *writer.body(outputs), "return " + ", ".join(results)]
+        return src.function(name, "x", body, f"{name} replayed from a recording (vectorised scalar code)")
 
     def _hessian_function(self) -> Callable:
         n = self.size
@@ -241,29 +253,27 @@ class Compiled:
                 xs = np.broadcast_to(x.reshape(shape + (1,)), shape + (n,))
                 cols = batched(xs, eye.reshape(shape + (n,)))
                 return np.ascontiguousarray(cols.reshape(n, n).T).reshape(shape + shape)
-            rows = np.empty((n, n))
+            out = np.empty((n, n))
             for i in range(n):
-                rows[i] = hvp(x, eye[i].reshape(shape)).reshape(-1)
-            return rows.reshape(shape + shape)
+                out[i] = hvp(x, eye[i].reshape(shape)).reshape(-1)
+            return out.reshape(shape + shape)
 
         return hessian
 
     def _scalar_hessian(self) -> Callable:
-        graph = self.second()
-        plan = Plan(graph, ("hv",))
+        plan = self.plan("hvp")
         src = Source()
-        fallback = self._hessian_fallback()
-        src.env.update(SCALAR_ENV, _array=np.array, _errors=SCALAR_ERRORS, _fallback=fallback)
-        writer = ScalarWriter(plan, src)
+        src.env.update(_array=np.array, _errors=SCALAR_ERRORS, _fallback=self._hessian_fallback())
+        writer = ScalarWriter(src)
         names = [f"x_{i}" for i in range(self.size)]
         x_atoms = input_atoms(names, self.shape)
-        rows = []
+        table_rows = []
         for i in range(self.size):
             unit = np.zeros(self.size, dtype=object)
             unit[:] = [1.0 if j == i else 0.0 for j in range(self.size)]
             writer.values.clear()
-            rows.append(writer.write([x_atoms, unit.reshape(self.shape)])[0].ravel())
-        table = np.array(rows, dtype=object).reshape(self.shape + self.shape)
+            table_rows.append(writer.write(plan, [x_atoms, unit.reshape(self.shape)])[0].ravel())
+        table = np.array(table_rows, dtype=object).reshape(self.shape + self.shape)
         flat = "x" if len(self.shape) == 1 else "x.ravel()"
         body = [f"{', '.join(names)}, = {flat}.tolist()"] + guarded(writer.body([table]), "_fallback(x)") + [
             "return " + pack(table, writer.text)]
@@ -275,10 +285,32 @@ class Compiled:
         shape = self.shape
 
         def hessian(x: np.ndarray) -> np.ndarray:
-            rows = [array_hvp(x, eye[i].reshape(shape)).reshape(-1) for i in range(eye.shape[0])]
-            return np.array(rows).reshape(shape + shape)
+            out = [array_hvp(x, eye[i].reshape(shape)).reshape(-1) for i in range(eye.shape[0])]
+            return np.array(out).reshape(shape + shape)
 
         return hessian
+
+
+def rows(values: list, count: int) -> np.ndarray:
+    """Values of vectorised code (arrays of ``count`` elements, or numbers) as rows of one array."""
+    out = np.empty((len(values), count))
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
+def _one_column(vectorised: Callable, name: str, shape: tuple[int, ...]) -> Callable:
+    """``vectorised`` called like the scalar function ``name`` (one point, not a batch)."""
+
+    def call(x: np.ndarray) -> Any:
+        out = vectorised(np.asarray(x, dtype=float).reshape(-1, 1))
+        if name == "value":
+            return float(out[0])
+        if name == "grad":
+            return out[:, 0].reshape(shape)
+        return float(out[0][0]), out[1][:, 0].reshape(shape)
+
+    return call
 
 
 def _eager_hvp(f: Callable) -> Callable:

@@ -1,22 +1,28 @@
-"""Define-by-run reverse-mode autodiff on numpy.
+"""Define-by-run reverse-mode autodiff on numpy: Variables, Functions and the arithmetic.
 
-Every operation is a :class:`Function` whose ``forward`` works on numpy arrays and
-whose ``backward`` is written with the same operations on :class:`Variable`s. The
-backward pass is therefore itself a recorded computation when ``create_graph=True``,
-and differentiating it again gives second (and higher) derivatives.
+Every operation is a :class:`Function` whose ``forward`` works on numpy arrays and whose
+``backward`` is written with the same operations on :class:`Variable`s. The backward pass is
+therefore itself a recorded computation when ``create_graph=True``, and differentiating it
+again gives second (and higher) derivatives. An elementwise operation also carries its
+:class:`Lowering`: how generated code computes it (:mod:`optlab.autodiff.scalar_code`).
+The other operations live in :mod:`.elementwise` and :mod:`.shapes`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
+import itertools
+import math
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 
 _BACKPROP = [True]
+_SERIAL = itertools.count()  # creation order of recorded operations: ties in backward go by it
 
 
 @contextlib.contextmanager
@@ -33,10 +39,29 @@ def no_grad() -> contextlib.AbstractContextManager[None]:
     return enable_grad(False)
 
 
+@dataclasses.dataclass(frozen=True)
+class Lowering:
+    """How generated code computes an elementwise operation.
+
+    ``ufunc`` is numpy's function for arrays. On Python floats the code is ``scalar``, an
+    expression of the operands ``{0}``, ``{1}``, or, where that is None, a call of ``libm``,
+    the C library's function (``math.exp``). ``exact`` says that numpy gives the scalar form's
+    bits on every CPU (IEEE arithmetic, sqrt, comparisons); where it does not (exp, pow, ...,
+    whose SIMD versions differ in the last bit), batched code applies the scalar form element
+    by element, so that one run and a batch of runs compute the same numbers.
+    """
+
+    ufunc: Callable
+    scalar: str | None = None
+    libm: Callable | None = None
+    exact: bool = True
+
+
 class Variable:
     """A numpy array that remembers the :class:`Function` that produced it."""
 
     __array_ufunc__ = None  # make ``ndarray op Variable`` defer to Variable's operators
+    __array_priority__ = 100
 
     def __init__(self, data: Any, name: str | None = None) -> None:
         self.data = np.asarray(data, dtype=float)
@@ -49,13 +74,21 @@ class Variable:
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
-    T = property(lambda self: transpose(self))
+    T = property(lambda self: shapes.transpose(self))
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __repr__(self) -> str:
         return f"Variable({self.data!r})"
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError("a numpy array cannot hold optlab Variables (np.array([x[0], x[1]]) or similar); "
+                        "use optlab.autodiff.stack or concatenate instead")
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value of a Variable is not defined (a Python branch on x); "
+                        "use optlab.autodiff.where, maximum or minimum instead")
 
     # -- graph ------------------------------------------------------------------
     def cleargrad(self) -> None:
@@ -64,8 +97,9 @@ class Variable:
     def backward(self, create_graph: bool = False, retain_grad: bool = False) -> None:
         """Accumulate d self / d leaf into every leaf's ``grad``.
 
-        With ``create_graph`` the backward pass is recorded, so the grads are
-        differentiable Variables themselves.
+        Functions run latest generation first, ties in reverse order of creation, so the
+        gradient's sums are taken in the same order in every process. With ``create_graph``
+        the backward pass is recorded, so the grads are differentiable Variables themselves.
         """
         if self.grad is None:
             self.grad = Variable(np.ones_like(self.data))
@@ -73,9 +107,9 @@ class Variable:
         seen: set[int] = set()
 
         def push(fn: Function | None) -> None:
-            if fn is not None and id(fn) not in seen:
-                seen.add(id(fn))
-                heapq.heappush(heap, (-fn.generation, id(fn), fn))
+            if fn is not None and fn.serial not in seen:
+                seen.add(fn.serial)
+                heapq.heappush(heap, (-fn.generation, -fn.serial, fn))
 
         push(self.creator)
         while heap:
@@ -104,16 +138,23 @@ class Variable:
     def __rtruediv__(self, other): return div(other, self)
     def __pow__(self, other): return power(self, other)
     def __rpow__(self, other): return power(other, self)
+    def __floordiv__(self, other): return elementwise.floor(div(self, other))
+    def __rfloordiv__(self, other): return elementwise.floor(div(other, self))
     def __neg__(self): return neg(self)
-    def __matmul__(self, other): return matmul(self, other)
-    def __rmatmul__(self, other): return matmul(other, self)
-    def __getitem__(self, index): return GetItem(index)(self)
+    def __matmul__(self, other): return shapes.matmul(self, other)
+    def __rmatmul__(self, other): return shapes.matmul(other, self)
+    def __getitem__(self, index): return shapes.GetItem(index)(self)
+    def __lt__(self, other): return elementwise.less(self, other)
+    def __le__(self, other): return elementwise.less_equal(self, other)
+    def __gt__(self, other): return elementwise.less(other, self)
+    def __ge__(self, other): return elementwise.less_equal(other, self)
+    __hash__ = object.__hash__  # comparisons give Variables, so == stays identity
 
     def sum(self, axis=None, keepdims: bool = False) -> Variable:
-        return sum(self, axis, keepdims)
+        return shapes.sum(self, axis, keepdims)
 
     def reshape(self, *shape) -> Variable:
-        return reshape(self, shape[0] if len(shape) == 1 else shape)
+        return shapes.reshape(self, shape[0] if len(shape) == 1 else shape)
 
 
 def as_variable(obj: Any) -> Variable:
@@ -124,6 +165,8 @@ class Function:
     """One recorded operation: ``forward`` on arrays, ``backward`` on Variables."""
 
     inputs: tuple[Variable, ...]
+    serial = -1
+    lowering: ClassVar[Lowering | None] = None  # elementwise operations: see Lowering
 
     def __call__(self, *inputs: Any) -> Variable:
         xs = tuple(as_variable(x) for x in inputs)
@@ -131,6 +174,7 @@ class Function:
         if _BACKPROP[0]:
             self.inputs = xs
             self.generation = max(x.generation for x in xs)
+            self.serial = next(_SERIAL)
             y.creator, y.generation = self, self.generation + 1
             self.output = weakref.ref(y)
         return y
@@ -142,29 +186,42 @@ class Function:
         raise NotImplementedError
 
 
+def apply(op: type[Function], *args: Any) -> Any:
+    """``op`` on Variables, recorded; on plain numbers and arrays, numpy's result (so code
+    written with these functions also runs on arrays, as the solvers' steps do)."""
+    if any(isinstance(a, Variable) for a in args):
+        return op()(*args)
+    return op.lowering.ufunc(*args)
+
+
 # -- broadcasting arithmetic ------------------------------------------------------
-class _Binary(Function):
+class Binary(Function):
+    """A binary elementwise operation; gradients are summed back to each operand's shape."""
+
     def __call__(self, a: Any, b: Any) -> Variable:
         a, b = as_variable(a), as_variable(b)
         self.shapes = (a.shape, b.shape)
         return super().__call__(a, b)
 
-    def unbroadcast(self, ga: Variable, gb: Variable) -> tuple[Variable, Variable]:
+    def unbroadcast(self, ga: Variable | None, gb: Variable | None) -> tuple[Variable | None, Variable | None]:
         sa, sb = self.shapes
-        return sum_to(ga, sa), sum_to(gb, sb)
+        return (None if ga is None else shapes.sum_to(ga, sa)), (None if gb is None else shapes.sum_to(gb, sb))
 
 
-class Add(_Binary):
+class Add(Binary):
+    lowering = Lowering(np.add, "{0} + {1}")
     def forward(self, a, b): return a + b
     def backward(self, gy): return self.unbroadcast(gy, gy)
 
 
-class Sub(_Binary):
+class Sub(Binary):
+    lowering = Lowering(np.subtract, "{0} - {1}")
     def forward(self, a, b): return a - b
     def backward(self, gy): return self.unbroadcast(gy, -gy)
 
 
-class Mul(_Binary):
+class Mul(Binary):
+    lowering = Lowering(np.multiply, "{0} * {1}")
     def forward(self, a, b): return a * b
 
     def backward(self, gy):
@@ -172,7 +229,8 @@ class Mul(_Binary):
         return self.unbroadcast(gy * b, gy * a)
 
 
-class Div(_Binary):
+class Div(Binary):
+    lowering = Lowering(np.divide, "{0} / {1}")
     def forward(self, a, b): return a / b
 
     def backward(self, gy):
@@ -180,31 +238,38 @@ class Div(_Binary):
         return self.unbroadcast(gy / b, -gy * a / b**2)
 
 
-class Pow(_Binary):
+class Pow(Binary):
     """a ** b with both sides differentiable; see :class:`PowConst` for a fixed exponent."""
 
+    lowering = Lowering(np.power, libm=math.pow, exact=False)
     def forward(self, a, b): return a**b
 
     def backward(self, gy):
         a, b = self.inputs
-        return self.unbroadcast(gy * b * a ** (b - 1), gy * self.output() * log(a))
+        return self.unbroadcast(gy * b * a ** (b - 1), gy * self.output() * elementwise.log(a))
 
 
 class PowConst(Function):
-    """x ** c for a constant c: no log(x), so negative bases keep finite derivatives."""
+    """x ** c for a constant c: no log(x), so negative bases keep finite derivatives.
+
+    Lowered like numpy's ``**``: x * x for c = 2, sqrt, 1 / x, else the C library's pow.
+    """
 
     def __init__(self, c):
         self.c = c
 
-    def forward(self, x): return x**self.c
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x**self.c
 
     def backward(self, gy):
         # where c == 0 the derivative is 0; as 0 * x**-1 it would be nan at x = 0
         c = np.asarray(self.c, dtype=float)
-        return gy * c * self.inputs[0] ** np.where(c == 0, 1.0, c - 1)
+        return shapes.sum_to(gy * c * self.inputs[0] ** np.where(c == 0, 1.0, c - 1), self.in_shape)
 
 
 class Neg(Function):
+    lowering = Lowering(np.negative, "-{0}")
     def forward(self, x): return -x
     def backward(self, gy): return -gy
 
@@ -213,216 +278,11 @@ def add(a, b) -> Variable: return Add()(a, b)
 def sub(a, b) -> Variable: return Sub()(a, b)
 def mul(a, b) -> Variable: return Mul()(a, b)
 def div(a, b) -> Variable: return Div()(a, b)
-def power(a, b) -> Variable:
-    return Pow()(a, b) if isinstance(b, Variable) else PowConst(b)(a)
 def neg(x) -> Variable: return Neg()(x)
 
 
-# -- elementwise functions ----------------------------------------------------------
-class Sin(Function):
-    def forward(self, x): return np.sin(x)
-    def backward(self, gy): return gy * cos(self.inputs[0])
+def power(a, b) -> Variable:
+    return Pow()(a, b) if isinstance(b, Variable) else PowConst(b)(a)
 
 
-class Cos(Function):
-    def forward(self, x): return np.cos(x)
-    def backward(self, gy): return -gy * sin(self.inputs[0])
-
-
-class Tan(Function):
-    def forward(self, x): return np.tan(x)
-    def backward(self, gy): return gy * (1 + self.output() ** 2)
-
-
-class Exp(Function):
-    def forward(self, x): return np.exp(x)
-    def backward(self, gy): return gy * self.output()
-
-
-class Log(Function):
-    def forward(self, x): return np.log(x)
-    def backward(self, gy): return gy / self.inputs[0]
-
-
-class Sqrt(Function):
-    def forward(self, x): return np.sqrt(x)
-    def backward(self, gy): return gy / (2 * self.output())
-
-
-class Tanh(Function):
-    def forward(self, x): return np.tanh(x)
-    def backward(self, gy): return gy * (1 - self.output() ** 2)
-
-
-class Abs(Function):
-    """|x|, with derivative sign(x) (0 at the kink)."""
-
-    def forward(self, x): return np.abs(x)
-    def backward(self, gy): return gy * np.sign(self.inputs[0].data)
-
-
-class Maximum(_Binary):
-    """Elementwise max; a tie sends the gradient to the first argument."""
-
-    def forward(self, a, b): return np.maximum(a, b)
-
-    def backward(self, gy):
-        a, b = self.inputs
-        first = a.data >= b.data
-        return self.unbroadcast(gy * first, gy * ~first)
-
-
-class Minimum(_Binary):
-    def forward(self, a, b): return np.minimum(a, b)
-
-    def backward(self, gy):
-        a, b = self.inputs
-        first = a.data <= b.data
-        return self.unbroadcast(gy * first, gy * ~first)
-
-
-def sin(x) -> Variable: return Sin()(x)
-def cos(x) -> Variable: return Cos()(x)
-def tan(x) -> Variable: return Tan()(x)
-def exp(x) -> Variable: return Exp()(x)
-def log(x) -> Variable: return Log()(x)
-def sqrt(x) -> Variable: return Sqrt()(x)
-def tanh(x) -> Variable: return Tanh()(x)
-def abs(x) -> Variable: return Abs()(x)  # noqa: A001 - mirrors numpy's name
-def maximum(a, b) -> Variable: return Maximum()(a, b)
-def minimum(a, b) -> Variable: return Minimum()(a, b)
-
-
-# -- shapes and reductions ---------------------------------------------------------
-class Reshape(Function):
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return x.reshape(self.shape)
-
-    def backward(self, gy): return reshape(gy, self.in_shape)
-
-
-class Transpose(Function):
-    def forward(self, x): return np.transpose(x)
-    def backward(self, gy): return transpose(gy)
-
-
-class Sum(Function):
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
-
-    def backward(self, gy):
-        if not self.keepdims and self.axis is not None:
-            axes = (self.axis,) if np.isscalar(self.axis) else self.axis
-            axes = sorted(a % len(self.in_shape) for a in axes)
-            shape = list(gy.shape)
-            for a in axes:
-                shape.insert(a, 1)
-            gy = reshape(gy, tuple(shape))
-        return broadcast_to(gy, self.in_shape)
-
-
-class BroadcastTo(Function):
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return np.broadcast_to(x, self.shape).copy()
-
-    def backward(self, gy): return sum_to(gy, self.in_shape)
-
-
-class SumTo(Function):
-    """Sum over the axes that broadcasting added or stretched (its adjoint)."""
-
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        lead = x.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1
-        )
-        y = x.sum(axis=axes, keepdims=True)
-        return y.reshape(self.shape) if lead else y
-
-    def backward(self, gy): return broadcast_to(gy, self.in_shape)
-
-
-class MatMul(Function):
-    def forward(self, a, b): return a @ b
-
-    def backward(self, gy):
-        a, b = self.inputs
-        if a.ndim == 1 and b.ndim == 1:  # inner product
-            return gy * b, gy * a
-        if b.ndim == 1:  # matrix @ vector
-            return outer(gy, b), matmul(transpose(a), gy)
-        if a.ndim == 1:  # vector @ matrix
-            return matmul(b, gy), outer(a, gy)
-        return matmul(gy, transpose(b)), matmul(transpose(a), gy)
-
-
-class GetItem(Function):
-    def __init__(self, index):
-        self.index = index
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return x[self.index]
-
-    def backward(self, gy): return ScatterAdd(self.index, self.in_shape)(gy)
-
-
-class ScatterAdd(Function):
-    """Adjoint of indexing: put ``gy`` back at ``index`` in zeros of ``shape``."""
-
-    def __init__(self, index, shape):
-        self.index, self.shape = index, shape
-
-    def forward(self, gy):
-        gx = np.zeros(self.shape)
-        np.add.at(gx, self.index, gy)
-        return gx
-
-    def backward(self, ggx): return ggx[self.index]
-
-
-def reshape(x, shape) -> Variable:
-    x = as_variable(x)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return x if x.shape == shape else Reshape(shape)(x)
-
-
-def transpose(x) -> Variable: return Transpose()(x)
-def sum(x, axis=None, keepdims: bool = False) -> Variable: return Sum(axis, keepdims)(x)  # noqa: A001
-
-
-def broadcast_to(x, shape) -> Variable:
-    x = as_variable(x)
-    return x if x.shape == tuple(shape) else BroadcastTo(tuple(shape))(x)
-
-
-def sum_to(x, shape) -> Variable:
-    x = as_variable(x)
-    return x if x.shape == tuple(shape) else SumTo(tuple(shape))(x)
-
-
-def matmul(a, b) -> Variable: return MatMul()(a, b)
-
-
-def dot(a, b) -> Variable:
-    return matmul(a, b)
-
-
-def outer(a, b) -> Variable:
-    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+from . import elementwise, shapes  # noqa: E402 - they build on the classes above

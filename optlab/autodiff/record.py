@@ -6,8 +6,7 @@ product are graphs of engine operations. A recording is only valid where it does
 depend on the values of ``x``:
 
 * ``abs``, ``maximum`` and ``minimum`` use a sign or a mask of their inputs in the backward
-  pass; while recording, those factors are recorded as operations of their own
-  (:class:`Sign`, :class:`AtLeast`), so a replay recomputes them;
+  pass, recorded as operations of their own (``Sign``, ``AtLeast``), so a replay recomputes them;
 * reading ``.data`` of a Variable inside ``f`` (a Python branch on a value, a mask made
   with numpy) is detected while recording (:class:`NotCompilable`);
 * randomness or other state shows when a second recording gives other values
@@ -27,48 +26,11 @@ import numpy as np
 
 from . import core
 from .core import Function, Variable
+from .shapes import sum as total
 
 
 class NotCompilable(Exception):
     """The function cannot be replayed from a recording (the message says why)."""
-
-
-# -- recording ----------------------------------------------------------------------------------
-class Sign(Function):
-    """sign(x) as a recorded operation; its derivative is zero (a piecewise-constant factor)."""
-
-    def forward(self, x): return np.sign(x)
-    def backward(self, gy): return None
-
-
-class AtLeast(Function):
-    """1.0 where a >= b, else 0.0 (also where either is nan), as a recorded operation."""
-
-    def forward(self, a, b): return np.greater_equal(a, b).astype(float)
-    def backward(self, gy): return None, None
-
-
-def _abs_backward(self: core.Abs, gy: Variable) -> Variable:
-    return gy * Sign()(self.inputs[0])
-
-
-def _select_backward(self: core.Maximum, gy: Variable, first: Variable) -> tuple[Variable, Variable]:
-    return self.unbroadcast(gy * first, gy * (1.0 - first))
-
-
-def _maximum_backward(self: core.Maximum, gy: Variable) -> tuple[Variable, Variable]:
-    a, b = self.inputs
-    return _select_backward(self, gy, AtLeast()(a, b))
-
-
-def _minimum_backward(self: core.Minimum, gy: Variable) -> tuple[Variable, Variable]:
-    a, b = self.inputs
-    return _select_backward(self, gy, AtLeast()(b, a))
-
-
-# Backward passes that read input values; while recording they are replaced (per recorded
-# instance, never on the class) by versions computing the same numbers as recorded operations.
-_RECORDED_BACKWARD = {core.Abs: _abs_backward, core.Maximum: _maximum_backward, core.Minimum: _minimum_backward}
 
 
 def toposort(outputs: list[Variable]) -> list[Function]:
@@ -89,13 +51,6 @@ def toposort(outputs: list[Variable]) -> list[Function]:
             if x.creator is not None and id(x.creator) not in done:
                 stack.append((x.creator, False))
     return order
-
-
-def _record_value_dependent_backward(outputs: list[Variable]) -> None:
-    for fn in toposort(outputs):
-        patch = _RECORDED_BACKWARD.get(type(fn))
-        if patch is not None and "backward" not in vars(fn):
-            fn.backward = types.MethodType(patch, fn)
 
 
 def _code_objects(*functions: Any) -> set[types.CodeType]:
@@ -165,7 +120,6 @@ def record(f: Callable[[Variable], Any], x: np.ndarray, hvp: bool = False) -> Gr
         if y.size != 1:
             raise ValueError(f"the function must return a scalar, got shape {y.shape}")
         y = y.reshape(())
-        _record_value_dependent_backward([y])
         y.backward(create_graph=True)
         g = xv.grad if xv.grad is not None else Variable(np.zeros_like(x))
         outputs = {"f": y, "g": g}
@@ -173,13 +127,23 @@ def record(f: Callable[[Variable], Any], x: np.ndarray, hvp: bool = False) -> Gr
         if hvp:
             vv = Variable(np.ones_like(x))
             xv.cleargrad()
-            _record_value_dependent_backward([g])
-            core.sum(g * vv).backward(create_graph=True)
+            total(g * vv).backward(create_graph=True)
             outputs["hv"] = xv.grad if xv.grad is not None else Variable(np.zeros_like(x))
             inputs = (xv, vv)
     if reads:
         raise NotCompilable(f"the function reads the values of its input (.data) in {reads[0]}")
     return Graph(inputs, outputs)
+
+
+def trace(fn: Callable[..., Any], inputs: list[np.ndarray]) -> Graph:
+    """Run ``fn`` on Variables holding ``inputs``, recording its outputs (a sequence of
+    Variables or numbers, named by position); raises :class:`NotCompilable` if it reads values."""
+    with _watch_data_reads() as reads, core.enable_grad(True), np.errstate(all="ignore"):
+        variables = tuple(Variable(np.array(a, dtype=float)) for a in inputs)
+        outputs = {str(i): core.as_variable(v) for i, v in enumerate(fn(*variables))}
+    if reads:
+        raise NotCompilable(f"the step reads the values of its input (.data) in {reads[0]}")
+    return Graph(variables, outputs)
 
 
 def agree(replayed: Any, recorded: Any) -> bool:

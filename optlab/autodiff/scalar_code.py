@@ -1,28 +1,35 @@
-"""Scalar code: a recorded graph unrolled element by element on Python floats.
+"""Scalar code: recorded graphs unrolled element by element, on Python floats or on batches.
 
 For small inputs numpy's per-call overhead dominates; written out on floats the value and
 gradient of a 2-D function take a microsecond. Every value is an object array of *atoms*
-(local names or literal floats); statements are folded, shared (common subexpressions)
-and rewritten only where IEEE arithmetic gives the same bits. The same code runs on numpy
-arrays with one element per point (``vector=True``), for batches.
+(local names or literal floats); statements are folded, shared (common subexpressions) and
+rewritten only where IEEE arithmetic gives the same bits.
+
+The same statements also run *vectorised* (``vector=True``): each name then holds a numpy
+array with one element per point of a batch, or a numpy float where the value depends only
+on inputs that are the same for the whole batch. Each operation is written from its
+:class:`~optlab.autodiff.core.Lowering`: arithmetic as operators, exact operations as numpy
+ufuncs, and the others (exp, pow, ...) by the C library's function element by element, so a
+batch computes exactly the bits of scalar code on every CPU. Vectorised code never raises:
+where a float operation raises in Python (overflow, a division by zero, a domain error) it
+gives numpy's inf or nan, which is also what a scalar function answers, by handing that one
+call to its vectorised twin (:func:`guarded`).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from . import core
-from .codegen import Plan, Source, at_least, literal, normal_axes
-from .core import Function, Variable
-from .record import AtLeast, NotCompilable, Sign
+from . import core, elementwise, shapes
+from .codegen import Plan, Source, literal, normal_axes
+from .core import Function, Lowering, Variable
+from .record import NotCompilable
 
 
-# -- scalar code --------------------------------------------------------------------------------
 class NotScalar(NotCompilable):
     pass
 
@@ -30,16 +37,37 @@ class NotScalar(NotCompilable):
 Atom = str | float  # a local name or a literal
 
 
-class ScalarWriter:
-    """The graph unrolled on Python floats: every value is an object array of atoms."""
+def libm(fn: Callable, ufunc: Callable, *args: Any) -> Any:
+    """``fn`` (a C library function of floats) element by element on numpy arrays or numbers,
+    as scalar code computes it; where it raises (overflow, a domain error), numpy's answer."""
+    if not any(type(a) is np.ndarray for a in args):
+        try:
+            return np.float64(fn(*args))
+        except (ArithmeticError, ValueError):
+            with np.errstate(all="ignore"):
+                return np.float64(ufunc(*args))
+    arrays = np.broadcast_arrays(*args)
+    lists = [a.ravel().tolist() for a in arrays]
+    try:
+        out = np.fromiter(map(fn, *lists), float, count=arrays[0].size)
+    except (ArithmeticError, ValueError):
+        out = np.array([libm(fn, ufunc, *values) for values in zip(*lists)], dtype=float)
+    return out.reshape(arrays[0].shape)
 
-    def __init__(self, plan: Plan, src: Source, prefix: str = "s", vector: bool = False) -> None:
-        self.plan, self.src, self.prefix = plan, src, prefix
-        self.templates = {**_SCALAR_TEMPLATES, **_VECTOR_TEMPLATES} if vector else _SCALAR_TEMPLATES
+
+class ScalarWriter:
+    """Graphs unrolled on atoms; see the module docstring for ``vector``."""
+
+    def __init__(self, src: Source, prefix: str = "s", vector: bool = False) -> None:
+        self.src, self.prefix, self.vector = src, prefix, vector
         self.statements: list[tuple[str, str, tuple[str, ...]]] = []  # (target, expression, names used)
         self.common: dict[str, str] = {}
         self.values: dict[int, np.ndarray] = {}
         self.negated: dict[str, Atom] = {}  # name -> atom it is the negation of
+        self.batched: set[str] = set()  # vector code: names holding arrays (the rest hold numbers)
+        self.plan: Plan | None = None
+        if vector:
+            self.src.env["_libm"] = libm
 
     # atoms
     def text(self, atom: Atom) -> str:
@@ -48,26 +76,54 @@ class ScalarWriter:
         lit = literal(atom)
         return lit if lit is not None else self.src.bind(float(atom), "k")
 
-    def emit(self, template: str, fold: Callable | None, *atoms: Atom) -> Atom:
-        if fold is not None and all(isinstance(a, float) for a in atoms):
-            with np.errstate(all="ignore"):
-                return float(fold(*(np.float64(a) for a in atoms)))
-        expr = template.format(*(self.text(a) for a in atoms))
+    def _emit(self, expr: str, atoms: tuple[Atom, ...]) -> Atom:
         if expr in self.common:
             return self.common[expr]
         name = self.src.fresh(self.prefix)
-        self.statements.append((name, expr, tuple(a for a in atoms if isinstance(a, str))))
+        used = tuple(a for a in atoms if isinstance(a, str))
+        self.statements.append((name, expr, used))
         self.common[expr] = name
+        if any(a in self.batched for a in used):
+            self.batched.add(name)
+        return name
+
+    def lowered(self, lowering: Lowering, *atoms: Atom) -> Atom:
+        """An elementwise operation on atoms: folded when they are all literals."""
+        if all(isinstance(a, float) for a in atoms):
+            with np.errstate(all="ignore"):
+                return float(lowering.ufunc(*(np.float64(a) for a in atoms)))
+        texts = [self.text(a) for a in atoms]
+        if self.vector and lowering.exact:
+            expr = f"{self._bound(lowering.ufunc)}({', '.join(texts)})"
+        elif self.vector:
+            expr = f"_libm({self._bound(lowering.libm)}, {self._bound(lowering.ufunc)}, {', '.join(texts)})"
+        elif lowering.scalar is not None:
+            expr = lowering.scalar.format(*texts)
+        else:
+            expr = f"{self._bound(lowering.libm)}({', '.join(texts)})"
+        return self._emit(expr, atoms)
+
+    def _bound(self, fn: Callable) -> str:
+        """A name for ``fn`` in the generated code (its own name where that is free)."""
+        name = "_" + getattr(fn, "__name__", "fn").lstrip("_")
+        if self.src.env.setdefault(name, fn) is not fn:
+            name = self.src.bind(fn, "f")
         return name
 
     # Rewrites below are exact in IEEE arithmetic: a + (-b) is a - b, (-a) * b is -(a * b), and
     # rounding is symmetric, so signs move freely; x + 0.0 -> x only loses the sign of a zero.
+    def arithmetic(self, template: str, fold: Callable, a: Atom, b: Atom) -> Atom:
+        if isinstance(a, float) and isinstance(b, float):
+            with np.errstate(all="ignore"):
+                return float(fold(np.float64(a), np.float64(b)))
+        return self._emit(template.format(self.text(a), self.text(b)), (a, b))
+
     def neg(self, a: Atom) -> Atom:
         if isinstance(a, float):
             return -a
         if a in self.negated:
             return self.negated[a]
-        name = self.emit("-{0}", None, a)
+        name = self._emit(f"-{a}", (a,))
         self.negated[name] = a
         return name
 
@@ -80,14 +136,14 @@ class ScalarWriter:
             return self.sub(a, self.negated[b])
         if a in self.negated:
             return self.sub(b, self.negated[a])
-        return self.emit("{0} + {1}", np.add, a, b)
+        return self.arithmetic("{0} + {1}", np.add, a, b)
 
     def sub(self, a: Atom, b: Atom) -> Atom:
         if isinstance(b, float) and b == 0.0:
             return a
         if b in self.negated:
             return self.add(a, self.negated[b])
-        return self.emit("{0} - {1}", np.subtract, a, b)
+        return self.arithmetic("{0} - {1}", np.subtract, a, b)
 
     def mul(self, a: Atom, b: Atom) -> Atom:
         for p, q in ((a, b), (b, a)):
@@ -97,7 +153,7 @@ class ScalarWriter:
                 return self.neg(p)
             if p in self.negated:
                 return self.neg(self.mul(self.negated[p], q))
-        return self.emit("{0} * {1}", np.multiply, a, b)
+        return self.arithmetic("{0} * {1}", np.multiply, a, b)
 
     def div(self, a: Atom, b: Atom) -> Atom:
         if isinstance(b, float) and b == 1.0:
@@ -106,13 +162,18 @@ class ScalarWriter:
             return self.neg(self.div(self.negated[a], b))
         if b in self.negated:
             return self.neg(self.div(a, self.negated[b]))
-        return self.emit("{0} / {1}", np.divide, a, b)
+        return self.arithmetic("{0} / {1}", np.divide, a, b)
 
     def total(self, atoms: Any) -> Atom:
+        """The sum of ``atoms``, first to last (the order of :func:`optlab.stopping.norm` too)."""
         acc: Atom = 0.0
         for i, atom in enumerate(np.asarray(atoms, dtype=object).ravel()):
             acc = atom if i == 0 else self.add(acc, atom)
         return acc
+
+    def norm(self, atoms: Any) -> Atom:
+        """sqrt(a_0 a_0 + a_1 a_1 + ...), summed first to last."""
+        return self.lowered(elementwise.Sqrt.lowering, self.total([self.mul(a, a) for a in atoms]))
 
     # values
     def atoms_of(self, var: Variable) -> np.ndarray:
@@ -128,17 +189,19 @@ class ScalarWriter:
         self.values[id(var)] = arr
         return arr
 
-    def write(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        for var, atoms in zip(self.plan.graph.inputs, inputs):
+    def write(self, plan: Plan, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The statements of ``plan`` on input atoms; returns the outputs' atoms."""
+        self.plan = plan
+        for var, atoms in zip(plan.graph.inputs, inputs):
             self.values[id(var)] = atoms
-        for fn in self.plan.nodes:
+        for fn in plan.nodes:
             args = [self.atoms_of(x) for x in fn.inputs]
             out = self.op(fn, args)
             out = np.asarray(out, dtype=object) if not isinstance(out, np.ndarray) else out
             if out.shape != fn.output().shape:
                 raise NotScalar(f"{type(fn).__name__} gave shape {out.shape}, recorded {fn.output().shape}")
             self.values[id(fn.output())] = out
-        return [self.atoms_of(v) for v in self.plan.outputs]
+        return [self.atoms_of(v) for v in plan.outputs]
 
     def elementwise(self, apply: Callable[..., Atom], *arrays: np.ndarray) -> np.ndarray:
         arrays = np.broadcast_arrays(*arrays)
@@ -147,55 +210,51 @@ class ScalarWriter:
             out[pos] = apply(*(a[pos] for a in arrays))
         return out
 
-    def op(self, fn: Function, a: list[np.ndarray]) -> np.ndarray:  # noqa: C901 - one branch per operation
+    def op(self, fn: Function, a: list[np.ndarray]) -> np.ndarray:  # noqa: C901 - one branch per kind
         t = type(fn)
-        binary = {core.Add: self.add, core.Sub: self.sub, core.Mul: self.mul, core.Div: self.div}.get(t)
-        if binary is not None:
-            return self.elementwise(binary, a[0], a[1])
-        if t is core.Neg:
-            return self.elementwise(self.neg, a[0])
-        template = self.templates.get(t)
-        if template is not None:
-            text, fold = template
-            return self.elementwise(lambda *xs: self.emit(text, fold, *xs), *a)
+        arithmetic = {core.Add: self.add, core.Sub: self.sub, core.Mul: self.mul, core.Div: self.div,
+                      core.Neg: self.neg}.get(t)
+        if arithmetic is not None:
+            return self.elementwise(arithmetic, *a)
+        if fn.lowering is not None:
+            return self.elementwise(lambda *xs: self.lowered(fn.lowering, *xs), *a)
         if t is core.PowConst:
             exponents = np.empty(np.shape(fn.c), dtype=object)
             for pos, c in np.ndenumerate(np.asarray(fn.c, dtype=float)):
                 exponents[pos] = float(c)
             return self.elementwise(self.power, a[0], exponents)
-        if t is core.Reshape:
+        if t is shapes.Reshape:
             return a[0].reshape(fn.shape)
-        if t is core.Transpose:
+        if t is shapes.Transpose:
             return np.transpose(a[0])
-        if t is core.BroadcastTo:
+        if t is shapes.BroadcastTo:
             return np.broadcast_to(a[0], fn.shape).copy()
-        if t is core.Sum:
+        if t is shapes.Sum:
             return self.reduce(a[0], fn.axis, fn.keepdims)
-        if t is core.SumTo:
-            x = a[0]
-            lead = x.ndim - len(fn.shape)
-            axes = tuple(range(lead)) + tuple(
-                lead + i for i, n in enumerate(fn.shape) if n == 1 and x.shape[lead + i] != 1)
-            return self.reduce(x, axes, True).reshape(fn.shape)
-        if t is core.GetItem:
+        if t is shapes.SumTo:
+            return self.reduce(a[0], shapes.summed_axes(a[0].shape, fn.shape), True).reshape(fn.shape)
+        if t is shapes.GetItem:
             picked = a[0][fn.index]
             return picked if isinstance(picked, np.ndarray) else np.array(picked, dtype=object)
-        if t is core.ScatterAdd:
+        if t is shapes.ScatterAdd:
             return self.scatter(a[0], fn.index, fn.shape)
-        if t is core.MatMul:
+        if t is shapes.MatMul:
             return self.matmul(a[0], a[1])
+        if t is shapes.Concatenate:
+            return np.concatenate(a, axis=fn.axis)
         raise NotScalar(f"no scalar form of {t.__name__}")
 
     def power(self, x: Atom, c: float) -> Atom:
+        """x ** c as numpy's ``**`` computes it: x * x, sqrt and 1 / x for 2, 0.5 and -1."""
         if c == 1.0:
             return x
-        if c == 2.0:  # numpy squares exactly (x * x), as does this
-            return self.emit("{0} * {0}", np.square, x)
+        if c == 2.0:
+            return self.mul(x, x)
         if c == 0.5:
-            return self.emit("sqrt({0})", np.sqrt, x)
+            return self.lowered(elementwise.Sqrt.lowering, x)
         if c == -1.0:
-            return self.emit("1.0 / {0}", np.reciprocal, x)
-        return self.emit("pow({0}, " + repr(c) + ")", lambda v: np.power(v, c), x)
+            return self.div(1.0, x)
+        return self.lowered(core.Pow.lowering, x, c)
 
     def reduce(self, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
         axes = tuple(range(x.ndim)) if axis is None else normal_axes(axis, x.ndim)
@@ -233,13 +292,13 @@ class ScalarWriter:
         shape = tuple(n for n, keep in ((out.shape[0], a.ndim == 2), (out.shape[1], b.ndim == 2)) if keep)
         return out.reshape(shape)
 
-    def body(self, outputs: list[np.ndarray]) -> list[str]:
-        """The statements that the outputs need, in order; a value used once is written in
-        place (same operations, fewer local variables)."""
-        out_names = {a for arr in outputs for a in arr.ravel() if isinstance(a, str)}
+    def body(self, outputs: list[Any], since: int = 0) -> list[str]:
+        """The statements (from number ``since`` on) that the output atoms need, in order; a
+        value used once is written in place (same operations, fewer local variables)."""
+        out_names = {a for arr in outputs for a in np.asarray(arr, dtype=object).ravel() if isinstance(a, str)}
         live = set(out_names)
         kept = []
-        for target, expr, used in reversed(self.statements):
+        for target, expr, used in reversed(self.statements[since:]):
             if target in live:
                 kept.append([target, expr])
                 live.update(used)
@@ -263,26 +322,6 @@ class ScalarWriter:
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
-_SCALAR_TEMPLATES: dict[type, tuple[str, Callable]] = {
-    core.Pow: ("pow({0}, {1})", np.power),
-    core.Sin: ("sin({0})", np.sin), core.Cos: ("cos({0})", np.cos), core.Tan: ("tan({0})", np.tan),
-    core.Exp: ("exp({0})", np.exp), core.Log: ("log({0})", np.log), core.Sqrt: ("sqrt({0})", np.sqrt),
-    core.Tanh: ("tanh({0})", np.tanh), core.Abs: ("abs({0})", np.abs),
-    core.Maximum: ("({0} if {0} >= {1} or {0} != {0} else {1})", np.maximum),
-    core.Minimum: ("({0} if {0} <= {1} or {0} != {0} else {1})", np.minimum),
-    Sign: ("(1.0 if {0} > 0.0 else -1.0 if {0} < 0.0 else {0})", np.sign),
-    AtLeast: ("(1.0 if {0} >= {1} else 0.0)", at_least),
-}
-# The same code on numpy arrays (one element per point of a batch): conditionals become ufuncs.
-_VECTOR_TEMPLATES: dict[type, tuple[str, Callable]] = {
-    core.Maximum: ("_maximum({0}, {1})", np.maximum), core.Minimum: ("_minimum({0}, {1})", np.minimum),
-    Sign: ("_sign({0})", np.sign), AtLeast: ("at_least({0}, {1})", at_least),
-}
-VECTOR_ENV = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
-               "tanh": np.tanh, "pow": np.power, "_maximum": np.maximum, "_minimum": np.minimum,
-               "_sign": np.sign, "at_least": at_least}
-SCALAR_ENV = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "log": math.log,
-               "sqrt": math.sqrt, "tanh": math.tanh, "pow": math.pow}
 
 
 def input_atoms(names: list[str], shape: tuple[int, ...]) -> np.ndarray:
@@ -292,7 +331,8 @@ def input_atoms(names: list[str], shape: tuple[int, ...]) -> np.ndarray:
 
 
 def guarded(statements: list[str], fallback: str) -> list[str]:
-    """``statements`` inside try: a Python float error hands the call to array code (inf, nan)."""
+    """``statements`` inside try: a Python float error hands the call to ``fallback``, the
+    vectorised twin of the same statements (which gives numpy's inf and nan instead)."""
     if not statements:
         return []
     return ["try:", *(f"    {s}" for s in statements), "except _errors:", f"    return {fallback}"]

@@ -7,12 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import autodiff as ad
-from ..autodiff import compile as ad_compile
 from ..errors import ConfigError, check_number
 from ..options import constructor_options
-
-_FLOAT = np.dtype(float)
-_MISSING = object()
 
 
 class Objective:
@@ -36,80 +32,25 @@ class Objective:
         raise NotImplementedError
 
     # -- derivatives ----------------------------------------------------------------
-    # Derivatives come from code compiled from one recording of f per input shape
-    # (optlab.autodiff.compile); an f that cannot be replayed (it branches on x.data, or is
-    # random) stays on the eager engine, as does every call when ``compiled = False``.
+    # From autodiff, compiled from one recording of f per input shape (optlab.derivatives); an
+    # f that cannot be replayed (it branches on x.data, or is random) stays on the eager engine,
+    # as does every call when ``compiled = False``. A subclass may write any of these out.
     compiled: ClassVar[bool] = True
 
     def value(self, x: np.ndarray) -> float:
-        fast = self._compiled_for(x)
-        if fast is not None:
-            return fast.value(x)
-        with ad.no_grad():
-            return float(self._scalar(self.f(ad.Variable(x))).data)
+        return _derivatives(self).value(x)
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        fast = self._compiled_for(x)
-        if fast is not None:
-            return fast.value_and_grad(x)
-        return ad.value_and_grad(self._checked_f)(x)
+        return _derivatives(self).value_and_grad(x)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        if type(self).value_and_grad is Objective.value_and_grad:
-            fast = self._compiled_for(x)
-            if fast is not None:
-                return fast.grad(x)
-        return self.value_and_grad(x)[1]
+        return _derivatives(self).grad(x)
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
-        fast = self._compiled_for(x)
-        if fast is not None:
-            return fast.hessian(x)
-        return ad.hessian(self._checked_f)(x)
+        return _derivatives(self).hessian(x)
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        fast = self._compiled_for(x)
-        if fast is not None:
-            return fast.hvp(x, v)
-        return ad.hvp(self._checked_f)(x, v)
-
-    def _compiled_for(self, x: Any) -> Any:
-        """The compiled derivatives for inputs shaped like ``x``, or None to stay eager."""
-        if type(x) is np.ndarray and x.dtype is _FLOAT and ad_compile.ENABLED[0]:
-            cache = self.__dict__.get("_compiled_cache")
-            if cache is not None:
-                fast = cache.get(x.shape, _MISSING)
-                if fast is not _MISSING:
-                    return fast
-            return self._compile_for(x)
-        return None
-
-    def _compile_for(self, x: np.ndarray) -> Any:
-        cache = self.__dict__.setdefault("_compiled_cache", {})
-        if not self.compiled:
-            cache[x.shape] = None
-            return None
-        try:
-            fast = ad_compile.compile_function(self._checked_f, x)
-        except ad_compile.NotCompilable as exc:
-            fast, self.__dict__["_eager_reason"] = None, str(exc)
-        except Exception:  # noqa: BLE001 - f fails here: the eager call raises it again
-            return None
-        cache[x.shape] = fast
-        return fast
-
-    def __getstate__(self) -> dict[str, Any]:
-        # compiled code is rebuilt on first use, never pickled or shared by copies
-        return {k: v for k, v in self.__dict__.items() if k not in ("_compiled_cache", "_eager_reason")}
-
-    def _checked_f(self, x: ad.Variable) -> ad.Variable:
-        return self._scalar(self.f(x))
-
-    def _scalar(self, y: Any) -> ad.Variable:
-        y = ad.as_variable(y)
-        if y.size != 1:
-            raise ValueError(f"objective {self.name!r} returned shape {y.shape}, not a scalar")
-        return y.reshape(())
+        return _derivatives(self).hvp(x, v)
 
     # -- description --------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
@@ -139,6 +80,12 @@ class Objective:
 
     def gap(self, f: float) -> float | None:
         return None if self.f_star is None else f - self.f_star
+
+
+def _derivatives(objective: Objective) -> Any:
+    from ..derivatives import derivatives_of
+
+    return derivatives_of(objective)
 
 
 def _show(x: np.ndarray) -> str:

@@ -2,53 +2,32 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
+from ..autodiff import sqrt
 from ..errors import check_number
-from ..problem import Problem
-from .base import Solver, State
+from .base import StepSolver
 from .options import check_fraction
 from .schedules import ScheduledSolver
 
 
-@dataclasses.dataclass
-class AdaptiveState(State):
-    """Adds the step index ``k`` and running statistics of the gradient: ``first`` (of g, Adam
-    only) and ``second`` (of g^2)."""
-
-    k: int = 0
-    first: np.ndarray | None = None
-    second: np.ndarray | None = None
+class Moments(NamedTuple):
+    first: np.ndarray  # running mean of g (Adam)
+    second: np.ndarray  # running sum or mean of g^2
 
 
-class _AdaptiveMethod(ScheduledSolver, Solver):
-    """x_{k+1} = x_k - lr_k u_k, u_k from g_k and the running statistics: the shared loop."""
+class _AdaptiveMethod(ScheduledSolver, StepSolver):
+    """x_{k+1} = x_k - lr_k u_k, u_k from g_k and running statistics of the gradient."""
 
     def _init_common(self, lr: object, eps: object, schedule: object, decay_rate: object,
                      decay_steps: object) -> None:
         self._init_schedule(lr, schedule, decay_rate, decay_steps)
         self.eps = check_number("solver.eps", eps, low=0)
 
-    def init(self, problem: Problem, x0: np.ndarray) -> AdaptiveState:
-        f, g = problem.value_and_grad(x0)
-        return AdaptiveState(x=x0, f=f, g=g, first=np.zeros_like(x0), second=np.zeros_like(x0))
-
-    def _statistics(self, state: AdaptiveState) -> tuple[np.ndarray, np.ndarray]:
-        """(first, second) updated with g_k."""
-        raise NotImplementedError
-
-    def _direction(self, g: np.ndarray, first: np.ndarray, second: np.ndarray, t: int) -> np.ndarray:
-        """u_k (t = k + 1, the number of gradients seen)."""
-        return g / (np.sqrt(second) + self.eps)
-
-    def update(self, problem: Problem, state: AdaptiveState) -> AdaptiveState:
-        lr = self.lr_at(state.k)
-        first, second = self._statistics(state)
-        x = state.x - lr * self._direction(state.g, first, second, state.k + 1)
-        f, g = problem.value_and_grad(x)
-        return AdaptiveState(x=x, f=f, g=g, step_size=lr, k=state.k + 1, first=first, second=second)
+    def init_carry(self, x):
+        return Moments(np.zeros_like(x), np.zeros_like(x))
 
 
 class Adagrad(_AdaptiveMethod):
@@ -64,8 +43,10 @@ class Adagrad(_AdaptiveMethod):
                  decay_steps: int = 1000) -> None:
         self._init_common(lr, eps, schedule, decay_rate, decay_steps)
 
-    def _statistics(self, state):
-        return state.first, state.second + state.g * state.g
+    def step(self, x, g, carry, k):
+        lr = self.lr_at(k)
+        second = carry.second + g * g
+        return x - lr * (g / (sqrt(second) + self.eps)), Moments(carry.first, second), lr
 
 
 class RMSprop(_AdaptiveMethod):
@@ -82,8 +63,10 @@ class RMSprop(_AdaptiveMethod):
         self._init_common(lr, eps, schedule, decay_rate, decay_steps)
         self.rho = check_fraction("solver.rho", rho)
 
-    def _statistics(self, state):
-        return state.first, self.rho * state.second + (1.0 - self.rho) * state.g * state.g
+    def step(self, x, g, carry, k):
+        lr = self.lr_at(k)
+        second = self.rho * carry.second + (1.0 - self.rho) * g * g
+        return x - lr * (g / (sqrt(second) + self.eps)), Moments(carry.first, second), lr
 
 
 class Adam(_AdaptiveMethod):
@@ -102,12 +85,10 @@ class Adam(_AdaptiveMethod):
         self.beta1 = check_fraction("solver.beta1", beta1)
         self.beta2 = check_fraction("solver.beta2", beta2)
 
-    def _statistics(self, state):
-        first = self.beta1 * state.first + (1.0 - self.beta1) * state.g
-        second = self.beta2 * state.second + (1.0 - self.beta2) * state.g * state.g
-        return first, second
-
-    def _direction(self, g, first, second, t):
+    def step(self, x, g, carry, k):
+        lr, t = self.lr_at(k), k + 1
+        first = self.beta1 * carry.first + (1.0 - self.beta1) * g
+        second = self.beta2 * carry.second + (1.0 - self.beta2) * g * g
         corrected_first = first / (1.0 - self.beta1**t)
         corrected_second = second / (1.0 - self.beta2**t)
-        return corrected_first / (np.sqrt(corrected_second) + self.eps)
+        return x - lr * (corrected_first / (sqrt(corrected_second) + self.eps)), Moments(first, second), lr

@@ -51,3 +51,44 @@ class Solver:
         """The options of this instance (recorded with every run): the constructor's arguments,
         each kept under its own name, so ``type(s)(**s.params())`` rebuilds the solver."""
         return constructor_options(self)
+
+
+@dataclasses.dataclass
+class StepState(State):
+    """Adds the step index ``k`` and ``carry``, the method's own state (a tuple of arrays,
+    e.g. the velocity of momentum)."""
+
+    k: int = 0
+    carry: tuple = ()
+
+
+class StepSolver(Solver):
+    """A first-order method written as a pure step with explicit state, Optax-style.
+
+    A subclass gives ``init_carry(x)`` (its own state at the start, a tuple, usually a
+    NamedTuple, of arrays shaped like x) and ``step(x, g, carry, k) -> (x_new, carry_new,
+    step_size)``, the update written with ordinary arithmetic (and functions of
+    :mod:`optlab.autodiff` such as ``sqrt``). The same code then runs on numpy arrays (here,
+    one step per :meth:`update`), on Variables (recorded once into a step program that
+    advances one run many steps per call, or many runs at once: :mod:`optlab.program`), and
+    gives the same numbers on every path.
+    """
+
+    def init_carry(self, x: np.ndarray) -> tuple:
+        return ()
+
+    def step(self, x: Any, g: Any, carry: tuple, k: Any) -> tuple[Any, tuple, Any]:
+        raise NotImplementedError
+
+    def stepwise(self) -> bool:
+        """Whether :meth:`step` is the whole update (a subclass may add a line search)."""
+        return True
+
+    def init(self, problem: Problem, x0: np.ndarray) -> StepState:
+        f, g = problem.value_and_grad(x0)
+        return StepState(x0, f, g, carry=self.init_carry(x0))
+
+    def update(self, problem: Problem, state: StepState) -> StepState:
+        x, carry, step_size = self.step(state.x, state.g, state.carry, state.k)
+        f, g = problem.value_and_grad(x)
+        return StepState(x, f, g, float(step_size), False, state.k + 1, carry)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import numpy as np
-
 from ..problem import Problem
-from .descent import DescentSolver, DescentState
+from .base import StepSolver, StepState
+from .line_search import FixedStep, make_line_search
 from .schedules import ScheduledSolver
 
 
-class GradientDescent(ScheduledSolver, DescentSolver):
+class GradientDescent(ScheduledSolver, StepSolver):
     """Gradient descent: x_{k+1} = x_k - alpha_k grad f(x_k).
 
     Without a line search alpha_k = lr_k, the learning rate of ``schedule`` (constant,
@@ -23,10 +22,18 @@ class GradientDescent(ScheduledSolver, DescentSolver):
                  decay_steps: int = 1000, line_search: str = "none", c1: float = 1e-4,
                  c2: float = 0.9) -> None:
         self._init_schedule(lr, schedule, decay_rate, decay_steps)
-        self._init_line_search(line_search, c1, c2)
+        self.search = make_line_search(line_search, c1, c2)
+        self.line_search, self.c1, self.c2 = line_search, self.search.c1, self.search.c2
 
-    def direction(self, problem: Problem, state: DescentState) -> np.ndarray:
-        return -state.g
+    def step(self, x, g, carry, k):
+        lr = self.lr_at(k)
+        return x - lr * g, carry, lr
 
-    def initial_step(self, state: DescentState, d: np.ndarray) -> float:
-        return self.lr_at(state.k)
+    def stepwise(self) -> bool:
+        return isinstance(self.search, FixedStep)
+
+    def update(self, problem: Problem, state: StepState) -> StepState:
+        if self.stepwise():
+            return super().update(problem, state)
+        step = self.search.search(problem, state.x, state.f, state.g, -state.g, self.lr_at(state.k))
+        return StepState(step.x, step.f, step.g, step.alpha, False, state.k + 1, state.carry)

@@ -1,24 +1,19 @@
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
-from ..problem import Problem
-from .base import Solver, State
+from .base import StepSolver
 from .options import check_fraction
 from .schedules import ScheduledSolver
 
 
-@dataclasses.dataclass
-class MomentumState(State):
-    """Adds the step index ``k`` and the ``velocity`` v_k (the last step taken)."""
-
-    k: int = 0
-    velocity: np.ndarray | None = None
+class Velocity(NamedTuple):
+    velocity: np.ndarray  # v_k, the last step taken
 
 
-class _MomentumMethod(ScheduledSolver, Solver):
+class _MomentumMethod(ScheduledSolver, StepSolver):
     """Options and state shared by the momentum methods."""
 
     def __init__(self, lr: float = 0.001, beta: float = 0.9, schedule: str = "constant", decay_rate: float = 0.5,
@@ -26,19 +21,8 @@ class _MomentumMethod(ScheduledSolver, Solver):
         self._init_schedule(lr, schedule, decay_rate, decay_steps)
         self.beta = check_fraction("solver.beta", beta)
 
-    def init(self, problem: Problem, x0: np.ndarray) -> MomentumState:
-        f, g = problem.value_and_grad(x0)
-        return MomentumState(x=x0, f=f, g=g, velocity=np.zeros_like(x0))
-
-    def _step(self, state: MomentumState, lr: float) -> tuple[np.ndarray, np.ndarray]:
-        """(x_{k+1}, v_{k+1})."""
-        raise NotImplementedError
-
-    def update(self, problem: Problem, state: MomentumState) -> MomentumState:
-        lr = self.lr_at(state.k)
-        x, velocity = self._step(state, lr)
-        f, g = problem.value_and_grad(x)
-        return MomentumState(x=x, f=f, g=g, step_size=lr, k=state.k + 1, velocity=velocity)
+    def init_carry(self, x):
+        return Velocity(np.zeros_like(x))
 
 
 class Momentum(_MomentumMethod):
@@ -51,9 +35,10 @@ class Momentum(_MomentumMethod):
 
     name = "momentum"
 
-    def _step(self, state, lr):
-        velocity = self.beta * state.velocity - lr * state.g
-        return state.x + velocity, velocity
+    def step(self, x, g, carry, k):
+        lr = self.lr_at(k)
+        velocity = self.beta * carry.velocity - lr * g
+        return x + velocity, Velocity(velocity), lr
 
 
 class Nesterov(_MomentumMethod):
@@ -68,6 +53,7 @@ class Nesterov(_MomentumMethod):
 
     name = "nesterov"
 
-    def _step(self, state, lr):
-        velocity = self.beta * state.velocity - lr * state.g
-        return state.x + self.beta * velocity - lr * state.g, velocity
+    def step(self, x, g, carry, k):
+        lr = self.lr_at(k)
+        velocity = self.beta * carry.velocity - lr * g
+        return x + self.beta * velocity - lr * g, Velocity(velocity), lr

@@ -12,76 +12,63 @@ step. The decaying forms follow the usual definitions (e.g. TensorFlow's
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 
 from ..errors import ConfigError, check_number, describe
 from .options import check_choice
 
-Schedule = Callable[[int], float]
+Schedule = Callable[[float, float, int, int], float]  # (lr, decay_rate, decay_steps, k) -> lr_k
 
 
-@dataclasses.dataclass(frozen=True)
-class _Schedule:
-    """The options every schedule keeps; a subclass gives lr_k as ``__call__(k)``."""
-
-    lr: float
-    decay_rate: float
-    decay_steps: int
+def constant(lr, rate, steps, k):
+    return lr
 
 
-class Constant(_Schedule):
-    def __call__(self, k: int) -> float:
-        return self.lr
+def exponential(lr, rate, steps, k):
+    return lr * rate ** (k / steps)
 
 
-class Exponential(_Schedule):
-    def __call__(self, k: int) -> float:
-        return self.lr * self.decay_rate ** (k / self.decay_steps)
+def step(lr, rate, steps, k):
+    return lr * rate ** (k // steps)
 
 
-class Step(_Schedule):
-    def __call__(self, k: int) -> float:
-        return self.lr * self.decay_rate ** (k // self.decay_steps)
+def inverse_time(lr, rate, steps, k):
+    return lr / (1.0 + rate * k / steps)
 
 
-class InverseTime(_Schedule):
-    def __call__(self, k: int) -> float:
-        return self.lr / (1.0 + self.decay_rate * k / self.decay_steps)
-
-
-SCHEDULES: dict[str, type] = {
-    "constant": Constant, "exponential": Exponential, "inverse_time": InverseTime, "step": Step,
+# Written with ordinary arithmetic, so that they also run on Variables (a traced step).
+SCHEDULES: dict[str, Schedule] = {
+    "constant": constant, "exponential": exponential, "inverse_time": inverse_time, "step": step,
 }
 SHRINKING = ("exponential", "step")  # decay_rate is a factor per decay_steps: in (0, 1]
-
-
-def make_schedule(name: object, lr: object, decay_rate: object = 0.5, decay_steps: object = 1000) -> Schedule:
-    """The schedule ``name`` with its options checked (keys ``solver.schedule``, ``solver.lr``, ...).
-
-    Every schedule keeps ``lr``, ``decay_rate`` and ``decay_steps`` (checked, as numbers);
-    ``constant`` ignores the last two.
-    """
-    name = check_choice("solver.schedule", name, SCHEDULES)
-    lr = check_number("solver.lr", lr, low=0)
-    if not math.isfinite(lr):
-        raise ConfigError(f"solver.lr={describe(lr)} is out of range; allowed: a finite number > 0")
-    rate = check_number("solver.decay_rate", decay_rate, low=0)
-    if name in SHRINKING and rate > 1:
-        raise ConfigError(f"solver.decay_rate={describe(decay_rate)} is out of range for schedule={name}; "
-                          "allowed: a number in (0, 1]")
-    steps = check_number("solver.decay_steps", decay_steps, low=1, strict=False, integer=True)
-    return SCHEDULES[name](lr, rate, steps)
 
 
 class ScheduledSolver:
     """Mixin for solvers with a learning-rate schedule: options lr, schedule, decay_rate,
     decay_steps kept under their names (checked), and ``lr_at(k)``."""
 
-    lr_at: Schedule
+    lr: float
+    schedule: str
+    decay_rate: float
+    decay_steps: int
 
     def _init_schedule(self, lr: object, schedule: object, decay_rate: object, decay_steps: object) -> None:
-        self.lr_at = make_schedule(schedule, lr, decay_rate, decay_steps)
-        self.schedule = schedule
-        self.lr, self.decay_rate, self.decay_steps = self.lr_at.lr, self.lr_at.decay_rate, self.lr_at.decay_steps
+        """Check and keep the options (keys ``solver.schedule``, ``solver.lr``, ...).
+
+        Every schedule keeps ``lr``, ``decay_rate`` and ``decay_steps``; ``constant`` ignores
+        the last two.
+        """
+        self.schedule = check_choice("solver.schedule", schedule, SCHEDULES)
+        self.lr = check_number("solver.lr", lr, low=0)
+        if not math.isfinite(self.lr):
+            raise ConfigError(f"solver.lr={describe(lr)} is out of range; allowed: a finite number > 0")
+        self.decay_rate = check_number("solver.decay_rate", decay_rate, low=0)
+        if self.schedule in SHRINKING and self.decay_rate > 1:
+            raise ConfigError(f"solver.decay_rate={describe(decay_rate)} is out of range for "
+                              f"schedule={self.schedule}; allowed: a number in (0, 1]")
+        self.decay_steps = check_number("solver.decay_steps", decay_steps, low=1, strict=False, integer=True)
+
+    def lr_at(self, k):
+        """lr_k, the learning rate of step k (k = 0, 1, ...)."""
+        return SCHEDULES[self.schedule](self.lr, self.decay_rate, self.decay_steps, k)

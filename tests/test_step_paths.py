@@ -1,9 +1,12 @@
-"""The fast single-run paths give the generic path's results.
+"""One step program, three paths, the same bits: generic, fused and batched runs.
 
-The fused gradient-descent loop (optlab.fastpath) is checked against ``run(..., fused=False)``
-(one ``solver.update`` per iteration) on the same runs: the same log, row for row, the same
-outcome and final state, whichever stopping rule ends the run. Compiled derivatives are
-checked against the eager engine through whole runs, and the log against its chunking.
+Every first-order method written as a step (gd, momentum, nesterov, adagrad, rmsprop, adam),
+with every learning-rate schedule, runs on objectives with library calls (pow, exp, cos,
+sqrt) until each stopping rule ends it: one ``solver.update`` per iteration (the generic
+path, ``run(..., fused=False)``), the fused loop of :mod:`optlab.fused`, and all starts at
+once (:func:`optlab.batch.run_batch`). Their logs, outcomes and final states must be equal
+bit for bit. ``.ci/run`` runs these tests again with numpy's AVX-512 code switched off, so a
+difference that depends on the CPU fails on every machine.
 """
 
 from __future__ import annotations
@@ -18,16 +21,21 @@ import pyarrow.parquet as pq
 import pytest
 
 import optlab.autodiff as ad
-import optlab.fastpath as fastpath
+import optlab.fused as fused
 from optlab.autodiff import compile as C
+from optlab.batch import run_batch
+from optlab.derivatives import derivatives_of
 from optlab.log import MAX_CHUNK_BYTES, ChunkFiles, IterateLog
 from optlab.objectives import OBJECTIVES
 from optlab.objectives.base import Objective
-from optlab.runner import Stop, run
+from optlab.problem import Problem
+from optlab.runner import Stop, fused_run, run
 from optlab.solvers import SOLVERS
 from optlab.store import load, run_to_dir
 
 from .conftest import REPO, assert_same_runs, interrupting_clock
+
+pytestmark = pytest.mark.paths
 
 
 def logged(objective, solver, x0=None, *, fused=True, chunk_rows=10_000, **stop):
@@ -36,64 +44,99 @@ def logged(objective, solver, x0=None, *, fused=True, chunk_rows=10_000, **stop)
     return out, log.table().to_pandas()
 
 
-GD_CASES = [  # objective, its options, solver options, x0, stopping rules, how the run ends
-    ("rosenbrock", {}, {"lr": 1e-3}, None, {"max_iter": 3000, "gtol": 1e-8}, "reached max_iter"),
-    ("rosenbrock", {"dim": 5}, {"lr": 1e-3}, None, {"max_iter": 500}, "reached max_iter"),
-    ("himmelblau", {}, {"lr": 0.01}, None, {"max_iter": 2000}, "||grad f||"),
-    ("beale", {}, {"lr": 0.01}, [1.0, 1.5], {"max_iter": 2000}, "reached max_iter"),
-    ("double_well", {}, {"lr": 0.01}, [2.0], {"max_iter": 2000}, "||grad f||"),
-    ("styblinski_tang", {"dim": 3}, {"lr": 0.01}, None, {"max_iter": 500}, "||grad f||"),
-    ("rastrigin", {}, {"lr": 1e-3}, None, {"max_iter": 500}, "||grad f||"),
-    ("ackley", {}, {"lr": 0.01}, None, {"max_iter": 500}, "||grad f||"),
-    ("six_hump_camel", {}, {"lr": 0.01}, None, {"max_iter": 500}, "||grad f||"),
-    ("curve_fit", {}, {"lr": 1e-3}, None, {"max_iter": 500}, "reached max_iter"),
-    ("rosenbrock", {}, {"lr": 2e-3, "schedule": "exponential", "decay_rate": 0.5, "decay_steps": 100}, None,
-     {"max_iter": 500}, "reached max_iter"),
-    ("rosenbrock", {}, {"lr": 2e-3, "schedule": "inverse_time", "decay_rate": 2.0, "decay_steps": 50}, None,
-     {"max_iter": 500}, "reached max_iter"),
-    ("rosenbrock", {}, {"lr": 2e-3, "schedule": "step", "decay_rate": 0.5, "decay_steps": 64}, None,
-     {"max_iter": 500}, "reached max_iter"),
-    ("rosenbrock", {}, {"lr": 1e-3}, None, {"max_iter": 20_000, "gtol": 5e-3}, "||grad f||"),
-    ("rosenbrock", {}, {"lr": 1e-3}, None, {"max_iter": 50_000, "xtol": 1e-7}, "step <= xtol"),
-    ("rosenbrock", {}, {"lr": 0.1}, None, {"max_iter": 100}, "f or x is not finite"),
-    ("rosenbrock", {}, {"lr": 1e-3}, None, {"max_iter": 0}, "reached max_iter"),
-    ("double_well", {}, {"lr": 1e-20}, [1.0 + 1e-12], {"max_iter": 100}, "step <= xtol"),  # x stops changing
-]
+def fused_loop_of(objective, solver, x0=None, log=True):
+    problem = Problem(objective)
+    state = solver.init(problem, objective.start(x0))
+    return fused_run(problem, solver, state, Stop(), IterateLog(objective.dim) if log else None)
 
 
-@pytest.mark.parametrize("name, options, solver_options, x0, stop, ending", GD_CASES)
-def test_fused_gradient_descent_is_the_generic_path(name, options, solver_options, x0, stop, ending):
-    obj = OBJECTIVES[name](**options)
-    solver = SOLVERS["gd"](**solver_options)
-    assert fastpath.fused_loop(obj, solver, obj.start(x0), Stop(**stop), IterateLog(obj.dim)) is not None
-    fused = logged(obj, solver, x0, **stop)
-    assert fused[0].message.startswith(ending)
-    assert_same_runs(fused, logged(obj, solver, x0, fused=False, **stop))
+STEP_SOLVERS = ["gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+SCHEDULES = [{"schedule": "constant"}, {"schedule": "exponential", "decay_rate": 0.5, "decay_steps": 40},
+             {"schedule": "step", "decay_rate": 0.5, "decay_steps": 16}, {"schedule": "inverse_time",
+                                                                          "decay_rate": 2.0, "decay_steps": 30}]
+OBJECTIVE_CASES = [("rosenbrock", {}), ("beale", {}), ("ackley", {}), ("styblinski_tang", {"dim": 3})]
 
 
-def test_fused_loop_crosses_log_chunks_like_the_generic_path(tmp_path):
+def starts_of(obj, count=3):
+    low, high = obj.box[:, 0], obj.box[:, 1]
+    return np.vstack([obj.start(), low + (high - low) * np.random.default_rng(7).random((count - 1, obj.dim))])
+
+
+def rules_for(obj, solver_name, options, x0):
+    """Stopping rules that end runs from x0 by each rule: the budget, ||grad f|| <= gtol and the
+    step test xtol (thresholds read off the generic run at row 120), and divergence."""
+    solver = SOLVERS[solver_name](lr=1e-3, **options)
+    _, its = logged(obj, solver, x0, fused=False, max_iter=200, gtol=0)
+    gtol = float(its.grad_norm.iloc[120])
+    xs = its[[c for c in its.columns if c.startswith("x_")]].to_numpy()
+    step = np.linalg.norm(xs[120] - xs[119]) / (1.0 + np.linalg.norm(xs[119]))
+    return [(1e-3, {"max_iter": 150}), (1e-3, {"max_iter": 400, "gtol": gtol}),
+            (1e-3, {"max_iter": 400, "gtol": 0, "xtol": step}), (1e200, {"max_iter": 50})]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: s["schedule"])
+@pytest.mark.parametrize("solver_name", STEP_SOLVERS)
+def test_generic_fused_and_batched_runs_are_the_same_run(solver_name, schedule):
+    endings = set()
+    for name, options in OBJECTIVE_CASES:
+        obj = OBJECTIVES[name](**options)
+        starts = starts_of(obj)
+        for lr, stop in rules_for(obj, solver_name, schedule, starts[0]):
+            solver = SOLVERS[solver_name](lr=lr, **schedule)
+            assert fused_loop_of(obj, solver) is not None
+            batch = run_batch(obj, solver, starts, Stop(**stop))
+            for start, together in zip(starts, batch):
+                generic = logged(obj, solver, start, fused=False, **stop)
+                assert_same_runs(logged(obj, solver, start, **stop), generic)
+                assert_same_runs((together.outcome, together.iterates.to_pandas()), generic)
+                endings.add(generic[0].message.split(" ")[0])
+    assert endings == {"reached", "||grad", "step", "f"}  # max_iter, gtol, xtol, diverged
+
+
+@pytest.mark.parametrize("solver_name", STEP_SOLVERS)
+def test_fused_runs_cross_log_chunks_and_stretches_like_the_generic_path(solver_name, monkeypatch):
+    import optlab.runner
+
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS[solver_name](lr=1e-3)
+    monkeypatch.setattr(optlab.runner, "STRETCH", 37)  # stretches end inside blocks and chunks
+    assert_same_runs(logged(obj, solver, chunk_rows=7, max_iter=300, gtol=0),
+                     logged(obj, solver, fused=False, max_iter=300, gtol=0))
+
+
+def test_fused_loop_crosses_log_chunks_into_files(tmp_path):
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
-    assert_same_runs(logged(obj, solver, chunk_rows=7, max_iter=50), logged(obj, solver, fused=False, max_iter=50))
     run_to_dir(tmp_path, obj, solver, None, Stop(max_iter=50, gtol=0), chunk_rows=7)
     runs, its = load(tmp_path)
     assert its.iter.tolist() == list(range(51)) and runs.status[0] == "max_iter"
     assert pq.ParquetFile(tmp_path / "iterates.parquet").metadata.num_rows == 51
 
 
-def test_float_error_in_scalar_code_hands_the_step_to_numpy():
-    class SteepWell(Objective):
-        name = "steep_well"
+def test_x_that_stops_changing_is_converged_on_every_path():
+    obj, solver = OBJECTIVES["double_well"](), SOLVERS["gd"](lr=1e-20)
+    fast, generic = logged(obj, solver, [1.0 + 1e-12], max_iter=100), logged(obj, solver, [1.0 + 1e-12], fused=False,
+                                                                             max_iter=100)
+    assert fast[0].message.startswith("step <= xtol") and fast[0].iterations == 1
+    assert_same_runs(fast, generic)
 
-        def __init__(self):
-            self.dim, self.x0, self.box = 1, np.array([1.0]), np.array([[-2.0, 2.0]])
 
-        def f(self, x):
-            return ad.sum(ad.exp(x * x))
+class SteepWell(Objective):
+    name = "steep_well"
 
-    obj, solver = SteepWell(), SOLVERS["gd"](lr=10.0)
-    fused, generic = logged(obj, solver, max_iter=5), logged(obj, solver, fused=False, max_iter=5)
-    assert fused[0].status == "diverged" and fused[0].iterations == 1
-    assert_same_runs(fused, generic)
+    def __init__(self):
+        self.dim, self.x0, self.box = 1, np.array([1.0]), np.array([[-2.0, 2.0]])
+
+    def f(self, x):
+        return ad.sum(ad.exp(x * x))
+
+
+@pytest.mark.parametrize("solver_name", ["gd", "adam"])
+def test_float_error_in_scalar_code_hands_the_step_to_numpy(solver_name):
+    obj, solver = SteepWell(), SOLVERS[solver_name](lr=10.0 if solver_name == "gd" else 30.0)
+    fast, generic = logged(obj, solver, max_iter=5), logged(obj, solver, fused=False, max_iter=5)
+    assert fast[0].status == "diverged"
+    assert_same_runs(fast, generic)
+    (together,) = run_batch(obj, solver, [[1.0]], Stop(max_iter=5))
+    assert_same_runs((together.outcome, together.iterates.to_pandas()), generic)
 
 
 def test_max_seconds_on_the_fused_path_keeps_every_iterate():
@@ -108,30 +151,30 @@ def test_fused_log_rows_share_a_clock_reading_per_block():
     times = its.time_s.to_numpy()
     assert out.iterations == 1_000 and np.all(np.diff(times) >= 0) and times[0] >= 0
     # 62 blocks of 16 (the first stretch starts after row 0), then 8 single steps
-    assert len(np.unique(times[1:])) <= 1_000 // fastpath.UNROLL + fastpath.UNROLL
+    assert len(np.unique(times[1:])) <= 1_000 // fused.UNROLL + fused.UNROLL
 
 
 def test_a_replay_that_misses_its_checkpoints_runs_the_stretch_again_with_every_row(monkeypatch):
-    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
-    loop = fastpath.fused_loop(obj, solver, obj.start(), Stop(), IterateLog(2))
-    x, ends = obj.start(), np.array([[0.5, 0.5]])
-    assert loop._replay(loop.loop.replay, x, ends, 1e-3, loop.loop.unroll) is None  # a block from x does not end there
-    monkeypatch.setattr(fastpath.GradientDescentLoop, "_replay", lambda *args: None)
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["adam"](lr=1e-3)
+    loop = fused_loop_of(obj, solver)
+    start = np.array(loop.program.carry_of(obj.start(), obj.grad(obj.start()), solver.init_carry(obj.start())))
+    assert loop._replay(start, start[None, :] + 1.0, 0) is None  # a block from start does not end there
+    monkeypatch.setattr(fused.FusedRun, "_replay", lambda *args: None)
     assert_same_runs(logged(obj, solver, max_iter=1_000), logged(obj, solver, fused=False, max_iter=1_000))
 
 
 # The fused loop reads the clock once per block of UNROLL steps, then once per step for the
 # last steps of a stretch (here one stretch of 5,003 steps). Ctrl-C during a reading drops
 # the block or step in progress: every step that counts is logged.
-BLOCKS = 5_003 // fastpath.UNROLL
+BLOCKS = 5_003 // fused.UNROLL
 
 
-@pytest.mark.parametrize("at, counted", [(BLOCKS // 2 + 1, BLOCKS // 2 * fastpath.UNROLL),
-                                         (BLOCKS + 2, BLOCKS * fastpath.UNROLL + 1)])
+@pytest.mark.parametrize("at, counted", [(BLOCKS // 2 + 1, BLOCKS // 2 * fused.UNROLL),
+                                         (BLOCKS + 2, BLOCKS * fused.UNROLL + 1)])
 def test_ctrl_c_inside_the_fused_loop_keeps_every_finished_step(monkeypatch, at, counted):
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
     _, generic = logged(obj, solver, fused=False, max_iter=5_003, gtol=0)
-    monkeypatch.setattr(fastpath, "time", interrupting_clock(at))
+    monkeypatch.setattr(fused, "time", interrupting_clock(at))
     out, its = logged(obj, solver, max_iter=5_003, gtol=0)
     assert out.status == "interrupted" and out.iterations == counted
     assert its.iter.tolist() == list(range(counted + 1))
@@ -145,9 +188,9 @@ def test_ctrl_c_while_a_stretch_is_logged_keeps_the_stretch_and_ends_there(monke
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
     append = IterateLog.append_columns
 
-    def append_and_press_ctrl_c(self, fields, coords):
+    def append_and_press_ctrl_c(self, columns, coords):
         os.kill(os.getpid(), signal.SIGINT)  # arrives while the rows are being handed to the log
-        append(self, fields, coords)
+        append(self, columns, coords)
 
     monkeypatch.setattr(IterateLog, "append_columns", append_and_press_ctrl_c)
     out, its = logged(obj, solver, max_iter=5_000, gtol=0, chunk_rows=1_000)
@@ -160,13 +203,13 @@ def test_ctrl_c_while_a_stretch_is_logged_keeps_the_stretch_and_ends_there(monke
 
 @pytest.mark.parametrize("solver, options, name, obj_options", [
     ("newton", {}, "rosenbrock", {}),
+    ("bfgs", {}, "rosenbrock", {}),
     ("gd", {"line_search": "armijo"}, "rosenbrock", {}),
     ("gd", {}, "least_squares", {}),  # analytic value and gradient are kept
-    ("gd", {}, "rosenbrock", {"dim": 40}),  # no scalar code: the generic path with array code
+    ("momentum", {}, "rosenbrock", {"dim": 40}),  # no scalar code: the generic path with array code
 ])
 def test_no_fused_loop_where_it_does_not_apply(solver, options, name, obj_options):
-    obj = OBJECTIVES[name](**obj_options)
-    assert fastpath.fused_loop(obj, SOLVERS[solver](**options), obj.start(), Stop(), None) is None
+    assert fused_loop_of(OBJECTIVES[name](**obj_options), SOLVERS[solver](**options)) is None
 
 
 def test_first_note_gradient_descent_and_newton_seed_numbers():
@@ -189,7 +232,7 @@ def test_compiled_runs_follow_the_eager_engine(name, solver, options, x0, max_it
     fast = logged(obj, SOLVERS[solver](**options), x0, max_iter=max_iter)
     with C.eager():
         slow = logged(OBJECTIVES[name](), SOLVERS[solver](**options), x0, max_iter=max_iter)
-    assert isinstance(obj.__dict__["_compiled_cache"][(obj.dim,)], C.Compiled)
+    assert isinstance(derivatives_of(obj).compiled(np.zeros(obj.dim)), C.Compiled)
     assert_same_runs(fast, slow, exact=name == "rosenbrock" or solver == "newton")
 
 
@@ -199,8 +242,9 @@ def test_log_blocks_split_at_chunk_boundaries():
     rows = np.arange(10 * 8, dtype=float).reshape(10, 8)
     rows[:, 0] = np.arange(10)
     coords = np.arange(30, dtype=float).reshape(3, 10)  # a row per coordinate (one more than kept)
-    log.append_columns([rows[:3, j] for j in range(8)], coords[:, :3])
-    log.append_columns([rows[3:, j] for j in range(8)], coords[:, 3:])
+    names = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
+    log.append_columns({name: rows[:3, j] for j, name in enumerate(names)}, coords[:, :3])
+    log.append_columns({name: rows[3:, j] for j, name in enumerate(names)}, coords[:, 3:])
     assert [t.num_rows for t in tables] == [4, 4]
     log.flush()
     assert [t.num_rows for t in tables] == [4, 4, 2]
@@ -214,10 +258,11 @@ def test_wide_logs_hold_a_bounded_chunk():
 
 
 def test_last_chunk_goes_straight_into_the_final_file(tmp_path):
-    sink = ChunkFiles(tmp_path)
+    sink = ChunkFiles(tmp_path, chunk_rows=5)
     log = IterateLog(1, chunk_rows=5, sink=sink)
     for k in range(12):
-        log.append(k, 1.0, 1.0, 1.0, k, k, 0, 0.0, np.array([float(k)]))
+        log.append(np.array([float(k)]), iter=k, f=1.0, grad_norm=1.0, step_size=1.0, nfev=k, ngev=k, nhev=0,
+                   time_s=0.0)
     assert len(list((tmp_path / "iterates.parts").glob("*.parquet"))) == 2
     log.flush()
     assert len(list((tmp_path / "iterates.parts").glob("*.parquet"))) == 2  # the tail waits in memory
