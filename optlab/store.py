@@ -19,11 +19,11 @@ import numpy as np
 
 from .log import ChunkFiles, IterateLog, interrupt_deferred, write_atomic
 from .objectives.base import Objective
-from .runner import Outcome, Stop, run
+from .runner import Outcome, run
 from .solvers.base import Solver
+from .stopping import FINISHED, Stop
 
 RECORD = "run.json"
-FINAL_STATUSES = ("converged", "max_iter", "max_seconds", "diverged", "failed", "error")
 
 
 def _version() -> str:
@@ -99,28 +99,50 @@ def finish_record(record: dict[str, Any], objective: Objective, out: Outcome) ->
             "nfev": out.nfev, "ngev": out.ngev, "nhev": out.nhev, "wall_time_s": out.wall_time_s}
 
 
+class RunFiles:
+    """One run's directory while it runs: ``run.json`` written as ``running`` at the start (what
+    a killed run leaves), ``sink`` taking its iterates (:class:`~optlab.log.ChunkFiles`), and
+    :meth:`close` writing ``iterates.parquet`` and the final record."""
+
+    def __init__(self, run_dir: str | Path, objective: Objective, solver: Solver, x0: np.ndarray, stop: Stop,
+                 extra: dict[str, Any] | None = None, chunk_rows: int = 10_000) -> None:
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.record = describe_run(objective, solver, x0, stop, uuid.uuid4().hex[:12], extra)
+        write_record(self.dir, self.record)
+        for stale in (self.dir / "iterates.parts").glob("part-*.parquet"):  # left by a killed run in this dir
+            stale.unlink()
+        (self.dir / "iterates.parquet").unlink(missing_ok=True)
+        self.sink = ChunkFiles(self.dir, chunk_rows)
+
+    def close(self, objective: Objective, outcome: Outcome) -> dict[str, Any]:
+        self.sink.merge()
+        self.record = finish_record(self.record, objective, outcome)
+        write_record(self.dir, self.record)
+        return self.record
+
+    @staticmethod
+    def close_all(files: list[RunFiles], objective: Objective, outcomes: list[Outcome]) -> list[dict[str, Any]]:
+        """Close runs that have ended; Ctrl-C meanwhile is held until every file is complete."""
+        with interrupt_deferred() as caught:
+            records = [f.close(objective, o) for f, o in zip(files, outcomes)]
+        if caught:
+            raise KeyboardInterrupt
+        return records
+
+
 def run_to_dir(run_dir: str | Path, objective: Objective, solver: Solver, x0: Any = None,
                stop: Stop | None = None, *, max_coords: int = 100, chunk_rows: int = 10_000,
                extra: dict[str, Any] | None = None, progress: Any = None) -> dict[str, Any]:
     """Run and keep everything in ``run_dir``; returns the final run record."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     stop = stop or Stop()
     solver.check(objective)
-    start = objective.start(x0)
-    record = describe_run(objective, solver, start, stop, uuid.uuid4().hex[:12], extra)
-    write_record(run_dir, record)
-    for stale in (run_dir / "iterates.parts").glob("part-*.parquet"):  # left by a killed run in this dir
-        stale.unlink()
-    (run_dir / "iterates.parquet").unlink(missing_ok=True)
-    chunks = ChunkFiles(run_dir)
-    log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=chunks)
-    outcome = run(objective, solver, start, stop, log=log, progress=progress)
+    files = RunFiles(run_dir, objective, solver, objective.start(x0), stop, extra, chunk_rows)
+    log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=files.sink)
+    outcome = run(objective, solver, objective.start(x0), stop, log=log, progress=progress)
     with interrupt_deferred() as caught:  # the run has ended: its files are completed first
         log.flush()
-        chunks.merge()
-        record = finish_record(record, objective, outcome)
-        write_record(run_dir, record)
+        record = files.close(objective, outcome)
     if caught:
         raise KeyboardInterrupt
     return record
@@ -219,7 +241,7 @@ def read_finished(run_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     same = isinstance(record, dict) and record.get("overrides") == overrides
-    return record if same and record.get("status") in FINAL_STATUSES else None
+    return record if same and record.get("status") in FINISHED else None
 
 
 def write_invalid(run_dir: Path, message: str, extra: dict[str, Any], not_applicable: bool = False) -> None:
