@@ -21,7 +21,7 @@ import optlab
 from optlab.objectives import DoubleWell, Rosenbrock
 from optlab.objectives.base import Objective
 from optlab.report import build_report
-from optlab.report.landscape import classify
+from optlab.report.basins import classify
 from optlab.report.profiles import data_profile, performance_profile
 from optlab.runner import Stop
 from optlab.solvers import SOLVERS
@@ -71,7 +71,7 @@ def tree(tmp_path_factory) -> Path:
         run_to_dir(root / f"{job}", Rosenbrock(), SOLVERS["newton"](), x0, stop)
         job += 1
     dw = DoubleWell()
-    run_starts(root / f"{job}", dw, SOLVERS["newton"](), start_points(dw, "grid", n=7), stop, {"kind": "grid", "n": 7})
+    run_starts(root / f"{job}", dw, SOLVERS["newton"](), start_points(dw, "grid", n=9), stop, {"kind": "grid", "n": 9})
     run_to_dir(root / "bowl", Bowl(), gd(0.1), None, stop)
     write_invalid(root / "invalid", "solver.lr=-1 is out of range; allowed: a number > 0",
                   {"overrides": ["solver.lr=-1"], "choices": {"objective": "rosenbrock", "solver": "gd"}})
@@ -93,7 +93,7 @@ def tree(tmp_path_factory) -> Path:
 def report(tree) -> tuple[Path, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        index = build_report(tree, tree.parent / "report", tol=TOL)
+        index = build_report(tree, tree.parent / "report", tol=TOL, svg=True)
     return index, [str(w.message) for w in caught]
 
 
@@ -106,7 +106,7 @@ def test_every_figure_named_in_the_page_exists_and_is_an_image(report):
     index, _ = report
     names = figure_files(index)
     stems = {Path(n).stem for n in names}
-    assert {"convergence_iteration", "convergence_time", "convergence_evaluations", "grad_norm_iter",
+    assert {"convergence_iteration", "convergence_time", "convergence_evaluations", "grad_norm_iteration",
             "profiles"} <= stems
     assert any(s.startswith("paths_rosenbrock") for s in stems)
     assert any(s.startswith("paths_double_well") for s in stems)
@@ -142,7 +142,7 @@ def test_summary_has_one_row_per_run_with_the_right_statuses(report, tree):
     summary = pd.read_csv(index.parent / "summary.csv")
     runs, _ = load_quietly(tree)
     usable = runs[~runs.path.str.endswith(("half", "bad_parquet"))]
-    assert len(summary) == len(usable) == 6 + 2 + 7 + 1 + 1 + 1
+    assert len(summary) == len(usable) == 6 + 2 + 9 + 1 + 1 + 1
     assert summary.run_id.is_unique and set(summary.run_id) == set(usable.run_id)
     assert summary.status.value_counts().to_dict() == usable.status.value_counts().to_dict()
     assert (summary.status == "diverged").sum() == 2  # gd at lr 0.05 from both starts
@@ -232,4 +232,6 @@ def test_a_tree_where_nothing_ran_still_gets_a_page(tmp_path):
     summary = pd.read_csv(tmp_path / "report" / "summary.csv")
     assert summary.status.tolist() == ["invalid"] and summary.solver.tolist() == ["gd"]
     (tmp_path / "empty").mkdir()
-    assert len(pd.read_csv(build_report(tmp_path / "empty").parent / "summary.csv")) == 0
+    with pytest.raises(ValueError, match="no runs found"):
+        build_report(tmp_path / "empty")
+    assert not (tmp_path / "empty" / "report").exists()

@@ -1,206 +1,249 @@
-"""Convergence curves: f - f* (or the gradient norm) against iteration, time or evaluations.
+"""Convergence curves: f - f* (or the gradient norm) against iteration, evaluations or time.
 
-Panels: one row per problem, one column per solver. One line per run, coloured by learning
-rate; a group of ``BAND_MIN`` or more runs with the same solver options (e.g. one learning
-rate from many starts) becomes its median with 25-75% and 10-90% bands.
+The layout (which runs share a panel, bands or lines, the floor for exact values, the x scale)
+is decided in :mod:`.layout`; this module draws it. :func:`convergence_figure` returns a
+``matplotlib.figure.Figure``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+import math
 from typing import Any
 
 import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .data import ReportData, Trace
+from .data import COSTS, ReportData
+from .layout import BAND_MIN, FigureSpec, figure_specs, floor_of, x_axis, x_values, y_values
 from .style import (
     DIVERGED_COLOR,
-    PANEL_H,
-    PANEL_W,
-    SETTING_COLORS,
-    LrColors,
     Plot,
-    decades,
-    hide_unused,
-    log_floor,
-    new_figure,
-    panel_grid,
-    save,
+    context,
+    count_axis,
+    grid,
+    legend_width,
+    log_y,
+    slug,
+    title,
 )
 
-BAND_MIN = 5
-MAX_SOLVER_COLUMNS = 6  # more solvers than this share one panel per problem, coloured by solver
-GRID_POINTS = 240
-
-X_AXES = {
-    "iter": ("iteration", "iteration"),
-    "time_s": ("time", "wall-clock time since the start of the run (s)"),
-    "nfev": ("evaluations", "function evaluations (nfev, cumulative)"),
-}
+MANY_LINES = 30  # more lines in a panel are drawn thin and translucent
+MAX_POINTS = 20_000
+X_LABELS = {"iter": "iteration", "evals": "evaluations (nfev + ngev + nhev)", "nfev": "function evaluations (nfev)",
+            "time": "wall-clock time since the start of the run (s)"}
+Y_LABELS = {"gap": "f − f*", "grad": "‖∇f(x)‖"}
+EXACT = {"gap": "exact (f − f* ≤ 0)", "grad": "exact (‖∇f‖ = 0)"}
 
 
-def _gap(t: Trace, f_ref: float) -> np.ndarray:
-    return t.gap(f_ref)
+def convergence_figure(data: ReportData, spec: FigureSpec | None = None, x: str = "iter", y: str = "gap"
+                       ) -> Figure:
+    """f - f* (``y="gap"``) or ||grad f|| (``y="grad"``) against ``x``: "iter", "evals", "nfev" or "time"."""
+    spec = spec or figure_specs(data)[0]
+    with context():
+        return _draw(data, spec, x, y)
 
 
-def _grad_norm(t: Trace, f_ref: float) -> np.ndarray:
-    return t.grad_norm
+def _thin(a: np.ndarray) -> np.ndarray:
+    if a.size <= MAX_POINTS:
+        return a
+    step = math.ceil(a.size / MAX_POINTS)
+    return np.r_[a[::step], a[-1:]]
 
 
-def _gap_label(known: bool) -> str:
-    return "f − f*" if known else "f − best f found (f* unknown)"
-
-
-def convergence_plots(data: ReportData, out_dir: Path) -> list[Plot]:
+def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     valid = data.valid
-    if valid.empty:
-        return []
-    plots = []
-    for xcol, (short, xlabel) in X_AXES.items():
-        name = f"convergence_{short}"
-        _figure(data, out_dir, name, _gap, xcol, xlabel, _gap_label, f"Convergence: f − f* against {short} (log scale)")
-        plots.append(Plot(name, "Convergence", f"f − f* against {short}", _caption(data, short, "the gap f − f*")))
-    _figure(data, out_dir, "grad_norm_iter", _grad_norm, "iter", X_AXES["iter"][1],
-            lambda known: "‖∇f(x)‖", "Gradient norm against iteration (log scale)")
-    plots.append(Plot("grad_norm_iter", "Convergence", "gradient norm against iteration",
-                      _caption(data, "iteration", "the gradient norm ‖∇f(x_k)‖")))
-    return plots
-
-
-def _caption(data: ReportData, short: str, what: str) -> str:
-    unknown = [p.label for p in data.problems.values() if p.f_star is None]
-    if data.valid.solver_name.nunique() <= MAX_SOLVER_COLUMNS:
-        layout = ("one panel per problem (rows) and solver (columns), one line per run, coloured by learning rate "
-                  "on a log scale (black: a solver without a learning rate)")
-    else:
-        layout = "one panel per problem, one line per run, coloured by solver setting (legend on the right)"
-    text = (f"{what.capitalize()} at every iterate against {short}: {layout}. "
-            f"Where {BAND_MIN} or more runs share the same solver options (for example one learning "
-            f"rate from many start points) they are drawn as their median (line) with 25–75% (dark) and 10–90% "
-            f"(light) bands; a run that has stopped keeps its last value. A red ✕ marks the last finite value "
-            f"of a run that diverged; values at or below zero are drawn at the bottom of the axis.")
-    if unknown and what.startswith("the gap"):
-        text += (" f* is unknown for " + ", ".join(unknown) + ": there the gap is measured from the best value "
-                 "any run found.")
-    return text
-
-
-def _figure(data: ReportData, out_dir: Path, name: str, series: Callable[[Trace, float], np.ndarray],
-            xcol: str, xlabel: str, ylabel: Callable[[bool], str], title: str) -> None:
-    valid = data.valid
-    problems = sorted(valid.problem.unique(), key=lambda k: data.problems[k].label)
-    solvers = sorted(valid.solver_name.unique())
-    if len(solvers) <= MAX_SOLVER_COLUMNS:  # a panel per problem and solver, colour by learning rate
-        colors = LrColors(valid.lr)
-        cells = [(key, s) for key in problems for s in solvers]
-        nrows, ncols = len(problems), len(solvers)
-
-        def color_of(label: str, group) -> Any:
-            return colors(float(group.lr.iloc[0]))
-    else:  # many solvers: a panel per problem, colour by solver setting
-        settings = sorted(valid.solver_label.unique())
-        palette = {s: SETTING_COLORS[k % len(SETTING_COLORS)] for k, s in enumerate(settings)}
-        cells = [(key, None) for key in problems]
-        nrows, ncols = panel_grid(len(problems), 3)
-
-        def color_of(label: str, group) -> Any:
-            return palette[label]
-    by_solver = cells[0][1] is not None
-    fig, axes = new_figure(nrows, ncols, w=PANEL_W if by_solver else 4.6, h=PANEL_H if by_solver else 3.3,
-                           extra_w=1.2 if by_solver and colors.active else 0.0)
-    for ax, (key, solver) in zip(axes.ravel(), cells):
-        rows = valid[valid.problem == key]
-        sub = rows if solver is None else rows[rows.solver_name == solver]
-        ax.set_title(f"{solver} on {data.problems[key].label}" if solver else data.problems[key].label)
-        if sub.empty:
-            ax.text(0.5, 0.5, f"{solver} did not run on this problem", ha="center", va="center",
-                    transform=ax.transAxes, color="grey")
-            ax.set_axis_off()
-            continue
-        ys = {r.run_id: series(data.traces[r.run_id], r.f_ref) for r in sub.itertuples()}
-        floor = log_floor(np.concatenate(list(ys.values())))
-        _panel(ax, sub, data, ys, xcol, floor, color_of, label_groups=by_solver)
-        ax.set_yscale("log")
-        decades(ax.yaxis)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel(data.problems[key].f_star is not None))
-    hide_unused(axes, len(cells))
-    if by_solver:
-        colors.colorbar(fig, axes)
-    else:
-        handles = [Line2D([], [], color=c, lw=2, label=s) for s, c in palette.items()]
-        fig.legend(handles=handles, loc="outside right upper", title="solver setting", frameon=False)
-    fig.suptitle(title + (colors.note() if by_solver else ""))
-    save(fig, out_dir, name)
-
-
-def _panel(ax, sub, data: ReportData, ys: dict[str, np.ndarray], xcol: str, floor: float,
-           color_of: Callable[[str, Any], Any], label_groups: bool) -> None:
-    handles = []
-    top = floor  # the top of the axis: what runs that did not diverge reach (a diverged run leaves it)
-    diverged_at: list[tuple[float, float]] = []
-    for label, group in sub.groupby("solver_label", sort=True):
-        color = color_of(label, group)
-        traces = [data.traces[r] for r in group.run_id]
-        series = [ys[r] for r in group.run_id]
-        diverged = (group.status == "diverged").to_numpy()
-        if len(group) >= BAND_MIN:
-            _band(ax, [getattr(t, xcol) for t in traces], series, floor, color,
-                  fade=1.0 if sub.solver_label.nunique() <= 3 else 0.5)
-            top = max(top, _top(series, diverged))
-            n_div = int(diverged.sum())
-            if label_groups:
-                handles.append(Patch(facecolor=color, alpha=0.45, label=f"{label}: median of {len(group)} runs"
-                                     + (f" ({n_div} diverged)" if n_div else "")))
-        else:
-            for t, y, div in zip(traces, series, diverged):
-                x = getattr(t, xcol)
-                shown = np.where(np.isfinite(y), np.maximum(y, floor), np.nan)
-                ax.plot(x, shown, color=color, lw=1.1, alpha=0.85)
-                finite = np.flatnonzero(np.isfinite(shown))
-                if finite.size:
-                    top = max(top, float(shown[finite[0]]) if div else float(np.nanmax(shown)))
-                if div and finite.size:
-                    diverged_at.append((x[finite[-1]], shown[finite[-1]]))
-            if label_groups and not np.isfinite(group.lr.iloc[0]):
-                handles.append(Line2D([], [], color=color, label=label))
-    if len(handles) > 4:  # one entry per setting would hide the curves: the colour bar names the rates
-        n_div = int((sub.status == "diverged").sum())
-        handles = [Patch(facecolor="grey", alpha=0.45, label="median and bands per setting"
-                         + (f" ({n_div} of {len(sub)} runs diverged)" if n_div else ""))]
-    top = top * 30 if top > floor else floor * 10
-    for x, y in diverged_at:  # drawn at the top edge when the blow-up leaves the axis
-        ax.plot(x, min(y, top), "x", color=DIVERGED_COLOR, ms=7, mew=2, clip_on=False, zorder=5)
-    if (sub.status == "diverged").any():
-        handles.append(Line2D([], [], ls="", marker="x", color=DIVERGED_COLOR, mew=2, label="diverged"))
-    ax.set_ylim(floor, top)
+    ids = [r for p in spec.panels for s in p.series for r in s.run_ids]
+    f_ref = dict(zip(valid.run_id, valid.f_ref.astype(float)))
+    state = dict(zip(valid.run_id, valid.status))
+    ys = {r: y_values(data.traces[r], f_ref[r], y) for r in ids}
+    xs = {r: x_values(data.traces[r], x) for r in ids}
+    floor, zero = floor_of(list(ys.values()), sorted({f_ref[r] for r in ids}), y)
+    symlog, linthresh, hi = x_axis(list(xs.values()), x)
+    handles = _legend(data, spec, zero, y, any(state[r] == "diverged" for r in ids))
+    width = legend_width([h.get_label() for h in handles]) if handles else 0.3
+    one_problem = len({p.problem for p in spec.panels}) == 1
+    g = grid(spec.nrows, spec.ncols, w=3.3 if spec.ncols > 1 else 4.6, h=2.35 if spec.nrows > 1 else 3.0,
+             right=width, top=0.7, sharex=True, sharey=True if one_problem else ("row" if spec.mode != "overlay"
+                                                                                   else False))
+    keys = [0 if one_problem else (panel.row if spec.mode != "overlay" else i) for i, panel in enumerate(spec.panels)]
+    tops: dict[int, float] = {}
+    for key, panel in zip(keys, spec.panels):  # the top of the axis: shared by panels that share y
+        for s in panel.series:
+            top = _top([ys[r] for r in s.run_ids], [state[r] for r in s.run_ids])
+            tops[key] = max(tops.get(key, floor * 1e3), top)
+    for ax, panel, key in zip(g.axes.ravel(), spec.panels, keys):
+        top = 10.0 ** math.ceil(math.log10(tops.get(key, floor * 1e3) * 3))
+        title(ax, panel.title, pad=7)
+        if not panel.series:
+            ax.text(0.5, 0.5, "did not run on this problem", ha="center", va="center", transform=ax.transAxes,
+                    color="grey")
+        marks: dict[str, list] = {"exact": [], "diverged": []}
+        for s in panel.series:
+            sx, sy = [xs[r] for r in s.run_ids], [ys[r] for r in s.run_ids]
+            status = [state[r] for r in s.run_ids]
+            if s.band:
+                _band(ax, sx, sy, floor, top, s.color, symlog, linthresh, marks,
+                      fade=1.0 if len(panel.series) <= 3 else 0.5)
+            else:
+                _lines(ax, sx, sy, status, floor, top, s.color, s.ls, marks,
+                       many=sum(not t.band for t in panel.series) > MANY_LINES)
+        _marks(ax, marks)
+        log_y(ax, floor if zero else None, floor / 2.5, top)
+        count_axis(ax, symlog, linthresh, hi)
+    n = len(spec.panels)
+    ylabel = Y_LABELS[y] if y != "gap" or all(data.problems[p.problem].f_star is not None for p in spec.panels) \
+        else "f − f* (or − best f found)"
+    for k, ax in enumerate(g.axes.ravel()[:n]):
+        if k + spec.ncols >= n:  # no panel below: the x axis is labelled
+            ax.set_xlabel(X_LABELS[x])
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if k % spec.ncols == 0 or not (one_problem or spec.mode != "overlay"):
+            ax.set_ylabel(ylabel)
+    for ax in g.axes.ravel()[len(spec.panels):]:
+        ax.set_visible(False)
     if handles:
-        ax.legend(handles=handles, loc="upper right", framealpha=0.8)
+        g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
+                     borderaxespad=0)
+    what = "f − f*" if y == "gap" else "gradient norm"
+    scale = ", symlog x" if symlog else ""
+    g.fig.suptitle(f"{what} against {X_LABELS[x].split(' (')[0]} (log y{scale})"
+                   + (f" on {spec.suffix}" if spec.suffix else ""))
+    return g.fig
 
 
-def _top(ys: list[np.ndarray], diverged: np.ndarray) -> float:
-    """The highest value worth showing: the runs that did not diverge, and every run's start."""
-    values = [y[np.isfinite(y)] for y, d in zip(ys, diverged) if not d] + [y[:1] for y in ys]
+def _top(ys: list[np.ndarray], status: list[str]) -> float:
+    """The highest value worth showing: what runs that did not diverge reach, and every run's start."""
+    values = [v[np.isfinite(v)] for v, s in zip(ys, status) if s != "diverged"] + [v[:1] for v in ys]
     finite = np.concatenate(values) if values else np.empty(0)
-    finite = finite[np.isfinite(finite)]
+    finite = finite[np.isfinite(finite) & (finite > 0)]
     return float(finite.max()) if finite.size else 0.0
 
 
-def _band(ax, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, color, fade: float = 1.0) -> None:
-    """Median and quantile bands of step functions held at their last value."""
-    end = max(float(x[-1]) for x in xs if x.size)
-    start = min(float(x[0]) for x in xs if x.size)
-    grid = np.linspace(start, end, GRID_POINTS)
-    table = np.empty((len(xs), grid.size))
-    for k, (x, y) in enumerate(zip(xs, ys)):
-        held = np.where(np.isfinite(y), y, np.inf)
-        idx = np.clip(np.searchsorted(x, grid, side="right") - 1, 0, len(x) - 1)
+def _lines(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], status: list[str], floor: float, top: float,
+           color: Any, ls: str, marks: dict[str, list], many: bool) -> None:
+    segments = []
+    for xv, yv, st in zip(xs, ys, status):
+        ok = np.isfinite(yv) & np.isfinite(xv)
+        shown = np.where(ok, np.where(yv > 0, yv, floor), np.nan)
+        if many:
+            segments.append(np.column_stack([_thin(xv), _thin(shown)]))
+        else:
+            ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=1.3, alpha=0.9)
+        exact = np.flatnonzero(ok & (yv <= 0))
+        if exact.size:
+            marks["exact"].append((xv[exact[0]], floor, color))
+        good = np.flatnonzero(ok)
+        if st == "diverged" and good.size:
+            marks["diverged"].append((xv[good[-1]], min(shown[good[-1]], top), color))
+    if segments:
+        ax.add_collection(LineCollection(segments, colors=[color], linewidths=0.6, alpha=0.35, linestyles=ls))
+
+
+def _marks(ax: Any, marks: dict[str, list]) -> None:
+    """The ▼ where runs first reach the floor and the ✕ of diverged runs, one collection each."""
+    for kind, (marker, size, edge, width) in {"exact": ("v", 40, "black", 0.6),
+                                              "diverged": ("X", 60, DIVERGED_COLOR, 1.3)}.items():
+        if marks[kind]:
+            x, y, c = zip(*marks[kind])
+            ax.scatter(x, y, s=size, marker=marker, c=list(c), edgecolors=edge, linewidths=width, zorder=6,
+                       clip_on=False)
+
+
+def _grid_points(xs: list[np.ndarray], symlog: bool, linthresh: float) -> np.ndarray:
+    end = max(float(v[-1]) for v in xs if v.size)
+    start = min(float(v[0]) for v in xs if v.size)
+    if not symlog or end <= linthresh:
+        return np.linspace(start, end, 240)
+    near = np.linspace(start, linthresh, 20)
+    return np.unique(np.r_[near, np.geomspace(linthresh, end, 240)])
+
+
+def _band(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, top: float, color: Any,
+          symlog: bool, linthresh: float, marks: dict[str, list], fade: float = 1.0) -> None:
+    """Median and quantile bands of step functions held at their last value; inf (diverged) is off the top."""
+    grid_x = _grid_points(xs, symlog, linthresh)
+    table = np.empty((len(xs), grid_x.size))
+    for k, (xv, yv) in enumerate(zip(xs, ys)):
+        held = np.where(np.isnan(yv), np.inf, yv)
+        idx = np.clip(np.searchsorted(xv, grid_x, side="right") - 1, 0, len(xv) - 1)
         table[k] = held[idx]
     q = np.quantile(table, [0.1, 0.25, 0.5, 0.75, 0.9], axis=0, method="nearest")
-    shown = np.clip(np.where(np.isfinite(q), q, np.finfo(float).max), floor, 1e300)  # inf: off the top
-    ax.fill_between(grid, shown[0], shown[4], color=color, alpha=0.18 * fade, lw=0)
-    ax.fill_between(grid, shown[1], shown[3], color=color, alpha=0.35 * fade, lw=0)
-    ax.plot(grid, np.where(np.isfinite(q[2]), shown[2], np.nan), color=color, lw=1.6)
+    shown = np.where(q > 0, np.minimum(q, top * 1e3), floor)
+    ax.fill_between(grid_x, shown[0], shown[4], color=color, alpha=0.16 * fade, lw=0)
+    ax.fill_between(grid_x, shown[1], shown[3], color=color, alpha=0.32 * fade, lw=0)
+    ax.plot(grid_x, np.where(np.isfinite(q[2]), shown[2], np.nan), color=color, lw=1.7)
+    exact = np.flatnonzero(q[2] <= 0)
+    if exact.size:
+        marks["exact"].append((grid_x[exact[0]], floor, color))
+
+
+def _legend(data: ReportData, spec: FigureSpec, zero: bool, y: str, diverged: bool) -> list:
+    handles: list = []
+    if spec.mode == "lr" and spec.colors is not None:
+        if spec.colors.discrete:
+            handles.append(Patch(color="none", label="learning rate"))
+            handles += spec.colors.handles()
+    elif spec.mode == "overlay":
+        seen = []
+        for p in spec.panels:
+            seen += [s.setting for s in p.series if s.setting not in seen]
+        for setting in sorted(seen, key=data.rank):
+            handles.append(Line2D([], [], color=data.style(setting)["color"], lw=2, label=setting))
+    if any(s.band for p in spec.panels for s in p.series):
+        handles.append(Patch(facecolor="grey", alpha=0.4,
+                             label="median, 25–75% and 10–90% of the starts"))
+    if spec.starts:
+        handles.append(Patch(color="none", label="start x0 (line style)"))
+        handles += [Line2D([], [], color="#555555", ls=ls, lw=1.4, label=label) for label, ls in spec.starts]
+    if zero:
+        handles.append(Line2D([], [], ls="", marker="v", mfc="white", mec="black", label=EXACT[y]))
+    if diverged:
+        handles.append(Line2D([], [], ls="", marker="X", mfc="white", mec=DIVERGED_COLOR, mew=1.3,
+                              label="diverged: last finite value"))
+    return handles
+
+
+# -- tasks and captions ----------------------------------------------------------------------
+def convergence_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]:
+    """``(plot, function, keyword arguments)`` for every curve figure."""
+    if data.valid.empty:
+        return []
+    evals = "nfev" if data.cost == "nfev" else "evals"
+    kinds = [("iter", "gap", "convergence_iteration"), (evals, "gap", "convergence_evaluations"),
+             ("time", "gap", "convergence_time"), ("iter", "grad", "grad_norm_iteration")]
+    out = []
+    for k, spec in enumerate(figure_specs(data)):
+        tail = f"_{slug(spec.suffix)}_{k}" if spec.suffix else ""
+        for x, y, stem in kinds:
+            title = (f"{'f − f*' if y == 'gap' else 'gradient norm'} against {X_LABELS[x].split(' (')[0]}"
+                     + (f" on {spec.suffix}" if spec.suffix else ""))
+            section = "Convergence" + (f": {spec.suffix}" if spec.suffix else "")
+            out.append((Plot(stem + tail, section, title, _caption(data, spec, x, y)), "convergence_figure",
+                        {"spec": spec, "x": x, "y": y}))
+    return out
+
+
+def _caption(data: ReportData, spec: FigureSpec, x: str, y: str) -> str:
+    layout = {"overlay": "one panel per problem, the solver settings overlaid (colours; legend best first)",
+              "lr": "one panel per solver (best first) and problem, coloured by learning rate",
+              "multiples": "one panel per solver setting (best first), all panels on the same axes"}[spec.mode]
+    text = (f"{Y_LABELS[y]} at every iterate against {X_LABELS[x]}: {layout}. Runs that share every recorded "
+            f"option, {BAND_MIN} or more of them (one setting from many generated starts), are drawn as their "
+            "median with 25–75% and 10–90% bands, a stopped run held at its last value; runs that differ in any "
+            "option (start, stopping rule, ...) are separate lines, their starts told apart by line style. "
+            "Values ≤ 0 are drawn at the floor marked “≤ 0”, the same in every panel, with ▼ where a run first "
+            "gets there; ✕ marks a diverged run's last finite value.")
+    if x == "time":
+        batched = data.valid[data.valid.batched > 0]
+        if len(batched):
+            text += (" Batched runs (" + ", ".join(sorted(batched.solver_label.unique())) + "): every start of a "
+                     "batch records the clock of the whole batch, so their times are not per run.")
+    if x in ("evals", "nfev"):
+        text += f" Cost: {COSTS[x]}."
+    unknown = [p.label for p in data.problems.values() if p.f_star is None]
+    if unknown and y == "gap":
+        text += " f* is unknown for " + ", ".join(unknown) + ": there the gap is to the best value any run found."
+    return text

@@ -1,16 +1,24 @@
-"""Learning rate x start point heatmaps: iterations until solved, or how the run ended instead."""
+"""Learning rate x start point heatmaps: iterations until solved, or how the run ended instead.
+
+One panel per solver setting apart from its rate (so that runs differing in any other option are
+never in one cell), drawn when it ran at two or more rates. Rates and starts are in numeric order.
+"""
 
 from __future__ import annotations
 
+import json
 import math
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from .data import ReportData
-from .style import DIVERGED_COLOR, Plot, hide_unused, log_ticks, new_figure, panel_grid, save, slug
+from .problems import labels
+from .style import DIVERGED_COLOR, Plot, context, grid, log_ticks, slug
+from .style import title as set_title
 
 NOT_REACHED = "#d9d9d9"
 FAILED = "#444444"
@@ -19,7 +27,7 @@ MAX_LABELLED_STARTS = 40
 MAX_STARTS = 200
 
 
-def cell(runs) -> tuple[str, float]:
+def cell(runs: Any) -> tuple[str, float]:
     """How the runs of one (learning rate, start) cell ended: ("solved", median iterations),
     ("diverged" | "failed" | "unsolved", final gap)."""
     solved = runs.solved_iter[np.isfinite(runs.solved_iter)]
@@ -33,69 +41,83 @@ def cell(runs) -> tuple[str, float]:
     return "unsolved", float(np.median(gaps)) if len(gaps) else math.nan
 
 
-def _fills_a_grid(runs) -> bool:
-    """Several learning rates or starts, with the starts shared across rates (most cells hold a run)."""
-    cells = runs.lr.nunique() * runs.start_label.nunique()
-    filled = len(runs.groupby(["lr", "start_label"]))
-    return 2 <= cells and filled >= 0.5 * cells and runs.start_label.nunique() <= MAX_STARTS
+def panels(data: ReportData, problem: str) -> list[tuple[str, Any]]:
+    """``(title, runs)`` per setting-apart-from-its-rate that ran at two or more rates on ``problem``."""
+    runs = data.valid[(data.valid.problem == problem) & np.isfinite(data.valid.lr)]
+    if runs.empty:
+        return []
+    keys = [json.dumps([r.sweep, r.solver_name, {k: v for k, v in r.solver_opts.items() if k != "lr"},
+                        r.stop_opts], sort_keys=True, default=str) for r in runs.itertuples()]
+    runs = runs.assign(rest=keys)
+    names = dict(zip(keys, labels([(r.solver_name, {**{k: v for k, v in r.solver_opts.items() if k != "lr"},
+                                                    **{f"stop.{k}": v for k, v in r.stop_opts.items()}})
+                                   for r in runs.itertuples()])))
+    out = []
+    for key, g in runs.groupby("rest"):
+        if g.lr.nunique() >= 2 and g.start_label.nunique() <= MAX_STARTS:
+            sweep = g.sweep.iloc[0]
+            out.append(((f"{sweep}: " if sweep else "") + names[key], g))
+    return sorted(out, key=lambda kv: min(data.rank(s) for s in kv[1].solver_label))
 
 
-def heatmap_plots(data: ReportData, out_dir: Path) -> list[Plot]:
-    valid = data.valid
-    valid = valid[np.isfinite(valid.lr)]
-    plots = []
-    for key, info in sorted(data.problems.items(), key=lambda kv: kv[1].label):
-        runs = valid[valid.problem == key]
-        panels = [(s, g) for s, g in runs.groupby("solver_name", sort=True) if _fills_a_grid(g)]
-        if not panels:
-            continue
-        solved = runs.solved_iter[np.isfinite(runs.solved_iter)]
-        norm = LogNorm(max(1.0, float(solved.min())) if len(solved) else 1.0,
-                       max(10.0, float(solved.max())) if len(solved) else 10.0)
-        nrows, ncols = panel_grid(len(panels), 2)
-        widest = max(g.start_label.nunique() for _, g in panels)
-        fig, axes = new_figure(nrows, ncols, w=max(6.5 / ncols, 0.55 * min(widest, MAX_LABELLED_STARTS) + 2.0),
-                               h=max(3.0, 0.32 * max(g.lr.nunique() for _, g in panels) + 1.6), extra_w=1.0)
-        image = None
-        for ax, (solver, g) in zip(axes.ravel(), panels):
-            image = _panel(ax, g, norm) or image
-            ax.set_title(f"{solver} on {info.label}")
-        hide_unused(axes, len(panels))
-        if image is not None and len(solved):
-            bar = fig.colorbar(image, ax=list(axes.ravel()), shrink=0.8, pad=0.01)
-            bar.set_label("iterations until solved (log scale)")
-            log_ticks(bar.ax.yaxis, norm.vmin, norm.vmax)
-        fig.legend(handles=[Patch(color=NOT_REACHED, label="not solved: final gap f − f* written in the cell"),
-                            Patch(color=DIVERGED_COLOR, label="✕ diverged"),
-                            Patch(color=FAILED, label="failed or error")],
-                   loc="outside lower center", ncols=3, frameon=False)
-        fig.suptitle(f"Iterations to tolerance on {info.label}\nby learning rate and start point")
-        name = f"heatmap_{slug(info.label)}_{len(plots)}"
-        save(fig, out_dir, name)
-        plots.append(Plot(name, "Learning rate and start point", f"learning rate × start on {info.label}",
-                          f"Each cell is one learning rate (row) and start point (column): coloured by the "
-                          f"iterations until the run was solved (f − f* ≤ {data.tol:g} (f(x0) − f*)), median "
-                          f"over runs in the cell; grey cells were not solved and show their final gap; red "
-                          f"cells with ✕ diverged; dark cells failed."))
-    return plots
-
-
-def _panel(ax, runs, norm: LogNorm):
+def matrix(runs: Any) -> tuple[list[float], list[str], np.ndarray, list[tuple[int, int, str, float]]]:
+    """``(rates top to bottom, starts left to right, iterations, cells)`` in numeric order."""
     lrs = sorted(runs.lr.unique(), reverse=True)
-    starts = sorted(runs.start_label.unique())
+    starts = [label for _, label in sorted(set(zip(runs.start_key, runs.start_label)))]
     values = np.full((len(lrs), len(starts)), np.nan)
-    annotate = len(lrs) * len(starts) <= MAX_ANNOTATED_CELLS
-    specials = []
+    cells = []
     for (lr, start), g in runs.groupby(["lr", "start_label"]):
         i, j = lrs.index(lr), starts.index(start)
         kind, value = cell(g)
         if kind == "solved":
             values[i, j] = value
-        specials.append((i, j, kind, value))
+        cells.append((i, j, kind, value))
+    return lrs, starts, values, cells
+
+
+def heatmap_figure(data: ReportData, problem: str) -> Figure:
+    with context():
+        return _figure(data, problem)
+
+
+def _figure(data: ReportData, problem: str) -> Figure:
+    info = data.problems[problem]
+    found = panels(data, problem)
+    solved = np.concatenate([g.solved_iter.to_numpy(dtype=float) for _, g in found])
+    solved = solved[np.isfinite(solved)]
+    norm = LogNorm(max(1.0, float(solved.min())) if solved.size else 1.0,
+                   max(10.0, float(solved.max())) if solved.size else 10.0)
+    ncols = min(len(found), 3)
+    widest = max(g.start_label.nunique() for _, g in found)
+    tallest = max(g.lr.nunique() for _, g in found)
+    w = max(2.6, 0.6 * min(widest, MAX_LABELLED_STARTS) + 0.4)
+    g = grid(math.ceil(len(found) / ncols), ncols, w=w, h=max(1.6, 0.3 * tallest), right=1.3, top=0.8,
+             bottom=1.4, wspace=0.8, hspace=1.3)
+    image = None
+    for ax, (title, runs) in zip(g.axes.ravel(), found):
+        image = _panel(ax, runs, norm)
+        set_title(ax, title, 8.5)
+    for ax in g.axes.ravel()[len(found):]:
+        ax.set_visible(False)
+    if image is not None and solved.size:
+        bar = g.fig.colorbar(image, cax=g.fig.add_axes([g.right_x + 0.02, g.bottom_y, 0.15 / g.fig.get_figwidth(),
+                                                        g.top_y - g.bottom_y]))
+        bar.set_label("iterations until solved (log scale)")
+        log_ticks(bar.ax.yaxis, norm.vmin, norm.vmax)
+    g.fig.legend(handles=[Patch(color=NOT_REACHED, label="not solved: final f − f* in the cell"),
+                          Patch(color=DIVERGED_COLOR, label="✕ diverged"), Patch(color=FAILED, label="failed")],
+                 loc="lower center", ncols=3, frameon=False)
+    g.fig.suptitle(f"Iterations to tolerance on {info.label}, by learning rate and start point")
+    return g.fig
+
+
+def _panel(ax: Any, runs: Any, norm: LogNorm) -> Any:
+    lrs, starts, values, cells = matrix(runs)
+    annotate = len(lrs) * len(starts) <= MAX_ANNOTATED_CELLS
     ax.set_facecolor("white")
     image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis_r", norm=norm, aspect="auto",
                       interpolation="nearest")
-    for i, j, kind, value in specials:
+    for i, j, kind, value in cells:
         if kind != "solved":
             color = {"diverged": DIVERGED_COLOR, "failed": FAILED}.get(kind, NOT_REACHED)
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=color, edgecolor="white", lw=1))
@@ -110,11 +132,26 @@ def _panel(ax, runs, norm: LogNorm):
     ax.set_yticks(range(len(lrs)), [f"{v:g}" for v in lrs])
     ax.set_ylabel("learning rate")
     if len(starts) <= MAX_LABELLED_STARTS:
-        ax.set_xticks(range(len(starts)), starts, rotation=45 if len(starts) > 3 else 0, ha="right"
-                      if len(starts) > 3 else "center")
+        ax.set_xticks(range(len(starts)), starts, rotation=45 if len(starts) > 3 else 0,
+                      ha="right" if len(starts) > 3 else "center")
         ax.set_xlabel("start point x0")
     else:
         ax.set_xticks([])
-        ax.set_xlabel(f"start point x0 ({len(starts)} starts, sorted)")
+        ax.set_xlabel(f"start point x0 ({len(starts)} starts, in numeric order)")
     ax.grid(False)
     return image
+
+
+def heatmap_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]:
+    out = []
+    for k, problem in enumerate(data.problem_order()):
+        if not panels(data, problem):
+            continue
+        label = data.problems[problem].label
+        caption = (f"Each cell is one learning rate (row, largest on top) and start point (column, in numeric "
+                   f"order): coloured by the iterations until the run was solved (f − f* ≤ {data.tol:g} (f(x0) − "
+                   f"f*)); grey cells were not solved and show their final gap; red cells with ✕ diverged; dark "
+                   f"cells failed. One panel per solver setting apart from its rate, best first.")
+        out.append((Plot(f"heatmap_{slug(label)}_{k}", "Learning rate and start point",
+                         f"learning rate × start on {label}", caption), "heatmap_figure", {"problem": problem}))
+    return out

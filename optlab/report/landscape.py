@@ -1,31 +1,92 @@
-"""Figures over the objective itself: paths over filled contours (2-D) or the curve (1-D), and
-basins of attraction of multi-start runs. Only for objectives the report could rebuild."""
+"""Paths of the iterates over the objective: filled contours (2-D) or the curve of f (1-D).
+
+Only for problems the report could rebuild (see :mod:`.problems`). A path is cut where it leaves
+the plot box, so a run that flies off is drawn up to the edge (marked there) and never as a
+straight line across the plot; a diverged run's exit, or its last finite iterate inside the
+box, is marked with ✕.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
+from typing import Any
 
 import matplotlib
 import numpy as np
-from matplotlib.collections import PatchCollection
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch
 
 from .data import ReportData
+from .layout import OVERLAY_MAX_SETTINGS
 from .problems import ProblemInfo
-from .style import DIVERGED_COLOR, LrColors, Plot, decades, hide_unused, new_figure, panel_grid, save, slug
+from .style import DIVERGED_COLOR, LrColors, Plot, context, grid, legend_width, log_ticks, slug, start_style
+from .style import natural_key as nat
+from .style import title as set_title
 
 MAX_PATHS = 25
-BASIN_MIN_STARTS = 4
-MAX_BASIN_PANELS = 12
-BASIN_RADIUS = 0.02  # "reached a minimiser": ended within this fraction of the box diagonal
-BASIN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+OVERLAY_MAX_PATHS = 8
 FILL_CMAP = ListedColormap(matplotlib.colormaps["Blues_r"](np.linspace(0.15, 1.0, 256)) * [1, 1, 1, 0.8])
-OTHER_COLORS = {"elsewhere": "#b0b0b0", "diverged": DIVERGED_COLOR, "failed": "#000000"}
 
 
-def _background(ax, info: ProblemInfo, filled: bool = True):
+def clip_path(x: np.ndarray, y: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The polyline through ``(x, y)`` cut to ``box`` (Liang-Barsky per segment), NaN where it breaks;
+    and the indices of the segments along which it leaves the box."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    (x0, x1), (y0, y1) = box
+    if x.size < 2:
+        inside = x.size == 1 and x0 <= x[0] <= x1 and y0 <= y[0] <= y1
+        return (x, y, []) if inside else (x[:0], y[:0], [])
+    ax, ay, dx, dy = x[:-1], y[:-1], np.diff(x), np.diff(y)
+    t0, t1 = np.zeros(ax.size), np.ones(ax.size)
+    keep = np.ones(ax.size, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, q in ((-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)):
+            keep &= ~((p == 0) & (q < 0))
+            r = q / p
+            t0 = np.where(p < 0, np.maximum(t0, r), t0)
+            t1 = np.where(p > 0, np.minimum(t1, r), t1)
+    keep &= t0 <= t1
+    x_in = (x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)
+    keep &= x_in[:-1] | x_in[1:]  # a segment between two points outside is a flight: never drawn
+    sx, sy, ex, ey = ax + t0 * dx, ay + t0 * dy, ax + t1 * dx, ay + t1 * dy
+    prev = np.r_[False, keep[:-1] & (t1[:-1] >= 1)]
+    joined = keep & prev & (t0 <= 0)
+    px, py = [], []
+    for i in np.flatnonzero(keep):
+        if joined[i]:
+            px.append(ex[i])
+            py.append(ey[i])
+        else:
+            px += [math.nan, sx[i], ex[i]]
+            py += [math.nan, sy[i], ey[i]]
+    exits = [int(i) for i in np.flatnonzero(keep & (t1 < 1))]
+    return np.array(px), np.array(py), exits
+
+
+def _pick(runs: Any, limit: int) -> Any:
+    """At most ``limit`` runs, spread evenly over the runs in order of learning rate and start."""
+    if len(runs) <= limit:
+        return runs
+    ordered = runs.sort_values(["lr", "start_key"])
+    return ordered.iloc[np.linspace(0, len(ordered) - 1, limit).round().astype(int)]
+
+
+def path_panels(data: ReportData, problem: str, max_paths: int = MAX_PATHS) -> tuple[str, list[tuple[str, Any]]]:
+    """``(mode, [(title, runs drawn)])`` for one problem: one overlaid panel when few settings and paths,
+    else a panel per solver (learning-rate mode) or per setting, best first."""
+    runs = data.valid[data.valid.problem == problem]
+    if runs.solver_label.nunique() <= OVERLAY_MAX_SETTINGS and len(runs) <= OVERLAY_MAX_PATHS and not data.lr_mode:
+        return "overlay", [(data.problems[problem].label, runs)]
+    column = "solver_name" if data.lr_mode else "solver_label"
+    ranked = sorted(runs[column].unique(), key=lambda k: min(data.rank(s) for s in
+                                                             runs[runs[column] == k].solver_label))
+    return ("lr" if data.lr_mode else "multiples"), [(k, _pick(runs[runs[column] == k], max_paths)) for k in ranked]
+
+
+def background(ax: Any, info: ProblemInfo, filled: bool = True) -> Any:
     """Filled log-spaced contours of f - min f (2-D), or the curve of f (1-D)."""
     box = info.box
     if info.dim == 1:
@@ -35,212 +96,166 @@ def _background(ax, info: ProblemInfo, filled: bool = True):
         ax.set_xlabel("x")
         ax.set_ylabel("f(x)")
         return None
-    X, Y, F = info.surface()
+    _, _, F = info.surface()
     low = np.nanmin(F) if info.f_star is None else min(np.nanmin(F), info.f_star)
     span = max(float(np.nanmax(F) - low), 1e-12)
-    shifted = F - low + span * 1e-6
     levels = np.geomspace(span * 1e-6, span * (1 + 1e-6), 18)
-    if filled:  # filled contours drawn as an image: the same bands, far cheaper to draw and to store as SVG
-        cs = ax.imshow(shifted, origin="lower", extent=(*box[0], *box[1]), aspect="auto", cmap=FILL_CMAP,
-                       norm=BoundaryNorm(levels, FILL_CMAP.N, extend="both"), interpolation="bilinear", zorder=0)
+    if filled:
+        image = ax.imshow(F - low + span * 1e-6, origin="lower", extent=(*box[0], *box[1]), aspect="auto",
+                          cmap=FILL_CMAP, norm=BoundaryNorm(levels, FILL_CMAP.N, extend="both"),
+                          interpolation="bilinear", zorder=0)
     else:
-        cs = None
-        ax.contour(X, Y, shifted, levels=levels, colors="#999999", linewidths=0.5, zorder=0)
+        image = None
+        X, Y, _ = info.surface()
+        ax.contour(X, Y, F - low + span * 1e-6, levels=levels, colors="#999999", linewidths=0.5, zorder=0)
     ax.set_xlim(*box[0])
     ax.set_ylim(*box[1])
     ax.set_xlabel("x₀")
     ax.set_ylabel("x₁")
-    return cs
+    return image
 
 
-def _minimizers(ax, info: ProblemInfo, colors: list | None = None) -> None:
-    for k, m in enumerate(info.minimizers):
-        color = "white" if colors is None else colors[k % len(colors)]
-        if info.dim == 2:
-            ax.plot(m[0], m[1], "*", ms=13, mfc=color, mec="black", mew=0.8, zorder=6)
-        else:
-            ax.plot(m[0], info.objective.value(m), "*", ms=13, mfc=color, mec="black", mew=0.8, zorder=6)
-
-
-def _pick(runs, limit: int):
-    """At most ``limit`` runs, spread evenly over the runs sorted by learning rate and start."""
-    if len(runs) <= limit:
-        return runs
-    ordered = runs.sort_values(["lr", "start_label"])
-    return ordered.iloc[np.linspace(0, len(ordered) - 1, limit).round().astype(int)]
-
-
-def path_plots(data: ReportData, out_dir: Path, max_paths: int = MAX_PATHS) -> list[Plot]:
-    valid = data.valid
-    plots = []
-    colors = LrColors(valid.lr)
-    for key, info in sorted(data.problems.items(), key=lambda kv: kv[1].label):
-        runs = valid[valid.problem == key]
-        if runs.empty or not info.plottable:
-            continue
-        solvers = sorted(runs.solver_name.unique())
-        nrows, ncols = panel_grid(len(solvers), 3)
-        fig, axes = new_figure(nrows, ncols, w=4.3, h=3.7, extra_w=1.2 if colors.active else 0.0,
-                               sharex=True, sharey=info.dim == 2)
-        shown_total, cs = 0, None
-        for ax, solver in zip(axes.ravel(), solvers):
-            sub = runs[runs.solver_name == solver]
-            picked = _pick(sub, max_paths)
-            shown_total += len(picked)
-            cs = _background(ax, info) or cs
-            for r in picked.itertuples():
-                _path(ax, info, data.traces[r.run_id], colors(r.lr), r.status == "diverged")
-            _minimizers(ax, info)
-            note = f" ({len(picked)} of {len(sub)} runs)" if len(picked) < len(sub) else ""
-            ax.set_title(f"{solver} on {info.label}{note}")
-        hide_unused(axes, len(solvers))
-        for ax in axes.ravel()[: len(solvers)]:
-            ax.label_outer()  # the panels share their box: axis labels once per row and column
-        colors.colorbar(fig, axes)
-        if cs is not None:
-            bar = fig.colorbar(cs, ax=list(axes.ravel()), orientation="horizontal", shrink=0.6, pad=0.02,
-                               aspect=40)
-            bar.set_label("f(x) − min f on this box (log-spaced levels)")
-            decades(bar.ax.xaxis)
-        fig.legend(handles=_path_legend(info), loc="outside lower center", ncols=4, frameon=False)
-        fig.suptitle(f"Paths of the iterates on {info.label}{colors.note()}")
-        name = f"paths_{slug(info.label)}_{len(plots)}"
-        save(fig, out_dir, name)
-        what = "over filled contours of f (log-spaced levels)" if info.dim == 2 else "on the curve of f"
-        plots.append(Plot(name, "Paths", f"paths on {info.label}",
-                          f"Iterates of each run {what}, one panel per solver, coloured by learning rate "
-                          f"(black: no learning rate). Circles mark the starts, dots the last iterates, a red ✕ "
-                          f"the last finite iterate of a diverged run, white stars the known minimisers. "
-                          f"At most {max_paths} runs per panel are drawn, spread over learning rates and "
-                          f"starts ({shown_total} of {len(runs)} shown)."))
-    return plots
-
-
-def _path(ax, info: ProblemInfo, trace, color, diverged: bool) -> None:
-    x = trace.x[:, 0]
+def _plot_box(info: ProblemInfo) -> np.ndarray:
     if info.dim == 2:
-        y = trace.x[:, 1]
-    else:
-        y = trace.f
+        return info.box
+    _, fs = info.surface()
+    lo, hi = float(np.nanmin(fs)), float(np.nanmax(fs))
+    pad = 0.05 * (hi - lo or 1.0)
+    return np.array([info.box[0], [lo - pad, hi + pad]])
+
+
+def _path(ax: Any, info: ProblemInfo, trace: Any, box: np.ndarray, color: Any, ls: str, diverged: bool) -> None:
+    x = trace.x[:, 0]
+    y = trace.x[:, 1] if info.dim == 2 else trace.f
     ok = np.isfinite(x) & np.isfinite(y)
     if not ok.any():
         return
-    ax.plot(x[ok], y[ok], "-", color=color, lw=1.2, alpha=0.9, zorder=3,
+    if diverged:  # drawn up to where it first leaves the box
+        (x0, x1), (y0, y1) = box
+        out = np.flatnonzero(ok & ~((x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)))
+        if out.size:
+            x, y, ok = x[: out[0] + 1], y[: out[0] + 1], ok[: out[0] + 1]
+    px, py, _ = clip_path(x, y, box)
+    ax.plot(px, py, color=color, ls=ls, lw=1.3, alpha=0.9, zorder=3,
             marker="." if info.dim == 1 or ok.sum() < 60 else None, ms=4)
-    ax.plot(x[ok][0], y[ok][0], "o", mfc="white", mec=color, mew=1.5, ms=7, zorder=5)
-    last = np.flatnonzero(ok)[-1]
-    if diverged:
-        ax.plot(x[last], y[last], "x", color=DIVERGED_COLOR, ms=9, mew=2.2, zorder=5)
-    else:
-        ax.plot(x[last], y[last], "o", color=color, mec="black", mew=0.6, ms=5, zorder=5)
+    xs, ys = x[ok], y[ok]
+    (x0, x1), (y0, y1) = box
+    inside = (x0 <= xs) & (xs <= x1) & (y0 <= ys) & (ys <= y1)
+    if inside[0]:
+        ax.plot(xs[0], ys[0], "o", mfc="white", mec=color, mew=1.5, ms=7, zorder=5)
+    if inside[-1]:
+        ax.plot(xs[-1], ys[-1], "X" if diverged else "o", ms=8 if diverged else 5, zorder=6,
+                mfc=color, mec=DIVERGED_COLOR if diverged else "black", mew=1.2 if diverged else 0.6)
+    else:  # ended outside the box: marked where it last left
+        last = np.flatnonzero(np.isfinite(px))
+        if last.size:
+            k = last[-1]
+            ax.plot(px[k], py[k], "X" if diverged else "s", ms=8 if diverged else 6, mfc=color, zorder=6,
+                    clip_on=False, mec=DIVERGED_COLOR if diverged else "black", mew=1.2 if diverged else 0.8)
 
 
-def _path_legend(info: ProblemInfo) -> list:
-    return [
-        Line2D([], [], ls="", marker="o", mfc="white", mec="black", label="start"),
-        Line2D([], [], ls="", marker="o", color="grey", mec="black", label="last iterate"),
-        Line2D([], [], ls="", marker="x", color=DIVERGED_COLOR, mew=2, label="diverged (last finite iterate)"),
-        Line2D([], [], ls="", marker="*", mfc="white", mec="black", ms=11, label="known minimiser"),
-    ]
+def _ends_outside(info: ProblemInfo, trace: Any, box: np.ndarray) -> bool:
+    x = trace.x[:, 0]
+    y = trace.x[:, 1] if info.dim == 2 else trace.f
+    ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    if not ok.size:
+        return False
+    (x0, x1), (y0, y1) = box
+    return not (x0 <= x[ok[-1]] <= x1 and y0 <= y[ok[-1]] <= y1)
 
 
-# -- basins of attraction -------------------------------------------------------------------
-def classify(final: np.ndarray, status: str, targets: np.ndarray, radius: float) -> str | int:
-    """Index of the target ``final`` ended within ``radius`` of, or what happened instead."""
-    if status == "diverged":
-        return "diverged"
-    if status in ("failed", "error"):
-        return "failed"
-    if final is None or not np.all(np.isfinite(final)) or not len(targets):
-        return "elsewhere"
-    d = np.linalg.norm(targets - final, axis=1)
-    k = int(np.argmin(d))
-    return k if d[k] <= radius else "elsewhere"
+def path_figure(data: ReportData, problem: str, max_paths: int = MAX_PATHS) -> Figure:
+    """The paths of the runs on one problem over its landscape."""
+    with context():
+        return _path_figure(data, problem, max_paths)
 
 
-def _final(x) -> np.ndarray | None:
-    if not isinstance(x, (list, tuple, np.ndarray)):
-        return None
-    return np.array([np.nan if v is None else v for v in x], dtype=float)
+def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
+    info = data.problems[problem]
+    mode, panels = path_panels(data, problem, max_paths)
+    everyone = data.valid[data.valid.problem == problem]
+    colors = LrColors(everyone.lr) if mode == "lr" else None
+    starts = sorted(set(zip(everyone.start_key, everyone.start_label)))
+    styles = {label: start_style(k) for k, (_, label) in enumerate(starts)} if 2 <= len(starts) <= 4 else {}
+    box = _plot_box(info)
+    outside = any(_ends_outside(info, data.traces[r.run_id], box) for _, runs in panels for r in runs.itertuples()
+                  if r.status != "diverged")
+    handles = _legend(data, mode, everyone, colors, styles, info, outside)
+    ncols = min(len(panels), 4)
+    nrows = math.ceil(len(panels) / ncols)
+    g = grid(nrows, ncols, w=3.6 if ncols > 1 else 5.0, h=2.9 if ncols > 1 else 3.8, right=legend_width(
+        [h.get_label() for h in handles]), top=0.7, bottom=1.25 if info.dim == 2 else 0.55, wspace=0.4, sharex=True,
+        sharey=info.dim == 2)
+    image = None
+    for k, (ax, (title, runs)) in enumerate(zip(g.axes.ravel(), panels)):
+        image = background(ax, info) or image
+        for r in runs.itertuples():
+            color = colors(r.lr) if colors is not None else data.style(r.solver_label)["color"]
+            _path(ax, info, data.traces[r.run_id], box, color, styles.get(r.start_label, "-"), r.status == "diverged")
+        for m in info.minimizers:
+            ax.plot(m[0], m[1] if info.dim == 2 else info.value(m), "*", ms=13, mfc="white", mec="black", mew=0.8,
+                    zorder=7)
+        ax.set_ylim(*box[1])
+        n_all = (everyone.solver_name if mode == "lr" else everyone.solver_label).eq(title).sum()
+        shown = f" ({len(runs)} of {n_all} runs)" if mode != "overlay" and len(runs) < n_all else ""
+        set_title(ax, title + shown, 8.5)
+        if k + ncols < len(panels):
+            ax.set_xlabel("")
+        if k % ncols and info.dim == 2:
+            ax.set_ylabel("")
+    for ax in g.axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
+                 borderaxespad=0)
+    if image is not None:
+        width = g.fig.get_figwidth()
+        height = g.fig.get_figheight()
+        cax = g.fig.add_axes([0.25, 0.48 / height, 0.5 * (1 - 1.0 / width), 0.12 / height])
+        bar = g.fig.colorbar(image, cax=cax, orientation="horizontal")
+        bar.set_label("f(x) − min f on this box (log-spaced levels)")
+        log_ticks(bar.ax.xaxis, image.norm.boundaries[0], image.norm.boundaries[-1])
+    g.fig.suptitle(f"Paths of the iterates on {info.label}")
+    return g.fig
 
 
-def _targets(info: ProblemInfo, finals: list, radius: float) -> np.ndarray:
-    """The known minimisers, or else the distinct points where converged runs ended."""
+def _legend(data: ReportData, mode: str, runs: Any, colors: LrColors | None, styles: dict[str, str],
+            info: ProblemInfo, outside: bool) -> list:
+    handles: list = []
+    if mode == "overlay":
+        for s in sorted(runs.solver_label.unique(), key=data.rank):
+            handles.append(Line2D([], [], color=data.style(s)["color"], lw=2, label=s))
+    elif colors is not None and colors.discrete:
+        handles.append(Patch(color="none", label="learning rate"))
+        handles += colors.handles()
+    if styles:
+        handles.append(Patch(color="none", label="start x0 (line style)"))
+        handles += [Line2D([], [], color="#555555", ls=ls, label=s) for s, ls in sorted(styles.items(),
+                                                                                       key=lambda kv: nat(kv[0]))]
+    handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="black", label="start"),
+                Line2D([], [], ls="", marker="o", color="grey", mec="black", label="last iterate")]
+    if (runs.status == "diverged").any():
+        handles.append(Line2D([], [], ls="", marker="X", mfc="white", mec=DIVERGED_COLOR, mew=1.2,
+                              label="diverged (last finite, or exit)"))
+    if outside:
+        handles.append(Line2D([], [], ls="", marker="s", mfc="white", mec="black", label="ended outside the box"))
     if len(info.minimizers):
-        return info.minimizers
-    found: list[np.ndarray] = []
-    for f in finals:
-        if f is not None and np.all(np.isfinite(f)) and all(np.linalg.norm(f - g) > radius for g in found):
-            found.append(f)
-    return np.array(found).reshape(-1, info.dim)
-
-
-def basin_plots(data: ReportData, out_dir: Path) -> list[Plot]:
-    valid = data.valid
-    plots = []
-    for key, info in sorted(data.problems.items(), key=lambda kv: kv[1].label):
-        runs = valid[valid.problem == key]
-        if runs.empty or not info.plottable:
-            continue
-        groups = [(label, g) for label, g in runs.groupby("solver_label", sort=True)
-                  if g.start_label.nunique() >= BASIN_MIN_STARTS][:MAX_BASIN_PANELS]
-        if not groups:
-            continue
-        radius = BASIN_RADIUS * float(np.linalg.norm(info.box[:, 1] - info.box[:, 0]))
-        converged = runs[runs.status == "converged"]
-        targets = _targets(info, [_final(x) for x in converged.x_final], radius)
-        nrows, ncols = panel_grid(len(groups), 3)
-        fig, axes = new_figure(nrows, ncols, w=4.0, h=3.5, sharex=True, sharey=info.dim == 2)
-        for ax, (label, g) in zip(axes.ravel(), groups):
-            _basin_panel(ax, info, g, targets, radius)
-            ax.set_title(f"{label} on {info.label}")
-        hide_unused(axes, len(groups))
-        for ax in axes.ravel()[: len(groups)]:
-            ax.label_outer()
-        fig.legend(handles=_basin_legend(info, targets), loc="outside lower center", ncols=4, frameon=False)
-        fig.suptitle(f"Basins of attraction on {info.label}: which minimum each start reaches")
-        name = f"basins_{slug(info.label)}_{len(plots)}"
-        save(fig, out_dir, name)
-        kind = "known minimiser" if len(info.minimizers) else "point where converged runs ended"
-        plots.append(Plot(name, "Basins of attraction", f"basins on {info.label}",
-                          f"Each marker is a start point, coloured by the {kind} (star of the same colour) "
-                          f"its run ended within {radius:.3g} of (2% of the box diagonal); grey: ended elsewhere "
-                          f"(not converged there, or at another stationary point), red: diverged, black: the "
-                          f"method failed. One panel per solver setting with {BASIN_MIN_STARTS} or more starts."))
-    return plots
-
-
-def _basin_panel(ax, info: ProblemInfo, runs, targets: np.ndarray, radius: float) -> None:
-    _background(ax, info, filled=False)
-    starts = np.array([_final(x) for x in runs.x0], dtype=float).reshape(len(runs), info.dim)
-    fates = [classify(_final(x), s, targets, radius) for x, s in zip(runs.x_final, runs.status)]
-    colors = [BASIN_COLORS[f % len(BASIN_COLORS)] if isinstance(f, int) else OTHER_COLORS[f] for f in fates]
-    if info.dim == 2:
-        xs, ys = np.unique(starts[:, 0]), np.unique(starts[:, 1])
-        if len(xs) * len(ys) == len(runs) and len(xs) > 1 and len(ys) > 1:  # a grid: one tile per start
-            w, h = np.min(np.diff(xs)), np.min(np.diff(ys))
-            tiles = [Rectangle((x - w / 2, y - h / 2), w, h) for x, y in starts]
-            ax.add_collection(PatchCollection(tiles, facecolors=colors, edgecolors="white", linewidths=0.5,
-                                              alpha=0.8, zorder=2))
-            ax.set_xlim(min(xs[0] - w / 2, ax.get_xlim()[0]), max(xs[-1] + w / 2, ax.get_xlim()[1]))
-            ax.set_ylim(min(ys[0] - h / 2, ax.get_ylim()[0]), max(ys[-1] + h / 2, ax.get_ylim()[1]))
-        else:
-            ax.scatter(starts[:, 0], starts[:, 1], c=colors, s=22, edgecolors="none", alpha=0.85, zorder=2)
-    else:
-        ys = np.array([info.objective.value(s) for s in starts])
-        ax.scatter(starts[:, 0], ys, c=colors, s=36, edgecolors="black", linewidths=0.4, zorder=4)
-        ax.scatter(starts[:, 0], np.full(len(starts), ax.get_ylim()[0]), c=colors, s=60, marker="|", zorder=4,
-                   clip_on=False)
-    for k, m in enumerate(targets):
-        y = m[1] if info.dim == 2 else info.objective.value(m)
-        ax.plot(m[0], y, "*", ms=15, mfc=BASIN_COLORS[k % len(BASIN_COLORS)], mec="black", mew=0.9, zorder=6)
-
-
-def _basin_legend(info: ProblemInfo, targets: np.ndarray) -> list:
-    def point(m: np.ndarray) -> str:
-        return "(" + ", ".join(f"{v:.3g}" for v in m) + ")"
-
-    handles = [Line2D([], [], ls="", marker="s", color=BASIN_COLORS[k % len(BASIN_COLORS)],
-                      label=f"reaches {point(m)}") for k, m in enumerate(targets)]
-    handles += [Line2D([], [], ls="", marker="s", color=c, label=name) for name, c in OTHER_COLORS.items()]
+        handles.append(Line2D([], [], ls="", marker="*", mfc="white", mec="black", ms=11, label="known minimiser"))
     return handles
+
+
+def path_tasks(data: ReportData, max_paths: int = MAX_PATHS) -> list[tuple[Plot, str, dict[str, Any]]]:
+    out = []
+    for k, problem in enumerate(data.problem_order()):
+        info = data.problems[problem]
+        if info.dim not in (1, 2) or not info.plottable:
+            continue
+        runs = data.valid[data.valid.problem == problem]
+        what = "over filled contours of f (log-spaced levels)" if info.dim == 2 else "on the curve of f"
+        caption = (f"Iterates of each run {what}. Circles mark the starts, dots the last iterates, ✕ a diverged "
+                   f"run's last finite iterate (or where it left the box), squares where a run that ended outside "
+                   f"the box last left it; stars are the known minimisers. Paths are cut at the edge of the box. "
+                   f"At most {max_paths} runs per panel are drawn, spread over learning rates and starts "
+                   f"({len(runs)} runs on this problem).")
+        out.append((Plot(f"paths_{slug(info.label)}_{k}", "Paths", f"paths on {info.label}", caption),
+                    "path_figure", {"problem": problem, "max_paths": max_paths}))
+    return out

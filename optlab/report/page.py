@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .data import ReportData
+from .data import COSTS, ReportData
 from .style import Plot
 from .summary import status_counts
 
@@ -54,50 +54,69 @@ def _table(df: Any, text_columns: set[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def write_page(data: ReportData, plots: list[Plot], runs: Any, solvers: Any, out_dir: Path) -> Path:
+def write_page(data: ReportData, plots: list[Plot], runs: Any, solvers: Any, out_dir: Path, svg: bool = False,
+               timing: str = "") -> Path:
     counts = status_counts(data.runs)
+    where = ", ".join(f"<code>{escape(str(r))}</code>" + (f" (“{escape(s)}”)" if s else "")
+                      for r, s in zip(data.roots, data.sweeps))
+    title = escape(", ".join(str(r) for r in data.roots))
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>optlab report: {escape(str(data.root))}</title><style>{CSS}</style></head><body>",
-             f"<h1>optlab report: {escape(str(data.root))}</h1>",
-             f"<p>{len(data.runs)} runs read from <code>{escape(str(data.root))}</code> on "
-             f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M')}. Files: <a href='summary.csv'>summary.csv</a> "
-             f"(one row per run), <a href='solvers.csv'>solvers.csv</a> (one row per solver setting and problem); "
-             f"every figure as PNG (shown) and SVG (click a figure).</p>",
+             f"<title>optlab report: {title}</title><style>{CSS}</style></head><body>",
+             f"<h1>optlab report: {title}</h1>",
+             f"<p>{len(data.runs)} runs read from {where} on {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}"
+             f"{escape(timing)}. Files: <a href='summary.csv'>summary.csv</a> (one row per run), "
+             f"<a href='solvers.csv'>solvers.csv</a> (one row per solver setting and problem); every figure as "
+             f"PNG{' (shown) and SVG (click a figure)' if svg else ''}.</p>",
              "<p class='note'>f* is the objective's known minimum; where it is unknown, the best value any run "
              "found on that problem stands in for it. A run is <b>solved</b> at its first iterate with "
              f"f − f* ≤ {escape(f'{data.tol:g}')} · (f(x0) − f*) (Moré and Wild's test, the same for every "
-             "problem); “to tol” columns count iterations, function evaluations (nfev) and seconds until then."
-             "</p>",
+             "problem); “to tol” columns count iterations, evaluations and seconds until then. Cost in the "
+             f"profiles: {escape(COSTS[data.cost])}. Runs are pooled into one median band only when every "
+             "recorded option is the same.</p>",
              "<h2>Status of the runs</h2>",
              "<table><tr>" + "".join(f"<th>{escape(s)}</th>" for s in counts) + "<th>total</th></tr><tr>"
              + "".join(f"<td>{n}</td>" for n in counts.values()) + f"<td>{len(data.runs)}</td></tr></table>",
              "<p class='note'>converged: a stopping test was met; max_iter / max_seconds: the budget ran out; "
              "diverged: f or x stopped being finite; failed: the method could not go on; error: the objective or "
-             "solver raised; interrupted: stopped by the user; invalid: the options were rejected before running."
-             "</p>"]
+             "solver raised; interrupted: stopped by the user; invalid: the options were rejected before running; "
+             "not applicable: the solver does not apply to the objective (skipped, not a failure).</p>"]
     if data.skipped:
         items = "".join(f"<li>{escape(m)}</li>" for m in data.skipped)
         parts.append(f"<div class='warn'><b>{len(data.skipped)} item(s) skipped</b> (not in the figures or "
                      f"tables):<ul>{items}</ul></div>")
+    notes = list(data.notes) + [f"{p.label}: {p.note}" for p in data.problems.values() if p.note]
+    if notes:
+        parts.append("<div class='note'><b>Notes</b><ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes)
+                     + "</ul></div>")
+    sections = list(dict.fromkeys(p.section for p in plots))
+    if len(sections) > 1:
+        parts.append("<p>" + " · ".join(f"<a href='#{_anchor(s)}'>{escape(s)}</a>" for s in sections) + "</p>")
     parts.append("<h2>By solver setting and problem</h2>")
     parts.append(_table(solvers, {"solver_setting", "problem"}) if len(solvers) else "<p>No runs.</p>")
     section = None
     for plot in plots:
         if plot.section != section:
             section = plot.section
-            parts.append(f"<h2>{escape(section)}</h2>")
-        parts.append(f"<figure><h3>{escape(plot.title)}</h3><a href='{escape(plot.name, quote=True)}.svg'>"
-                     f"<img src='{escape(plot.name, quote=True)}.png' alt='{escape(plot.title, quote=True)}'></a>"
-                     f"<figcaption>{escape(plot.caption)}</figcaption></figure>")
+            parts.append(f"<h2 id='{_anchor(section)}'>{escape(section)}</h2>")
+        img = f"<img src='{escape(plot.name, quote=True)}.png' alt='{escape(plot.title, quote=True)}'>"
+        if svg:
+            img = f"<a href='{escape(plot.name, quote=True)}.svg'>{img}</a>"
+        parts.append(f"<figure><h3>{escape(plot.title)}</h3>{img}<figcaption>{escape(plot.caption)}</figcaption>"
+                     "</figure>")
     if not plots:
-        parts.append("<p>No figures: no run in this tree has iterates.</p>")
+        parts.append("<p>No figures: no run read has iterates.</p>")
     parts.append("<h2>Runs</h2>")
     shown = runs.drop(columns=["message"]).head(MAX_RUN_ROWS)
     if len(runs) > MAX_RUN_ROWS:
         parts.append(f"<p class='note'>The first {MAX_RUN_ROWS} of {len(runs)} runs; all are in "
                      f"<a href='summary.csv'>summary.csv</a>.</p>")
-    parts.append(_table(shown, {"run_id", "objective", "problem", "solver", "solver_setting", "x0", "path"}))
+    parts.append(_table(shown, {"run_id", "sweep", "objective", "problem", "solver", "solver_setting", "x0",
+                                "path"}))
     parts.append("</body></html>")
     index = out_dir / "index.html"
     index.write_text("\n".join(parts), encoding="utf-8")
     return index
+
+
+def _anchor(text: str) -> str:
+    return "s-" + "".join(c if c.isalnum() else "-" for c in text.lower())[:60]

@@ -1,114 +1,207 @@
-"""Performance profiles (Dolan and More, 2002) and data profiles (More and Wild, 2009).
+"""Performance profiles (Dolan and Moré, 2002), data profiles (Moré and Wild, 2009) and which
+setting solved which problem.
 
-A *problem* is an objective with its options and a start point; a *solver* is a solver with
-its options. ``cost[p, s]`` is what solver s spent on problem p until solved (inf if never).
+A *problem* is an objective with its options and a start point; a *solver* is a solver setting.
+``cost[p, s]`` is what setting s spent on problem p until solved: inf if it ran and never
+solved it, NaN if it did not run there (its jobs were recorded as not applicable, or it was
+not in the sweep). Each setting's profile is over the problems it applies to, the best cost on
+a problem over the settings that apply to it. The cost is ``nfev``, ``nfev + ngev + nhev``
+(default: Newton's Hessians are not free) or wall-clock time.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
+from typing import Any
 
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from .data import ReportData
-from .style import Plot, decades, new_figure, plain_numbers, save
+from .data import COST_COLUMNS, COSTS, ReportData
+from .style import NA_COLOR, Plot, context, grid, legend_width, log_ticks, natural_key, title
 
-LINESTYLES = ["-", "--", "-.", ":"]
+MIN_PROBLEMS = 4
+OUTCOME_CMAP = ListedColormap(["#fcbba1", "#e5f5e0", "#a1d99b", "#41ab5d"])  # none, under half, half or more, all
 
 
 def performance_profile(cost: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-    """rho[s, a] = fraction of problems where solver s is within a factor alphas[a] of the best."""
-    best = cost.min(axis=1, keepdims=True)
+    """rho[s, a]: the fraction of the problems setting s applies to (cost not NaN) that it solves within a
+    factor alphas[a] of the best setting on that problem."""
+    applies = ~np.isnan(cost)
+    c = np.where(applies, cost, np.inf)
+    best = c.min(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(np.isfinite(cost) & np.isfinite(best), cost / np.where(best > 0, best, 1.0), np.inf)
-    ratio = np.where(np.isfinite(cost) & (best == 0), np.where(cost == 0, 1.0, np.inf), ratio)
-    return (ratio[:, :, None] <= alphas[None, None, :]).mean(axis=0)
+        ratio = np.where(np.isfinite(c), c / np.where(best > 0, best, 1.0), np.inf)
+    ratio = np.where(np.isfinite(c) & (best == 0), np.where(c == 0, 1.0, np.inf), ratio)
+    hits = (ratio[:, :, None] <= alphas[None, None, :]) & applies[:, :, None]
+    return hits.sum(axis=0) / np.maximum(applies.sum(axis=0), 1)[:, None]
 
 
-def data_profile(cost: np.ndarray, dims: np.ndarray, kappas: np.ndarray) -> np.ndarray:
-    """d[s, k] = fraction of problems solver s solves within kappas[k] (n_p + 1) evaluations."""
-    units = cost / (dims[:, None] + 1.0)
-    return (units[:, :, None] <= kappas[None, None, :]).mean(axis=0)
+def data_profile(cost: np.ndarray, dims: np.ndarray | None, kappas: np.ndarray) -> np.ndarray:
+    """d[s, k]: the fraction of the problems setting s applies to that it solves within kappas[k] (n_p + 1)
+    evaluations (``dims=None``: within kappas[k] of the cost itself, e.g. seconds)."""
+    applies = ~np.isnan(cost)
+    units = cost / (dims[:, None] + 1.0) if dims is not None else cost
+    hits = (np.where(applies, units, np.inf)[:, :, None] <= kappas[None, None, :]) & applies[:, :, None]
+    return hits.sum(axis=0) / np.maximum(applies.sum(axis=0), 1)[:, None]
 
 
-def cost_matrix(data: ReportData, column: str) -> tuple[np.ndarray, list[str], list[tuple[str, str]], np.ndarray]:
-    """``(cost, solvers, problems, dims)``; the cheapest run counts when a cell has several."""
+def cost_matrix(data: ReportData, cost: str | None = None) -> tuple[np.ndarray, list[str], list[tuple], np.ndarray]:
+    """``(cost, settings best first, problems (objective, start) in order, dims)``; the cheapest run of a
+    setting counts when it ran a problem several times."""
     valid = data.valid
-    solvers = sorted(valid.solver_label.unique())
-    problems = sorted(set(zip(valid.problem, valid.start_label)))
-    cost = np.full((len(problems), len(solvers)), np.inf)
+    column = COST_COLUMNS[cost or data.cost]
+    settings = [s for s in data.ranking if s in set(valid.solver_label)]
+    problems = sorted(set(zip(valid.problem, valid.start_label, valid.start_key)),
+                      key=lambda p: (natural_key(data.problems[p[0]].label), p[2]))
+    problems = [(p, s) for p, s, _ in problems]
+    cost_m = np.full((len(problems), len(settings)), np.nan)
     p_index = {p: i for i, p in enumerate(problems)}
-    s_index = {s: j for j, s in enumerate(solvers)}
-    for r in valid.itertuples():
-        value = getattr(r, column)
-        if np.isfinite(value):
-            i, j = p_index[(r.problem, r.start_label)], s_index[r.solver_label]
-            cost[i, j] = min(cost[i, j], value)
+    s_index = {s: j for j, s in enumerate(settings)}
+    for problem, start, setting, value in zip(valid.problem, valid.start_label, valid.solver_label, valid[column]):
+        i, j = p_index[(problem, start)], s_index[setting]
+        value = float(value) if np.isfinite(value) else math.inf
+        cost_m[i, j] = value if np.isnan(cost_m[i, j]) else min(cost_m[i, j], value)
     dims = np.array([data.problems[p].dim for p, _ in problems], dtype=float)
-    return cost, solvers, problems, dims
+    return cost_m, settings, problems, dims
 
 
-def profile_plots(data: ReportData, out_dir: Path) -> list[Plot]:
+def not_applicable(data: ReportData) -> set[tuple[str, str]]:
+    """(solver, objective) pairs recorded as not applicable."""
+    na = data.runs[data.runs.not_applicable] if "not_applicable" in data.runs else data.runs.iloc[:0]
+    return {(str(r.solver), str(r.objective)) for r in na.itertuples()}
+
+
+def outcome_table(data: ReportData) -> tuple[list[str], list[str], list[list[str]]]:
+    """Per setting (rows, best first) and objective-with-options (columns): "k/n" solved of n runs, "n/a"
+    (recorded as not applicable) or "" (did not run)."""
     valid = data.valid
-    if valid.empty or valid.solver_label.nunique() < 2 or valid.problem.nunique() * valid.start_label.nunique() < 2:
-        return []
-    evals, solvers, problems, dims = cost_matrix(data, "solved_nfev")
-    if len(problems) < 2 or not np.isfinite(evals).any():  # nothing solved: every profile would be flat at 0
-        return []
-    times = cost_matrix(data, "solved_time_s")[0]
-    fig, axes = new_figure(1, 3, w=4.3, h=3.4)
-    for ax, cost, what in ((axes[0, 0], evals, "function evaluations"), (axes[0, 1], times, "wall-clock time")):
-        _performance(ax, cost, solvers, what)
-    _data(axes[0, 2], evals, dims, solvers)
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncols=min(4, len(solvers)), frameon=False)
-    fig.suptitle(f"Performance and data profiles over {len(problems)} problems (objective × start point)")
-    save(fig, out_dir, "profiles")
-    caption = (f"A problem is an objective with its options and a start point ({len(problems)} here); it counts "
-               f"as solved by a run at the first iterate with f − f* ≤ {data.tol:g} (f(x0) − f*). Left and "
-               f"middle, performance profiles (Dolan and Moré 2002): the fraction of problems a solver solves "
-               f"within a factor α of the cheapest solver on that problem, by function evaluations and by time; "
-               f"the value at α = 1 is how often it is the fastest, the height on the right how often it solves "
-               f"at all. Right, the data profile (Moré and Wild 2009): the fraction of problems solved within "
-               f"κ (n + 1) function evaluations, n the dimension. A solver that did not run on a problem, or "
-               f"whose run was invalid, counts as not solving it.")
-    return [Plot("profiles", "Profiles", "performance and data profiles", caption)]
+    settings = [s for s in data.ranking if s in set(valid.solver_label)]
+    problems = data.problem_order()
+    na = not_applicable(data)
+    rows = []
+    for s in settings:
+        sub = valid[valid.solver_label == s]
+        solver = sub.solver_name.iloc[0]
+        row = []
+        for p in problems:
+            g = sub[sub.problem == p]
+            if len(g):
+                row.append(f"{int(np.isfinite(g.solved_iter.to_numpy(dtype=float)).sum())}/{len(g)}")
+            else:
+                row.append("n/a" if (solver, data.problems[p].name) in na else "")
+        rows.append(row)
+    return settings, [data.problems[p].label for p in problems], rows
 
 
-def _style(k: int) -> dict:
-    return {"color": f"C{k % 10}", "ls": LINESTYLES[(k // 10) % len(LINESTYLES)], "lw": 1.6}
+def profile_figure(data: ReportData, cost: str | None = None) -> Figure:
+    """The performance profile and the data profile by ``cost`` ("nfev", "evals" or "time")."""
+    with context():
+        return _profile_figure(data, cost or data.cost)
 
 
-def _performance(ax, cost: np.ndarray, solvers: list[str], what: str) -> None:
-    best = cost.min(axis=1, keepdims=True)
+def _profile_figure(data: ReportData, cost: str) -> Figure:
+    cost_m, settings, problems, dims = cost_matrix(data, cost)
+    applies = (~np.isnan(cost_m)).sum(axis=0)
+    names = [s + (f" (on {n} of {len(problems)})" if n < len(problems) else "") for s, n in zip(settings, applies)]
+    g = grid(1, 2, w=4.3, h=3.3, right=legend_width(names), top=0.75, bottom=0.6, wspace=0.8)
+    ax_p, ax_d = g.axes[0]
+    best = np.nanmin(np.where(np.isnan(cost_m), np.inf, cost_m), axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = (cost / np.where(best > 0, best, 1.0))[np.isfinite(cost)]
+        ratios = (cost_m / np.where(best > 0, best, 1.0))[np.isfinite(cost_m)]
     top = max(2.0, float(ratios.max()) * 1.5) if ratios.size else 2.0
     alphas = np.unique(np.r_[1.0, np.clip(ratios, 1.0, None), top])
-    rho = performance_profile(cost, alphas)
-    for k, name in enumerate(solvers):
-        ax.step(alphas, rho[k], where="post", label=name, **_style(k))
-    ax.set_xscale("log", base=2)
-    plain_numbers(ax.xaxis)
-    ax.set_xlim(1, top)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(f"α: within this factor of the best {what} (log₂)")
-    ax.set_ylabel("fraction of problems solved")
-    ax.set_title(f"Performance profile: {what}")
-
-
-def _data(ax, cost: np.ndarray, dims: np.ndarray, solvers: list[str]) -> None:
-    units = (cost / (dims[:, None] + 1.0))[np.isfinite(cost)]
-    lo = max(float(units.min()) / 2, 1e-3) if units.size else 0.1
+    rho = performance_profile(cost_m, alphas)
+    per_n = cost != "time"
+    units = (cost_m / (dims[:, None] + 1.0) if per_n else cost_m)[np.isfinite(cost_m)]
+    lo = max(float(units.min()) / 2, 1e-6) if units.size else 0.1
     hi = float(units.max()) * 2 if units.size else 10.0
-    kappas = np.unique(np.r_[lo, units, hi])
-    d = data_profile(cost, dims, kappas)
-    for k, name in enumerate(solvers):
-        ax.step(kappas, d[k], where="post", label=name, **_style(k))
-    ax.set_xscale("log")
-    decades(ax.xaxis)
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("κ: budget in simplex gradients, evaluations / (n + 1)")
-    ax.set_ylabel("fraction of problems solved")
-    ax.set_title("Data profile: function evaluations")
+    kappas = np.unique(np.r_[lo, np.clip(units, lo, None), hi])
+    d = data_profile(cost_m, dims if per_n else None, kappas)
+    for k, (setting, name) in enumerate(zip(settings, names)):
+        style = data.style(setting)
+        ax_p.step(alphas, rho[k], where="post", label=name, lw=1.6, **style)
+        ax_d.step(kappas, d[k], where="post", lw=1.6, **style)
+    ax_p.set_xscale("log", base=2)
+    ax_p.set_xlim(1, top)
+    log_ticks(ax_p.xaxis, 1, top)
+    ax_p.set_xlabel(f"α: within this factor of the best {COSTS[cost].split(' (')[0]} (log)")
+    title(ax_p, f"Performance profile: {COSTS[cost]}", 9.5)
+    ax_d.set_xscale("log")
+    ax_d.set_xlim(lo, hi)
+    log_ticks(ax_d.xaxis, lo, hi)
+    ax_d.set_xlabel("κ: budget, cost / (n + 1)" if per_n else "budget (s)")
+    title(ax_d, f"Data profile: {COSTS[cost]}", 9.5)
+    for ax in (ax_p, ax_d):
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("fraction of its problems solved")
+    handles = [Line2D([], [], lw=1.6, label=n, **data.style(s)) for s, n in zip(settings, names)]
+    g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
+                 borderaxespad=0, title="best first")
+    g.fig.suptitle(f"Profiles over {len(problems)} problems (objective × start point)")
+    return g.fig
+
+
+def outcome_figure(data: ReportData) -> Figure:
+    """Settings (rows, best first) x objectives: solved of run, n/a where the solver does not apply."""
+    with context():
+        settings, problems, rows = outcome_table(data)
+        width = 1.0 + 0.065 * max(len(s) for s in settings)
+        g = grid(1, 1, w=0.75 * len(problems) + 0.2, h=0.26 * len(settings) + 0.2, left=width, top=0.6,
+                 bottom=1.1, right=0.3)
+        ax = g.axes[0, 0]
+        frac = np.full((len(settings), len(problems)), np.nan)
+        for i, row in enumerate(rows):
+            for j, text in enumerate(row):
+                if text not in ("n/a", ""):
+                    k, n = (int(v) for v in text.split("/"))
+                    frac[i, j] = k / n
+        level = np.where(np.isnan(frac), np.nan, np.select([frac <= 0, frac < 0.5, frac < 1], [0, 1, 2], 3))
+        ax.imshow(np.ma.masked_invalid(level), cmap=OUTCOME_CMAP, vmin=-0.5, vmax=3.5, aspect="auto")
+        for i, row in enumerate(rows):
+            for j, text in enumerate(row):
+                if text in ("n/a", ""):
+                    ax.add_patch(_na_patch(j, i, text))
+                ax.text(j, i, text or "–", ha="center", va="center", fontsize=7, color="#555555" if
+                        text in ("n/a", "") else "black")
+        ax.set_xticks(range(len(problems)), problems, rotation=40, ha="right")
+        ax.set_yticks(range(len(settings)), settings)
+        ax.grid(False)
+        title(ax, "runs solved / runs, by solver setting (best first) and objective; n/a: not applicable", 9.5)
+        return g.fig
+
+
+def _na_patch(j: int, i: int, text: str) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=NA_COLOR if text == "n/a" else "white",
+                     hatch="//" if text == "n/a" else None, edgecolor="#cccccc", lw=0.5)
+
+
+def profile_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]:
+    valid = data.valid
+    if valid.empty or valid.solver_label.nunique() < 2:
+        return []
+    out = []
+    cost_m, settings, problems, _ = cost_matrix(data)
+    if len(problems) >= MIN_PROBLEMS and np.isfinite(cost_m).any():
+        caption = (f"A problem is an objective with its options and a start point ({len(problems)} here); a run "
+                   f"solves it at the first iterate with f − f* ≤ {data.tol:g} (f(x0) − f*). Left, the performance "
+                   f"profile (Dolan and Moré 2002): the fraction of its problems a setting solves within a factor α "
+                   f"of the cheapest setting there, by {COSTS[data.cost]}; at α = 1, how often it is the cheapest; "
+                   f"on the right edge, how often it solves at all. Right, the data profile (Moré and Wild 2009): "
+                   f"the fraction solved within a budget. Each setting counts only the problems it applies to "
+                   f"(“on k of n” in the legend); legend best first.")
+        if data.cost == "time" and (valid.batched > 0).any():
+            caption += " Batched runs record the clock of their whole batch: their times are not per run."
+        out.append((Plot("profiles", "Profiles", f"performance and data profiles ({COSTS[data.cost]})", caption),
+                    "profile_figure", {}))
+    if valid.problem.nunique() >= 2 or not_applicable(data):
+        caption = ("For each solver setting (best first) and objective: how many of its runs (one per start) "
+                   "solved the problem; hatched n/a where the solver does not apply to the objective (its job was "
+                   "recorded as not applicable), – where it did not run.")
+        out.append((Plot("solved", "Profiles", "solved runs by setting and objective", caption),
+                    "outcome_figure", {}))
+    return out

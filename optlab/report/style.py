@@ -1,40 +1,52 @@
-"""Shared plotting pieces: figures without pyplot (Agg), saving as PNG and SVG, colours by learning rate."""
+"""Shared plotting pieces: the report's style (applied in ``matplotlib.rc_context`` only), figures
+laid out in inches without pyplot, colours and line styles, log axes with a floor for exact values.
+
+Nothing here changes the caller's matplotlib state: figures are ``matplotlib.figure.Figure``
+objects (no pyplot, no backend switch), and the style is a context entered around building and
+saving each figure.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("MPLBACKEND", "Agg")  # before matplotlib loads: never a window
+import matplotlib
+import numpy as np
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
+RC = {
+    "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8, "figure.titlesize": 11,
+    "xtick.labelsize": 8, "ytick.labelsize": 8, "svg.fonttype": "none", "axes.grid": True, "grid.alpha": 0.3,
+    "figure.dpi": 100, "savefig.dpi": 100, "text.usetex": False, "text.parse_math": False,
+    "axes.formatter.use_mathtext": False, "axes.titlelocation": "center", "legend.frameon": False,
+    "path.simplify": True, "agg.path.chunksize": 20000, "figure.max_open_warning": 0,
+}
 
-matplotlib.rcParams.update({
-    "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8,
-    "figure.titlesize": 11.5, "svg.fonttype": "none", "axes.grid": True, "grid.alpha": 0.3,
-    "figure.dpi": 100, "savefig.dpi": 100,
-})
-
-# viridis without its last, palest yellows, so every line stays visible on white
+# Qualitative colours (tab10 order, grey last) and line styles: setting k gets colour k mod 10 and style
+# k mod 3, a distinct pair for up to 30 settings, neighbours differing in both.
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+          "#7f7f7f"]
+STYLES = ["-", "--", ":"]
+START_STYLES = ["-", "--", ":", "-."]  # starts told apart within one colour
+DIVERGED_COLOR = "#d62728"
+NA_COLOR = "#f0f0f0"
+# viridis without its palest yellows, so every line stays visible on white
 LR_CMAP = ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, 256)), name="lr")
 NO_LR_COLOR = "#222222"
-DIVERGED_COLOR = "#d62728"
-PANEL_W, PANEL_H = 3.6, 2.7
-SETTING_COLORS = [matplotlib.colormaps["tab20"](i) for i in (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 1, 3, 5, 7, 9, 11,
-                                                             13, 15, 17, 19)]
+MAX_DISCRETE_RATES = 8
 
 
 @dataclasses.dataclass
 class Plot:
-    """A figure written to the report: file stem, section, title and a caption saying what it shows."""
+    """A figure of the report: file stem, section, title and a caption saying what it shows."""
 
     name: str
     section: str
@@ -42,97 +54,181 @@ class Plot:
     caption: str
 
 
-def new_figure(rows: int, cols: int, *, w: float = PANEL_W, h: float = PANEL_H, extra_w: float = 0.0,
-               **subplot_kw: Any) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(w * cols + extra_w, h * rows + 0.6), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, **subplot_kw)
-    return fig, axes
+@contextlib.contextmanager
+def context() -> Iterator[None]:
+    """The report's style, for the duration of the block only."""
+    with matplotlib.rc_context(RC):
+        yield
 
 
-def save(fig: Figure, out_dir: Path, name: str) -> None:
-    fig.savefig(out_dir / f"{name}.png", dpi=100)
-    fig.set_layout_engine("none")  # keep the layout of the PNG: the SVG need not compute it again
-    fig.savefig(out_dir / f"{name}.svg")
+def setting_style(rank: int) -> dict[str, Any]:
+    return {"color": COLORS[rank % len(COLORS)], "ls": STYLES[rank % len(STYLES)]}
+
+
+def start_style(k: int) -> str:
+    return START_STYLES[k % len(START_STYLES)]
+
+
+@dataclasses.dataclass
+class Grid:
+    """A figure of ``rows`` x ``cols`` panels of fixed size in inches, with margins for legends and bars."""
+
+    fig: Figure
+    axes: np.ndarray
+    right_x: float  # figure fraction where the right margin starts
+    top_y: float  # figure fraction of the top of the panels
+    bottom_y: float
+
+
+def grid(rows: int, cols: int, *, w: float = 3.4, h: float = 2.5, left: float = 0.75, right: float = 0.25,
+         top: float = 0.75, bottom: float = 0.55, wspace: float = 0.25, hspace: float = 0.5,
+         sharex: bool | str = False, sharey: bool | str = False) -> Grid:
+    """Panels laid out in inches (no layout engine: fast, and the same in PNG and SVG)."""
+    width = left + cols * w + (cols - 1) * wspace + right
+    height = top + rows * h + (rows - 1) * hspace + bottom
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=sharex, sharey=sharey)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=wspace / w, hspace=hspace / h)
+    return Grid(fig, axes, 1 - right / width + 0.1 / width, 1 - top / height, bottom / height)
+
+
+def legend_width(labels: list[str], title: str = "") -> float:
+    """Inches a legend of these labels takes at 8 pt."""
+    longest = max([len(s) for s in labels] + [len(title)] + [4])
+    return 0.75 + 0.062 * min(longest, 60)
+
+
+def title(ax: Any, text: str, size: float | None = None, pad: float = 5) -> None:
+    """A panel title at a fixed height (matplotlib's automatic placement costs a layout pass per panel)."""
+    ax.set_title(text, y=1.0, pad=pad, fontsize=size or (8.5 if len(text) > 40 else None))
+
+
+def hide_unused(axes: np.ndarray, used: int) -> None:
+    for ax in np.ravel(axes)[used:]:
+        ax.set_visible(False)
+
+
+def save(fig: Figure, out_dir: Path, name: str, svg: bool = False) -> list[str]:
+    with context():
+        fig.savefig(out_dir / f"{name}.png", dpi=100, pil_kwargs={"compress_level": 3})
+        if svg:
+            fig.savefig(out_dir / f"{name}.svg")
+    return [f"{name}.png"] + ([f"{name}.svg"] if svg else [])
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60] or "x"
 
 
-class LrColors:
-    """Learning rate -> colour on a log scale shared by every panel of a figure."""
-
-    def __init__(self, lrs: Any) -> None:
-        lrs = np.unique([v for v in lrs if isinstance(v, float) and math.isfinite(v) and v > 0])
-        self.active = lrs.size > 1  # one rate needs no colour scale: it is named in the figure's corner
-        self.single = float(lrs[0]) if lrs.size == 1 else None
-        lo, hi = (float(lrs.min()), float(lrs.max())) if lrs.size else (1.0, 1.0)
-        if hi <= lo * 1.0001:
-            lo, hi = lo / 2, hi * 2
-        self.norm = LogNorm(vmin=lo, vmax=hi)
-
-    def __call__(self, lr: float) -> Any:
-        return LR_CMAP(self.norm(lr)) if math.isfinite(lr) else NO_LR_COLOR
-
-    def note(self) -> str:
-        """For the title when every run shares one rate (then there is no colour bar)."""
-        return "" if self.single is None else f"\nlearning rate {self.single:g} in every run that has one"
-
-    def colorbar(self, fig: Figure, axes: np.ndarray) -> None:
-        if not self.active:
-            return
-        import matplotlib.cm as cm
-
-        mappable = cm.ScalarMappable(norm=self.norm, cmap=LR_CMAP)
-        bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), shrink=0.8, pad=0.01, aspect=30)
-        bar.set_label("learning rate (solver.lr, log scale)")
-        log_ticks(bar.ax.yaxis, self.norm.vmin, self.norm.vmax)
+def natural_key(text: str) -> tuple:
+    """Sort key reading the numbers in ``text`` as numbers ("lr=0.0001" < "lr=0.001" < "lr=0.01")."""
+    parts = re.split(r"(-?\d+(?:\.\d*)?(?:e-?\d+)?)", str(text))
+    return tuple((0, float(p), "") if k % 2 else (1, 0.0, p) for k, p in enumerate(parts) if p)
 
 
+# -- numbers on axes ------------------------------------------------------------------------
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _power_of_ten(v: float, pos: object = None) -> str:
+def power_label(v: float) -> str:
     if not (v > 0 and math.isfinite(v)):
         return ""
     k = math.log10(v)
     if abs(k - round(k)) > 1e-6:
-        return ""
+        return f"{v:g}"
     return "1" if round(k) == 0 else "10" + str(round(k)).translate(_SUPERSCRIPT)
 
 
-def decades(axis: Any) -> None:
-    """Label a log axis 10⁻³, 10⁰, ... in plain text (mathtext is slow to lay out on many panels)."""
-    axis.set_major_locator(LogLocator(base=10, numticks=8))
-    axis.set_major_formatter(FuncFormatter(_power_of_ten))
-    axis.set_minor_locator(NullLocator())  # minor ticks over 30 decades cost more than the rest of the panel
+def count_label(v: float) -> str:
+    """0, 1, 10, 100, 1000, 10⁴, ...: plain numbers up to 1000."""
+    if v == 0:
+        return "0"
+    if abs(v) < 1e4 and abs(v) >= 1e-3:
+        return f"{v:g}"
+    return ("−" if v < 0 else "") + power_label(abs(v))
+
+
+def decade_ticks(lo: float, hi: float, most: int = 8) -> list[float]:
+    """Powers of ten from ``lo`` to ``hi``, every k-th (exponents multiples of k) so that at most ``most``."""
+    a, b = math.floor(math.log10(lo) + 1e-9), math.ceil(math.log10(hi) - 1e-9)
+    step = max(1, math.ceil((b - a + 1) / most))
+    return [10.0 ** e for e in range(a, b + 1) if e % step == 0] or [10.0 ** a]
+
+
+def log_y(ax: Any, floor: float | None, bottom: float, top: float, zero_label: str = "≤ 0") -> None:
+    """A log y axis from ``bottom`` to ``top``; with a ``floor``, its tick reads ``zero_label``."""
+    ax.set_yscale("log")
+    ax.set_ylim(bottom, top)
+    lo = floor if floor is not None else bottom
+    ticks = decade_ticks(lo, top, most=6)
+    if floor is not None and ticks[0] != floor:
+        ticks = [floor] + [t for t in ticks if t > floor * 9.9]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(
+        lambda v, pos=None: zero_label if floor is not None and abs(v - floor) <= floor * 1e-6 else power_label(v)))
 
 
 def log_ticks(axis: Any, low: float, high: float) -> None:
     """Decades on a wide log axis; 1-2-5 steps as plain numbers when it spans under two decades."""
     if high > 0 and low > 0 and high / low < 100:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        plain_numbers(axis)
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+                 for m in (1, 2, 5) if low * 0.999 <= m * 10.0 ** e <= high * 1.001]
+        axis.set_major_locator(FixedLocator(ticks or [low, high]))
+        axis.set_major_formatter(FuncFormatter(lambda v, pos=None: f"{v:g}"))
     else:
-        decades(axis)
+        axis.set_major_locator(FixedLocator(decade_ticks(low, high)))
+        axis.set_major_formatter(FuncFormatter(lambda v, pos=None: power_label(v)))
+    axis.set_minor_locator(NullLocator())
 
 
-def plain_numbers(axis: Any) -> None:
-    axis.set_major_formatter(FuncFormatter(lambda v, pos=None: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
+def count_axis(ax: Any, symlog: bool, linthresh: float, hi: float, lo: float = 0.0) -> None:
+    """An x axis of counts or seconds: linear, or symlog (linear to ``linthresh``, log beyond)."""
+    if symlog:
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.3)
+        ticks = [0.0] + [t for t in decade_ticks(linthresh, hi, most=6) if t >= linthresh * 0.999]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos=None: count_label(v)))
+    ax.set_xlim(lo, hi)
 
 
-def log_floor(values: np.ndarray) -> float:
-    """The bottom of a log axis: a decade below the smallest positive value shown."""
-    v = values[np.isfinite(values) & (values > 0)]
-    return float(v.min()) / 10 if v.size else 1e-16
+# -- colour by learning rate -------------------------------------------------------------
+class LrColors:
+    """Learning rate -> colour, shared by every panel: up to 8 rates as a discrete legend, else a
+    log colour bar."""
+
+    def __init__(self, lrs: Any) -> None:
+        self.rates = [float(v) for v in np.unique([v for v in lrs if isinstance(v, float) and math.isfinite(v)
+                                                   and v > 0])]
+        self.active = len(self.rates) > 1
+        self.discrete = len(self.rates) <= MAX_DISCRETE_RATES
+        lo, hi = (self.rates[0], self.rates[-1]) if self.rates else (1.0, 1.0)
+        if hi <= lo * 1.0001:
+            lo, hi = lo / 2, hi * 2
+        self.norm = LogNorm(vmin=lo, vmax=hi)
+
+    def __call__(self, lr: float) -> Any:
+        if not math.isfinite(lr):
+            return NO_LR_COLOR
+        if self.discrete and len(self.rates) > 1:
+            k = int(np.argmin(np.abs(np.log(self.rates) - math.log(lr))))
+            return LR_CMAP(k / (len(self.rates) - 1))
+        return LR_CMAP(self.norm(lr))
+
+    def handles(self) -> list:
+        from matplotlib.lines import Line2D
+
+        return [Line2D([], [], color=self(r), lw=2, label=f"{r:g}") for r in self.rates]
+
+    def colorbar(self, fig: Figure, rect: list[float]) -> None:
+        import matplotlib.cm as cm
+
+        bar = fig.colorbar(cm.ScalarMappable(norm=self.norm, cmap=LR_CMAP), cax=fig.add_axes(rect))
+        bar.set_label("learning rate (log scale)")
+        log_ticks(bar.ax.yaxis, self.norm.vmin, self.norm.vmax)
 
 
-def panel_grid(n: int, max_cols: int = 4) -> tuple[int, int]:
-    cols = min(n, max_cols)
-    return math.ceil(n / cols), cols
-
-
-def hide_unused(axes: np.ndarray, used: int) -> None:
-    for ax in np.ravel(axes)[used:]:
-        ax.set_visible(False)
+def level_norm(levels: np.ndarray, cmap: Any) -> BoundaryNorm:
+    return BoundaryNorm(levels, cmap.N, extend="both")

@@ -1,4 +1,8 @@
-"""The report's tables: one row per run (``summary.csv``) and one per solver setting and problem."""
+"""The report's tables: one row per run (``summary.csv``) and one per solver setting and problem.
+
+Text cells that a spreadsheet would read as a formula (starting with = + - @, a tab or a
+carriage return) are written with a leading quote.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +13,61 @@ from typing import Any
 import numpy as np
 
 from .data import ReportData
+from .style import natural_key
 
 STATUS_ORDER = ("converged", "max_iter", "max_seconds", "diverged", "failed", "error", "interrupted", "invalid")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 RUN_COLUMNS = {  # summary.csv column -> runs column
-    "run_id": "run_id", "status": "status", "objective": "objective", "problem": "problem_label",
-    "solver": "solver_name", "solver_setting": "solver_label", "lr": "lr", "x0": "start_label",
-    "iterations": "iterations", "iterations_to_tol": "solved_iter", "nfev_to_tol": "solved_nfev",
-    "time_to_tol_s": "solved_time_s", "f_final": "f_final", "f_ref": "f_ref", "f_ref_is_f_star": "f_ref_is_f_star",
-    "gap_final": "gap_final", "nfev": "nfev", "ngev": "ngev", "nhev": "nhev", "wall_time_s": "wall_time_s",
+    "run_id": "run_id", "sweep": "sweep", "status": "status", "not_applicable": "not_applicable",
+    "objective": "objective", "problem": "problem_label", "solver": "solver_name", "solver_setting": "solver_label",
+    "lr": "lr", "x0": "start_label", "iterations": "iterations", "iterations_to_tol": "solved_iter",
+    "nfev_to_tol": "solved_nfev", "evals_to_tol": "solved_evals", "time_to_tol_s": "solved_time_s",
+    "f_final": "f_final", "f_ref": "f_ref", "f_ref_is_f_star": "f_ref_is_f_star", "gap_final": "gap_final",
+    "nfev": "nfev", "ngev": "ngev", "nhev": "nhev", "wall_time_s": "wall_time_s", "batch_size": "batched",
     "message": "message", "path": "path",
 }
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell a spreadsheet would take for a formula, quoted; anything else as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def run_table(data: ReportData) -> Any:
     runs = data.runs
     table = runs.reindex(columns=list(RUN_COLUMNS.values())).copy()
     table.columns = list(RUN_COLUMNS)
-    table["path"] = [_relative(p, data.root) for p in runs.get("path", [None] * len(runs))]
-    order = np.lexsort((table.x0.astype(str), table.lr.fillna(0).to_numpy(), table.solver_setting.astype(str),
-                        table.problem.astype(str)))
+    table["path"] = [_relative(p, data.roots) for p in runs.get("path", [None] * len(runs))]
+    if len(data.roots) < 2:
+        table = table.drop(columns=["sweep"])
+    keys = list(zip(table.problem.map(lambda v: natural_key(str(v))), table.solver_setting.map(
+        lambda v: natural_key(str(v))), table.lr.fillna(0), runs.get("start_key", [()] * len(runs))))
+    order = sorted(range(len(table)), key=lambda i: keys[i])
     return table.iloc[order].reset_index(drop=True)
 
 
-def _relative(path: Any, root: Path) -> str:
+def _relative(path: Any, roots: list[Path]) -> str:
     if not isinstance(path, str):
         return ""
-    rel = os.path.relpath(path, root)
-    return "." if rel == "." else rel
+    for root in roots:
+        rel = os.path.relpath(path, root.resolve())
+        if not rel.startswith(".."):
+            return "." if rel == "." else rel
+    return path
 
 
 def status_counts(runs: Any) -> dict[str, int]:
     counts = runs.status.value_counts().to_dict() if len(runs) else {}
+    if "not_applicable" in runs and len(runs):
+        na = int(runs.not_applicable.fillna(False).astype(bool).sum())
+        if na:
+            counts["invalid"] = counts.get("invalid", 0) - na
+            counts["not applicable"] = na
+            if not counts["invalid"]:
+                del counts["invalid"]
     ordered = {s: int(counts.pop(s)) for s in STATUS_ORDER if s in counts}
     ordered.update({str(k): int(v) for k, v in sorted(counts.items())})
     return ordered
@@ -51,19 +78,23 @@ def solver_table(data: ReportData) -> Any:
     import pandas as pd
 
     table = run_table(data)
-    statuses = list(status_counts(data.runs))
+    statuses = [s for s in status_counts(data.runs) if s != "not applicable"]
     rows = []
-    for (setting, problem), g in table.groupby(["solver_setting", "problem"], sort=True, dropna=False):
+    for (setting, problem), g in table.groupby(["solver_setting", "problem"], sort=False, dropna=False):
         solved = g[np.isfinite(g.iterations_to_tol.astype(float))]
         row = {"solver_setting": setting, "problem": problem, "runs": len(g), "solved": len(solved)}
         row.update({s: int((g.status == s).sum()) for s in statuses})
+        row["not_applicable"] = int(g.not_applicable.fillna(False).astype(bool).sum())
         row.update({
             "median_iterations_to_tol": _median(solved.iterations_to_tol),
             "median_nfev_to_tol": _median(solved.nfev_to_tol),
+            "median_evals_to_tol": _median(solved.evals_to_tol),
             "median_gap_final": _median(g.gap_final),
             "median_wall_time_s": _median(g.wall_time_s),
         })
         rows.append(row)
+    rank = {s: k for k, s in enumerate(data.ranking)}
+    rows.sort(key=lambda r: (rank.get(r["solver_setting"], len(rank)), natural_key(str(r["problem"]))))
     return pd.DataFrame(rows)
 
 
@@ -75,6 +106,10 @@ def _median(values: Any) -> float:
 
 def write_tables(data: ReportData, out_dir: Path) -> tuple[Any, Any]:
     runs, solvers = run_table(data), solver_table(data)
-    runs.to_csv(out_dir / "summary.csv", index=False)
-    solvers.to_csv(out_dir / "solvers.csv", index=False)
+    for table, name in ((runs, "summary.csv"), (solvers, "solvers.csv")):
+        safe = table.copy()
+        for column in safe.columns:
+            if safe[column].dtype == object:
+                safe[column] = safe[column].map(neutralise)
+        safe.to_csv(out_dir / name, index=False)
     return runs, solvers

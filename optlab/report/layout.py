@@ -1,0 +1,207 @@
+"""Which runs go in which panel, and how each is drawn: the decisions behind the curve figures,
+made on the data alone (no drawing), so that they can be checked.
+
+- **Overlay or small multiples.** Up to ``OVERLAY_MAX_SETTINGS`` solver settings with at most
+  ``OVERLAY_MAX_LINES`` series per panel share one panel per problem. More become small
+  multiples with shared axes: a panel per setting (a figure per problem when there would be
+  more than ``MAX_PANELS`` panels). When the settings of each solver differ only in their
+  learning rate, there is a panel per solver and the colour is the rate.
+- **Series.** Runs with every recorded option equal (one multi-start specification, say)
+  pool into a median band once there are ``BAND_MIN`` of them; all other runs are lines,
+  their starts told apart by line style. Runs that differ in any option are never pooled.
+- **Floor.** Gaps (and gradient norms) <= 0 are drawn at one floor shared by all panels of a
+  figure: below ``1e-16 max(1, |f*|)`` and a decade below the smallest positive value drawn,
+  rounded down to a power of ten; its tick reads "<= 0".
+- **x axis.** Iterations, evaluations and seconds on a symlog axis (linear near 0, log beyond)
+  where the runs' lengths span ``SPAN_FOR_LOG`` or more, else linear.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .data import ReportData, Trace
+from .style import LrColors, natural_key, start_style
+
+OVERLAY_MAX_SETTINGS = 6
+OVERLAY_MAX_LINES = 16
+MAX_PANELS = 24
+BAND_MIN = 5
+SPAN_FOR_LOG = 20.0
+EPS = 1e-16
+
+X_KINDS = {"iter": "iteration", "evals": "evaluations", "time": "time"}
+
+
+@dataclasses.dataclass
+class Series:
+    """One legend-level item of a panel: a median band, or lines (one per run)."""
+
+    label: str
+    setting: str
+    run_ids: list[str]
+    band: bool
+    color: Any
+    ls: str
+    diverged: int
+
+
+@dataclasses.dataclass
+class Panel:
+    title: str
+    problem: str
+    key: str | None  # the setting (multiples) or solver (learning-rate mode); None when overlaid
+    series: list[Series]
+    row: int = 0
+
+
+@dataclasses.dataclass
+class FigureSpec:
+    mode: str  # "overlay", "lr" or "multiples"
+    suffix: str  # "" or the problem's label, when there is a figure per problem
+    panels: list[Panel]
+    nrows: int
+    ncols: int
+    starts: list[tuple[str, str]]  # (start label, line style) when starts are told apart by style
+    colors: LrColors | None = None
+
+
+def _series_count(runs: Any) -> int:
+    n = 0
+    for _, g in runs.groupby("group"):
+        n += 1 if len(g) >= BAND_MIN else len(g)
+    return n
+
+
+def mode_of(data: ReportData) -> str:
+    valid = data.valid
+    if data.lr_mode:
+        return "lr"
+    settings = valid.solver_label.unique()
+    busiest = max((_series_count(g) for _, g in valid.groupby("problem")), default=0)
+    return "overlay" if len(settings) <= OVERLAY_MAX_SETTINGS and busiest <= OVERLAY_MAX_LINES else "multiples"
+
+
+def _start_styles(runs: Any) -> dict[str, str]:
+    """A line style per start of the runs drawn as lines (numeric order), when there are at most four."""
+    single = runs[~runs.group.isin([k for k, g in runs.groupby("group") if len(g) >= BAND_MIN])]
+    starts = sorted(set(zip(single.start_key, single.start_label)))
+    if not 2 <= len(starts) <= 4:
+        return {}
+    return {label: start_style(k) for k, (_, label) in enumerate(starts)}
+
+
+def _series(data: ReportData, runs: Any, mode: str, colors: LrColors | None, styles: dict[str, str]
+            ) -> list[Series]:
+    out = []
+    groups = sorted(runs.groupby("group"), key=lambda kv: (data.rank(kv[1].solver_label.iloc[0]),
+                                                          kv[1].lr.iloc[0], kv[1].start_key.iloc[0]))
+    for _, g in groups:
+        first = g.iloc[0]
+        color = colors(float(first.lr)) if mode == "lr" and colors is not None else \
+            data.style(first.solver_label)["color"]
+        n_div = int((g.status == "diverged").sum())
+        if len(g) >= BAND_MIN:
+            out.append(Series(f"{first.solver_label}: median of {len(g)} starts", first.solver_label,
+                              list(g.run_id), True, color, "-", n_div))
+            continue
+        for r in g.sort_values("start_key").itertuples():
+            out.append(Series(r.solver_label, r.solver_label, [r.run_id], False, color,
+                              styles.get(r.start_label, "-"), int(r.status == "diverged")))
+    return out
+
+
+def _title(label: str, runs: Any) -> str:
+    n_div = int((runs.status == "diverged").sum())
+    return label + (f" ({n_div} of {len(runs)} runs diverged)" if n_div else "")
+
+
+def figure_specs(data: ReportData) -> list[FigureSpec]:
+    """The curve figures' layout: one spec per figure (one per problem when panels would be too many)."""
+    valid = data.valid
+    if valid.empty:
+        return []
+    mode = mode_of(data)
+    problems = data.problem_order()
+    colors = LrColors(valid.lr) if mode == "lr" else None
+    if mode == "overlay":
+        styles = _start_styles(valid)
+        panels = [Panel(_title(data.problems[p].label, valid[valid.problem == p]), p, None,
+                        _series(data, valid[valid.problem == p], mode, None, styles)) for p in problems]
+        ncols = min(len(panels), 3)
+        for k, panel in enumerate(panels):
+            panel.row = k // ncols
+        return [FigureSpec(mode, "", panels, math.ceil(len(panels) / ncols), ncols, sorted(
+            styles.items(), key=lambda kv: natural_key(kv[0])) if styles else [], colors)]
+    column = "solver_name" if mode == "lr" else "solver_label"
+    order = {}
+    for label in data.ranking:  # solvers (lr mode) or settings, best first
+        order.setdefault(valid[valid.solver_label == label][column].iloc[0], len(order))
+    keys = sorted(valid[column].unique(), key=lambda k: order.get(k, len(order)))
+    styles = _start_styles(valid)
+    style_list = sorted(styles.items(), key=lambda kv: natural_key(kv[0]))
+    if len(problems) * len(keys) <= MAX_PANELS:
+        panels = []
+        for row, p in enumerate(problems):
+            for key in keys:
+                runs = valid[(valid.problem == p) & (valid[column] == key)]
+                title = key if len(problems) == 1 else f"{key} on {data.problems[p].label}"
+                panels.append(Panel(_title(title, runs), p, key, _series(data, runs, mode, colors, styles), row))
+        return [FigureSpec(mode, "", panels, len(problems), len(keys), style_list, colors)]
+    specs = []
+    for p in problems:
+        here = valid[valid.problem == p]
+        present = [k for k in keys if (here[column] == k).any()]
+        ncols = min(4, len(present))
+        panels = [Panel(_title(k, here[here[column] == k]), p, k,
+                        _series(data, here[here[column] == k], mode, colors, styles), i // ncols)
+                  for i, k in enumerate(present)]
+        specs.append(FigureSpec(mode, data.problems[p].label, panels, math.ceil(len(panels) / ncols), ncols,
+                                style_list, colors))
+    return specs
+
+
+# -- values, floor, axes --------------------------------------------------------------------
+def y_values(t: Trace, f_ref: float, y: str) -> np.ndarray:
+    return t.gap(f_ref) if y == "gap" else t.grad_norm
+
+
+def x_values(t: Trace, x: str) -> np.ndarray:
+    return {"iter": t.iter, "evals": t.evals, "nfev": t.nfev, "time": t.time_s}[x]
+
+
+def floor_of(ys: list[np.ndarray], f_refs: list[float], y: str = "gap") -> tuple[float, bool]:
+    """``(floor, any value <= 0)``, shared by the panels of a figure. With values <= 0, the floor is
+    where they are drawn: ``1e-16 max(1, |f*|)`` (the smallest over the figure's problems), or a
+    decade below the smallest positive value if that is lower. Without, it is the decade at or
+    below the smallest positive value. Always a power of ten."""
+    finite = [v[np.isfinite(v)] for v in ys]
+    values = np.concatenate(finite) if finite else np.empty(0)
+    positive = values[values > 0]
+    zero = bool((values <= 0).any())
+    if zero:
+        base = min((EPS * max(1.0, abs(f)) for f in f_refs if math.isfinite(f)), default=EPS) if y == "gap" \
+            else EPS
+        level = min(base, float(positive.min()) / 10) if positive.size else base
+    else:
+        level = float(positive.min()) if positive.size else EPS
+    return 10.0 ** math.floor(math.log10(max(level, 1e-300)) + 1e-9), zero
+
+
+def x_axis(xs: list[np.ndarray], x: str) -> tuple[bool, float, float]:
+    """``(symlog, linthresh, right end)`` for the runs' x values."""
+    ends = [float(v[np.isfinite(v)][-1]) for v in xs if np.isfinite(v).any()]
+    ends = [e for e in ends if e > 0] or [1.0]
+    hi = max(ends)
+    if x == "time":
+        positive = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in xs] or [np.empty(0)])
+        small = float(positive.min()) if positive.size else 1e-3
+        linthresh = 10.0 ** math.floor(math.log10(max(small, 1e-9)))
+    else:
+        linthresh = 1.0
+    symlog = hi / max(min(ends), linthresh) >= SPAN_FOR_LOG
+    return symlog, linthresh, hi * (1.6 if symlog else 1.03)
