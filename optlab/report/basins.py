@@ -72,17 +72,21 @@ def _figure(data: ReportData, problem: str) -> Figure:
     radius = BASIN_RADIUS * float(np.linalg.norm(info.box[:, 1] - info.box[:, 0]))
     converged = runs[runs.status == "converged"]
     targets = _targets(info, [_vector(x) for x in converged.get("x_final", [])], radius)
-    handles = _legend(targets)
+    fates = {classify(_vector(x), st, targets, radius) for _, g in groups
+             for x, st in zip(g.x_final if "x_final" in g else [None] * len(g), g.status)}
+    handles = _legend(targets, {f for f in fates if isinstance(f, str)})
     ncols = min(len(groups), 3)
     g = grid(math.ceil(len(groups) / ncols), ncols, w=3.6, h=3.0, right=legend_width([h.get_label() for h in
                                                                                         handles]), top=0.7,
-             wspace=0.4, sharex=True, sharey=info.dim == 2)
+             wspace=0.4, sharex=True, sharey=True)
     for k, (ax, (label, runs_g)) in enumerate(zip(g.axes.ravel(), groups)):
         _panel(ax, info, runs_g, targets, radius)
         title(ax, label, 8.5)
         if k + ncols < len(groups):
             ax.set_xlabel("")
-        if k % ncols and info.dim == 2:
+        else:
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if k % ncols:
             ax.set_ylabel("")
     for ax in g.axes.ravel()[len(groups):]:
         ax.set_visible(False)
@@ -119,13 +123,14 @@ def _panel(ax: Any, info: ProblemInfo, runs: Any, targets: np.ndarray, radius: f
         ax.plot(m[0], y, "*", ms=15, mfc=BASIN_COLORS[k % len(BASIN_COLORS)], mec="black", mew=0.9, zorder=6)
 
 
-def _legend(targets: np.ndarray) -> list:
+def _legend(targets: np.ndarray, others: set[str]) -> list:
     def point(m: np.ndarray) -> str:
         return "(" + ", ".join(f"{v:.3g}" for v in m) + ")"
 
     handles = [Line2D([], [], ls="", marker="s", color=BASIN_COLORS[k % len(BASIN_COLORS)],
                       label=f"reaches {point(m)}") for k, m in enumerate(targets)]
-    handles += [Line2D([], [], ls="", marker="s", color=c, label=name) for name, c in OTHER_COLORS.items()]
+    handles += [Line2D([], [], ls="", marker="s", color=c, label=name) for name, c in OTHER_COLORS.items()
+                if name in others]
     return handles
 
 

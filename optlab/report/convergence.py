@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .data import COSTS, ReportData
-from .layout import BAND_MIN, FigureSpec, figure_specs, floor_of, x_axis, x_values, y_values
+from .layout import BAND_MIN, FigureSpec, figure_specs, floor_of, not_applicable_here, x_axis, x_values, y_values
 from .style import (
     DIVERGED_COLOR,
     Plot,
@@ -58,16 +58,21 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     ids = [r for p in spec.panels for s in p.series for r in s.run_ids]
     f_ref = dict(zip(valid.run_id, valid.f_ref.astype(float)))
     state = dict(zip(valid.run_id, valid.status))
+    batch = dict(zip(valid.run_id, valid.batched > 0))
     ys = {r: y_values(data.traces[r], f_ref[r], y) for r in ids}
     xs = {r: x_values(data.traces[r], x) for r in ids}
     floor, zero = floor_of(list(ys.values()), sorted({f_ref[r] for r in ids}), y)
     symlog, linthresh, hi = x_axis(list(xs.values()), x)
-    handles = _legend(data, spec, zero, y, any(state[r] == "diverged" for r in ids))
+    handles = _legend(data, spec, zero, y, any(state[r] == "diverged" for r in ids), x == "time")
+    na = sorted({s for p in {p.problem for p in spec.panels} for s in not_applicable_here(data, p)})
+    if na and spec.mode != "overlay":
+        handles.append(Patch(color="none", label="not applicable here:"))
+        handles += [Patch(color="none", label=f"  {s}") for s in na]
     width = legend_width([h.get_label() for h in handles]) if handles else 0.3
     one_problem = len({p.problem for p in spec.panels}) == 1
+    sharey = True if one_problem else ("row" if spec.mode != "overlay" else False)
     g = grid(spec.nrows, spec.ncols, w=3.3 if spec.ncols > 1 else 4.6, h=2.35 if spec.nrows > 1 else 3.0,
-             right=width, top=0.7, sharex=True, sharey=True if one_problem else ("row" if spec.mode != "overlay"
-                                                                                   else False))
+             right=width, top=0.7, wspace=0.25 if sharey else 0.85, sharex=True, sharey=sharey)
     keys = [0 if one_problem else (panel.row if spec.mode != "overlay" else i) for i, panel in enumerate(spec.panels)]
     tops: dict[int, float] = {}
     for key, panel in zip(keys, spec.panels):  # the top of the axis: shared by panels that share y
@@ -76,10 +81,12 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
             tops[key] = max(tops.get(key, floor * 1e3), top)
     for ax, panel, key in zip(g.axes.ravel(), spec.panels, keys):
         top = 10.0 ** math.ceil(math.log10(tops.get(key, floor * 1e3) * 3))
-        title(ax, panel.title, pad=7)
+        clocked = x == "time" and spec.mode != "overlay" and any(batch[r] for t in panel.series for r in t.run_ids)
+        title(ax, panel.title + (" (clock of the whole batch)" if clocked else ""), pad=7)
         if not panel.series:
-            ax.text(0.5, 0.5, "did not run on this problem", ha="center", va="center", transform=ax.transAxes,
-                    color="grey")
+            na = panel.key in not_applicable_here(data, panel.problem) if panel.key else False
+            ax.text(0.5, 0.5, "not applicable to this problem" if na else "did not run on this problem",
+                    ha="center", va="center", transform=ax.transAxes, color="grey")
         marks: dict[str, list] = {"exact": [], "diverged": []}
         for s in panel.series:
             sx, sy = [xs[r] for r in s.run_ids], [ys[r] for r in s.run_ids]
@@ -91,7 +98,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
                 _lines(ax, sx, sy, status, floor, top, s.color, s.ls, marks,
                        many=sum(not t.band for t in panel.series) > MANY_LINES)
         _marks(ax, marks)
-        log_y(ax, floor if zero else None, floor / 2.5, top)
+        log_y(ax, floor if zero else None, floor / (2.5 if zero else 10), top, "≤ 0" if y == "gap" else "0")
         count_axis(ax, symlog, linthresh, hi)
     n = len(spec.panels)
     ylabel = Y_LABELS[y] if y != "gap" or all(data.problems[p.problem].f_star is not None for p in spec.panels) \
@@ -108,9 +115,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
         g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
                      borderaxespad=0)
     what = "f − f*" if y == "gap" else "gradient norm"
-    scale = ", symlog x" if symlog else ""
-    g.fig.suptitle(f"{what} against {X_LABELS[x].split(' (')[0]} (log y{scale})"
-                   + (f" on {spec.suffix}" if spec.suffix else ""))
+    g.fig.suptitle(f"{what} against {X_LABELS[x].split(' (')[0]}" + (f" on {spec.suffix}" if spec.suffix else ""))
     return g.fig
 
 
@@ -180,7 +185,7 @@ def _band(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, top
         marks["exact"].append((grid_x[exact[0]], floor, color))
 
 
-def _legend(data: ReportData, spec: FigureSpec, zero: bool, y: str, diverged: bool) -> list:
+def _legend(data: ReportData, spec: FigureSpec, zero: bool, y: str, diverged: bool, clock: bool) -> list:
     handles: list = []
     if spec.mode == "lr" and spec.colors is not None:
         if spec.colors.discrete:
@@ -190,8 +195,10 @@ def _legend(data: ReportData, spec: FigureSpec, zero: bool, y: str, diverged: bo
         seen = []
         for p in spec.panels:
             seen += [s.setting for s in p.series if s.setting not in seen]
+        batched = set(data.valid[data.valid.batched > 0].solver_label) if clock else set()
         for setting in sorted(seen, key=data.rank):
-            handles.append(Line2D([], [], color=data.style(setting)["color"], lw=2, label=setting))
+            note = " (clock of the whole batch)" if setting in batched else ""
+            handles.append(Line2D([], [], color=data.style(setting)["color"], lw=2, label=setting + note))
     if any(s.band for p in spec.panels for s in p.series):
         handles.append(Patch(facecolor="grey", alpha=0.4,
                              label="median, 25–75% and 10–90% of the starts"))
@@ -235,7 +242,8 @@ def _caption(data: ReportData, spec: FigureSpec, x: str, y: str) -> str:
             "median with 25–75% and 10–90% bands, a stopped run held at its last value; runs that differ in any "
             "option (start, stopping rule, ...) are separate lines, their starts told apart by line style. "
             "Values ≤ 0 are drawn at the floor marked “≤ 0”, the same in every panel, with ▼ where a run first "
-            "gets there; ✕ marks a diverged run's last finite value.")
+            "gets there; ✕ marks a diverged run's last finite value. The y axis is logarithmic; where the runs' "
+            "lengths span decades, so is the x axis beyond 1 (linear from 0 to 1).")
     if x == "time":
         batched = data.valid[data.valid.batched > 0]
         if len(batched):

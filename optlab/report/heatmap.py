@@ -91,8 +91,9 @@ def _figure(data: ReportData, problem: str) -> Figure:
     widest = max(g.start_label.nunique() for _, g in found)
     tallest = max(g.lr.nunique() for _, g in found)
     w = max(2.6, 0.6 * min(widest, MAX_LABELLED_STARTS) + 0.4)
+    rotated = min(widest, MAX_LABELLED_STARTS) > 3
     g = grid(math.ceil(len(found) / ncols), ncols, w=w, h=max(1.6, 0.3 * tallest), right=1.3, top=0.8,
-             bottom=1.4, wspace=0.8, hspace=1.3)
+             bottom=1.45 if rotated else 0.95, wspace=0.8, hspace=1.3 if rotated else 0.9)
     image = None
     for ax, (title, runs) in zip(g.axes.ravel(), found):
         image = _panel(ax, runs, norm)

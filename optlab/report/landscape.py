@@ -185,7 +185,7 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
     nrows = math.ceil(len(panels) / ncols)
     g = grid(nrows, ncols, w=3.6 if ncols > 1 else 5.0, h=2.9 if ncols > 1 else 3.8, right=legend_width(
         [h.get_label() for h in handles]), top=0.7, bottom=1.25 if info.dim == 2 else 0.55, wspace=0.4, sharex=True,
-        sharey=info.dim == 2)
+        sharey=True)
     image = None
     for k, (ax, (title, runs)) in enumerate(zip(g.axes.ravel(), panels)):
         image = background(ax, info) or image
@@ -194,14 +194,16 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
             _path(ax, info, data.traces[r.run_id], box, color, styles.get(r.start_label, "-"), r.status == "diverged")
         for m in info.minimizers:
             ax.plot(m[0], m[1] if info.dim == 2 else info.value(m), "*", ms=13, mfc="white", mec="black", mew=0.8,
-                    zorder=7)
+                    zorder=4)
         ax.set_ylim(*box[1])
         n_all = (everyone.solver_name if mode == "lr" else everyone.solver_label).eq(title).sum()
         shown = f" ({len(runs)} of {n_all} runs)" if mode != "overlay" and len(runs) < n_all else ""
         set_title(ax, title + shown, 8.5)
         if k + ncols < len(panels):
             ax.set_xlabel("")
-        if k % ncols and info.dim == 2:
+        else:
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if k % ncols:
             ax.set_ylabel("")
     for ax in g.axes.ravel()[len(panels):]:
         ax.set_visible(False)

@@ -120,6 +120,20 @@ def _title(label: str, runs: Any) -> str:
     return label + (f" ({n_div} of {len(runs)} runs diverged)" if n_div else "")
 
 
+def not_applicable_here(data: ReportData, problem: str) -> list[str]:
+    """Solvers recorded as not applicable to the objective of ``problem`` (and that did not run on it)."""
+    runs = data.runs
+    name = data.problems[problem].name
+    na = runs[runs.not_applicable & (runs.objective == name)]
+    ran = set(data.valid[data.valid.problem == problem].solver_name)
+    return sorted({str(s) for s in na.solver if s not in ran}, key=natural_key)
+
+
+def _styled(runs: Any) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    styles = _start_styles(runs)
+    return styles, sorted(styles.items(), key=lambda kv: natural_key(kv[0]))
+
+
 def figure_specs(data: ReportData) -> list[FigureSpec]:
     """The curve figures' layout: one spec per figure (one per problem when panels would be too many)."""
     valid = data.valid
@@ -129,22 +143,20 @@ def figure_specs(data: ReportData) -> list[FigureSpec]:
     problems = data.problem_order()
     colors = LrColors(valid.lr) if mode == "lr" else None
     if mode == "overlay":
-        styles = _start_styles(valid)
+        styles, style_list = _styled(valid)
         panels = [Panel(_title(data.problems[p].label, valid[valid.problem == p]), p, None,
                         _series(data, valid[valid.problem == p], mode, None, styles)) for p in problems]
         ncols = min(len(panels), 3)
         for k, panel in enumerate(panels):
             panel.row = k // ncols
-        return [FigureSpec(mode, "", panels, math.ceil(len(panels) / ncols), ncols, sorted(
-            styles.items(), key=lambda kv: natural_key(kv[0])) if styles else [], colors)]
+        return [FigureSpec(mode, "", panels, math.ceil(len(panels) / ncols), ncols, style_list, colors)]
     column = "solver_name" if mode == "lr" else "solver_label"
-    order = {}
+    order: dict[str, int] = {}
     for label in data.ranking:  # solvers (lr mode) or settings, best first
         order.setdefault(valid[valid.solver_label == label][column].iloc[0], len(order))
     keys = sorted(valid[column].unique(), key=lambda k: order.get(k, len(order)))
-    styles = _start_styles(valid)
-    style_list = sorted(styles.items(), key=lambda kv: natural_key(kv[0]))
     if len(problems) * len(keys) <= MAX_PANELS:
+        styles, style_list = _styled(valid)
         panels = []
         for row, p in enumerate(problems):
             for key in keys:
@@ -155,6 +167,7 @@ def figure_specs(data: ReportData) -> list[FigureSpec]:
     specs = []
     for p in problems:
         here = valid[valid.problem == p]
+        styles, style_list = _styled(here)
         present = [k for k in keys if (here[column] == k).any()]
         ncols = min(4, len(present))
         panels = [Panel(_title(k, here[here[column] == k]), p, k,

@@ -179,7 +179,7 @@ def log_ticks(axis: Any, low: float, high: float) -> None:
         axis.set_major_formatter(FuncFormatter(lambda v, pos=None: f"{v:g}"))
     else:
         axis.set_major_locator(FixedLocator(decade_ticks(low, high)))
-        axis.set_major_formatter(FuncFormatter(lambda v, pos=None: power_label(v)))
+        axis.set_major_formatter(FuncFormatter(lambda v, pos=None: count_label(v)))
     axis.set_minor_locator(NullLocator())
 
 
