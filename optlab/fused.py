@@ -167,7 +167,8 @@ class FusedRun:
         block does not end on its checkpoint."""
         unroll, width, n_log = self.loop.unroll, self.program.width, self.n_log
         blocks, single = (k_blocks - k) // unroll, k_new - k_blocks
-        values = np.array(out[: blocks * (1 + width) + single * (4 + n_log)], dtype=float)
+        size = blocks * (1 + width) + single * (4 + n_log)  # what was put for a step that did not count is dropped
+        values = np.fromiter(out, float, size) if len(out) == size else np.array(out[:size], dtype=float)
         head = values[: blocks * (1 + width)].reshape(blocks, 1 + width)
         tail = values[blocks * (1 + width):].reshape(single, 4 + n_log)
         columns = {"time_s": np.concatenate([np.repeat(head[:, 0], unroll), tail[:, 0]]) - t0}
@@ -187,12 +188,12 @@ class FusedRun:
         step = self.program.vector_step(batched_k=True)
         carry = list(np.concatenate([start[:, None], ends[:-1].T], axis=1))
         ks = k + unroll * np.arange(blocks, dtype=float)
-        fs, norms, sizes = (np.empty((blocks, unroll)) for _ in range(3))
-        xs = np.empty((n_log, blocks, unroll))
+        fs, norms, sizes = (np.empty((unroll, blocks)) for _ in range(3))
+        xs = np.empty((n_log, unroll, blocks))
         for j in range(unroll):
-            carry, fs[:, j], norms[:, j], sizes[:, j] = step(carry, ks + j, ())
+            carry, fs[j], norms[j], sizes[j] = step(carry, ks + j, ())
             for i in range(n_log):
-                xs[i, :, j] = carry[i]
+                xs[i, j] = carry[i]
         if not all(np.array_equal(np.broadcast_to(c, (blocks,)), e) for c, e in zip(carry, ends.T)):
             return None
-        return fs.ravel(), norms.ravel(), sizes.ravel(), xs.reshape(n_log, -1)
+        return fs.T.ravel(), norms.T.ravel(), sizes.T.ravel(), xs.transpose(0, 2, 1).reshape(n_log, -1)

@@ -16,11 +16,12 @@ from omegaconf import DictConfig
 
 from .stopping import PROBLEMS
 
-last_sweep_problems: list[int] = []  # read by optlab.cli.main() for the exit code
-
 
 class SweepSummary(Callback):
-    """Print one line saying how every run of the sweep ended, and remember the problems."""
+    """Print one line saying how every run of the sweep ended; exit 1 if a job could not run.
+
+    Hydra calls the end-of-sweep callbacks in reverse order, so this one, listed first in
+    ``conf/config.yaml``, runs after the report."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from .store import status_counts
@@ -34,7 +35,7 @@ class SweepSummary(Callback):
         if problems:
             print(f"optlab: {problems} of {total} runs could not run ({', '.join(PROBLEMS)}); "
                   "their run.json files say why", file=sys.stderr)
-        last_sweep_problems.append(problems)
+            sys.exit(1)
 
 
 class SweepReport(Callback):

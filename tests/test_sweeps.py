@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 import optlab
-from optlab.cli import _score
 from optlab.errors import ConfigError
 from optlab.objectives import DoubleWell, Rosenbrock
+from optlab.scoring import score as _score
 from optlab.starts import start_points
 
 from .conftest import REPO, run_cli
