@@ -104,12 +104,18 @@ def _median(values: Any) -> float:
     return float(np.median(v)) if v.size else float("nan")
 
 
+def pd_numeric(column: Any) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
 def write_tables(data: ReportData, out_dir: Path) -> tuple[Any, Any]:
     runs, solvers = run_table(data), solver_table(data)
     for table, name in ((runs, "summary.csv"), (solvers, "solvers.csv")):
         safe = table.copy()
         for column in safe.columns:
-            if safe[column].dtype == object:
+            if not pd_numeric(safe[column]):
                 safe[column] = safe[column].map(neutralise)
         safe.to_csv(out_dir / name, index=False)
     return runs, solvers
