@@ -1,18 +1,26 @@
-"""How the sweep report scales: 1,000 runs x 1,000 iterates, against pandas just reading the files.
+"""How fast the sweep report is, against its targets, and how it scales.
 
-    python benchmarks/report_scale.py [--runs 1000] [--iters 1000] [--dir DIR]
+    python benchmarks/report_scale.py [--shootout DIR] [--skip-shootout] [--runs 1000] [--iters 1000] [--dir DIR]
 
-The tree is real gradient descent on Rosenbrock (numpy, all runs at once): 10 learning rates
-from 1e-4 to 5e-3 (the largest diverge from some starts) x ``runs / 10`` seeded random starts,
-written as optlab run directories (run.json + iterates.parquet). Each step is then timed in a
-fresh process, with its peak resident memory: pandas reading every run.json and
-iterates.parquet (the reference), ``optlab.load``, and ``python -m optlab.report``.
+Three measurements, each step in a fresh process (imports included) with its peak resident memory:
+
+1. A 4-run sweep (``python -m optlab -m solver=gd,newton objective=rosenbrock,double_well``):
+   the report against ``optlab.load`` of the same sweep. Target: the report at most 3 s above the load.
+2. The ``solver_shootout`` experiment (run here with ``report.auto=false``, or given with
+   ``--shootout DIR``): its report. Target: at most 30 s on 2 cores.
+3. A tree of ``--runs`` x ``--iters`` iterates of real gradient descent on Rosenbrock (numpy, all
+   runs at once; 10 learning rates from 1e-4 to 5e-3, the largest diverge from some starts)
+   written as optlab run directories: pandas reading every file, ``optlab.load``, the report.
+
+Each report is drawn from scratch (``force=True``); the script prints every time and the ratio of
+each target's measured time to the target.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -102,7 +110,7 @@ print(len(runs), len(its))
 REPORT = """
 import sys
 from optlab.report import build_report
-print(build_report(sys.argv[1], sys.argv[2]))
+print(build_report(sys.argv[1], sys.argv[2], force=True, progress=False))
 """
 
 MEASURE = """
@@ -125,31 +133,65 @@ def measure(code: str, *args: str) -> tuple[float, float]:
     return float(seconds), float(peak)
 
 
+def sweep(out: Path, *overrides: str) -> None:
+    """A multirun through the command line, without its report."""
+    subprocess.run([sys.executable, "-m", "optlab", "-m", *overrides, f"hydra.sweep.dir={out}", "report.auto=false"],
+                   cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, check=True,
+                   capture_output=True, text=True)
+
+
+def row(name: str, t: float, m: float, base: float | None = None) -> None:
+    ratio = f"{t / base:>10.1f}" if base else f"{'':>10}"
+    print(f"{name:<52}{t:>10.2f}{ratio}{m:>16.0f}")
+
+
+def target(name: str, measured: float, limit: float) -> None:
+    verdict = "met" if measured <= limit else "MISSED"
+    print(f"target: {name}: {measured:.2f} s against <= {limit:g} s: ratio {measured / limit:.2f} ({verdict})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--iters", type=int, default=1000)
-    parser.add_argument("--dir", default=None, help="where to build the tree (default: a temporary folder)")
+    parser.add_argument("--dir", default=None, help="where to build the trees (default: a temporary folder)")
+    parser.add_argument("--shootout", default=None, help="an existing solver_shootout sweep directory")
+    parser.add_argument("--skip-shootout", action="store_true", help="leave out the shootout (it runs ~1.5 min)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(args.dir or tmp) / "tree"
+        base = Path(args.dir or tmp)
+        print(f"{'step (fresh process)':<52}{'time (s)':>10}{'x ref':>10}{'peak RSS (MiB)':>16}")
+        small = base / "four"
+        sweep(small, "solver=gd,newton", "objective=rosenbrock,double_well")
+        load_t, load_m = measure(OPTLAB_LOAD, str(small))
+        rep_t, rep_m = measure(REPORT, str(small), str(base / "four_report"))
+        row("4-run sweep: optlab.load (ref)", load_t, load_m)
+        row("4-run sweep: report", rep_t, rep_m, load_t)
+        results = [("4-run sweep, report minus load", rep_t - load_t, 3.0)]
+        if not args.skip_shootout:
+            shootout = Path(args.shootout) if args.shootout else base / "shootout"
+            if not args.shootout:
+                t0 = time.perf_counter()
+                sweep(shootout, "+experiment=solver_shootout")
+                print(f"(solver_shootout ran in {time.perf_counter() - t0:.0f} s)")
+            sh_t, sh_m = measure(REPORT, str(shootout), str(base / "shootout_report"))
+            row("solver_shootout: report", sh_t, sh_m)
+            results.append((f"solver_shootout report ({os.cpu_count()} cores)", sh_t, 30.0))
+        root = base / "tree"
         t0 = time.perf_counter()
         make_tree(root, args.runs, args.iters)
-        print(f"tree: {args.runs} runs x {args.iters} iterates in {root} "
-              f"(built in {time.perf_counter() - t0:.1f} s)")
-        statuses = {}
+        statuses: dict[str, int] = {}
         for p in root.rglob("run.json"):
             s = json.loads(p.read_text())["status"]
             statuses[s] = statuses.get(s, 0) + 1
-        print(f"statuses: {statuses}")
-        base_t, base_m = measure(PANDAS_READ, str(root))
-        load_t, load_m = measure(OPTLAB_LOAD, str(root))
-        rep_t, rep_m = measure(REPORT, str(root), str(Path(tmp) / "report"))
-        print(f"{'step':<42}{'time (s)':>10}{'x pandas':>10}{'peak RSS (MiB)':>16}")
-        for name, t, m in (("pandas: read every run.json + parquet", base_t, base_m),
-                           ("optlab.load", load_t, load_m),
-                           ("report (load, tables, figures, page)", rep_t, rep_m)):
-            print(f"{name:<42}{t:>10.2f}{t / base_t:>10.1f}{m:>16.0f}")
+        ref_t, ref_m = measure(PANDAS_READ, str(root))
+        row(f"{args.runs} x {args.iters} tree: pandas read (ref)", ref_t, ref_m)
+        row(f"{args.runs} x {args.iters} tree: optlab.load", *measure(OPTLAB_LOAD, str(root)), ref_t)
+        row(f"{args.runs} x {args.iters} tree: report", *measure(REPORT, str(root), str(base / "tree_report")),
+            ref_t)
+        print(f"(tree built in {time.perf_counter() - t0:.1f} s; statuses {statuses})")
+        for name, measured, limit in results:
+            target(name, measured, limit)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,16 @@ from matplotlib.patches import Patch
 from .data import COSTS, ReportData
 from .layout import BAND_MIN, FigureSpec, figure_specs, floor_of, not_applicable_here, x_axis, x_values, y_values
 from .style import (
+    BAR_WIDTH,
     DIVERGED_COLOR,
     Plot,
+    bar_and_legend,
     context,
     count_axis,
     grid,
     legend_width,
     log_y,
+    needs_bar,
     slug,
     title,
 )
@@ -72,7 +75,8 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     one_problem = len({p.problem for p in spec.panels}) == 1
     sharey = True if one_problem else ("row" if spec.mode != "overlay" else False)
     g = grid(spec.nrows, spec.ncols, w=3.3 if spec.ncols > 1 else 4.6, h=2.35 if spec.nrows > 1 else 3.0,
-             right=width, top=0.7, wspace=0.25 if sharey else 0.85, sharex=True, sharey=sharey)
+             right=width + (BAR_WIDTH if needs_bar(spec.colors) else 0), top=0.7,
+             wspace=0.25 if sharey else 0.85, sharex=True, sharey=sharey)
     keys = [0 if one_problem else (panel.row if spec.mode != "overlay" else i) for i, panel in enumerate(spec.panels)]
     tops: dict[int, float] = {}
     for key, panel in zip(keys, spec.panels):  # the top of the axis: shared by panels that share y
@@ -82,7 +86,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     for ax, panel, key in zip(g.axes.ravel(), spec.panels, keys):
         top = 10.0 ** math.ceil(math.log10(tops.get(key, floor * 1e3) * 3))
         clocked = x == "time" and spec.mode != "overlay" and any(batch[r] for t in panel.series for r in t.run_ids)
-        title(ax, panel.title + (" (clock of the whole batch)" if clocked else ""), pad=7)
+        title(ax, panel.title + (" (clock of the whole batch)" if clocked else ""), pad=10)
         if not panel.series:
             na = panel.key in not_applicable_here(data, panel.problem) if panel.key else False
             ax.text(0.5, 0.5, "not applicable to this problem" if na else "did not run on this problem",
@@ -111,9 +115,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
             ax.set_ylabel(ylabel)
     for ax in g.axes.ravel()[len(spec.panels):]:
         ax.set_visible(False)
-    if handles:
-        g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
-                     borderaxespad=0)
+    bar_and_legend(g, spec.colors if spec.mode == "lr" else None, handles)
     what = "f − f*" if y == "gap" else "gradient norm"
     g.fig.suptitle(f"{what} against {X_LABELS[x].split(' (')[0]}" + (f" on {spec.suffix}" if spec.suffix else ""))
     return g.fig
@@ -221,10 +223,12 @@ def convergence_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]
     evals = "nfev" if data.cost == "nfev" else "evals"
     kinds = [("iter", "gap", "convergence_iteration"), (evals, "gap", "convergence_evaluations"),
              ("time", "gap", "convergence_time"), ("iter", "grad", "grad_norm_iteration")]
+    # A figure per problem (many settings on many problems): f - f* against iteration and the cost only.
+    cost_kind = [kinds[2] if data.cost == "time" else kinds[1]]
     out = []
     for k, spec in enumerate(figure_specs(data)):
         tail = f"_{slug(spec.suffix)}_{k}" if spec.suffix else ""
-        for x, y, stem in kinds:
+        for x, y, stem in (kinds[:1] + cost_kind if spec.suffix else kinds):
             title = (f"{'f − f*' if y == 'gap' else 'gradient norm'} against {X_LABELS[x].split(' (')[0]}"
                      + (f" on {spec.suffix}" if spec.suffix else ""))
             section = "Convergence" + (f": {spec.suffix}" if spec.suffix else "")
@@ -244,6 +248,9 @@ def _caption(data: ReportData, spec: FigureSpec, x: str, y: str) -> str:
             "Values ≤ 0 are drawn at the floor marked “≤ 0”, the same in every panel, with ▼ where a run first "
             "gets there; ✕ marks a diverged run's last finite value. The y axis is logarithmic; where the runs' "
             "lengths span decades, so is the x axis beyond 1 (linear from 0 to 1).")
+    if spec.suffix:
+        text += (" With a figure per problem (many settings on many problems), f − f* is drawn against iteration "
+                 "and against the profiles' cost only (--cost nfev, evals or time).")
     if x == "time":
         batched = data.valid[data.valid.batched > 0]
         if len(batched):

@@ -13,6 +13,7 @@ and its options, and the start (x0, or the same multi-start specification).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import warnings
@@ -63,7 +64,7 @@ class ReportData:
     ranking: list[str]  # solver settings, best first (by the fraction solved, then the cost)
     lr_mode: bool  # settings of one solver differ only in their learning rate (colour by rate)
 
-    @property
+    @functools.cached_property
     def valid(self) -> Any:
         """The runs that ran (they have iterates): every status but ``invalid``."""
         return self.runs[self.runs.run_id.isin(self.traces.keys())]

@@ -42,7 +42,8 @@ def cell(runs: Any) -> tuple[str, float]:
 
 
 def panels(data: ReportData, problem: str) -> list[tuple[str, Any]]:
-    """``(title, runs)`` per setting-apart-from-its-rate that ran at two or more rates on ``problem``."""
+    """``(title, runs)`` per setting-apart-from-its-rate that ran at two or more rates on ``problem``, from
+    starts shared across the rates (at least half the cells of the grid filled)."""
     runs = data.valid[(data.valid.problem == problem) & np.isfinite(data.valid.lr)]
     if runs.empty:
         return []
@@ -54,7 +55,9 @@ def panels(data: ReportData, problem: str) -> list[tuple[str, Any]]:
                                    for r in runs.itertuples()])))
     out = []
     for key, g in runs.groupby("rest"):
-        if g.lr.nunique() >= 2 and g.start_label.nunique() <= MAX_STARTS:
+        cells = g.lr.nunique() * g.start_label.nunique()
+        filled = g.groupby(["lr", "start_label"]).ngroups >= 0.5 * cells  # the starts are shared across rates
+        if g.lr.nunique() >= 2 and g.start_label.nunique() <= MAX_STARTS and filled:
             sweep = g.sweep.iloc[0]
             out.append(((f"{sweep}: " if sweep else "") + names[key], g))
     return sorted(out, key=lambda kv: min(data.rank(s) for s in kv[1].solver_label))

@@ -21,7 +21,20 @@ from matplotlib.patches import Patch
 from .data import ReportData
 from .layout import OVERLAY_MAX_SETTINGS
 from .problems import ProblemInfo
-from .style import DIVERGED_COLOR, LrColors, Plot, context, grid, legend_width, log_ticks, slug, start_style
+from .style import (
+    BAR_WIDTH,
+    DIVERGED_COLOR,
+    LrColors,
+    Plot,
+    bar_and_legend,
+    context,
+    grid,
+    legend_width,
+    log_ticks,
+    needs_bar,
+    slug,
+    start_style,
+)
 from .style import natural_key as nat
 from .style import title as set_title
 
@@ -184,7 +197,8 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
     ncols = min(len(panels), 4)
     nrows = math.ceil(len(panels) / ncols)
     g = grid(nrows, ncols, w=3.6 if ncols > 1 else 5.0, h=2.9 if ncols > 1 else 3.8, right=legend_width(
-        [h.get_label() for h in handles]), top=0.7, bottom=1.25 if info.dim == 2 else 0.55, wspace=0.4, sharex=True,
+        [h.get_label() for h in handles]) + (BAR_WIDTH if needs_bar(colors) else 0), top=0.7,
+        bottom=1.25 if info.dim == 2 else 0.55, wspace=0.4, sharex=True,
         sharey=True)
     image = None
     for k, (ax, (title, runs)) in enumerate(zip(g.axes.ravel(), panels)):
@@ -207,8 +221,7 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
             ax.set_ylabel("")
     for ax in g.axes.ravel()[len(panels):]:
         ax.set_visible(False)
-    g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
-                 borderaxespad=0)
+    bar_and_legend(g, colors, handles)
     if image is not None:
         width = g.fig.get_figwidth()
         height = g.fig.get_figheight()

@@ -109,9 +109,9 @@ def _series(data: ReportData, runs: Any, mode: str, colors: LrColors | None, sty
             out.append(Series(f"{first.solver_label}: median of {len(g)} starts", first.solver_label,
                               list(g.run_id), True, color, "-", n_div))
             continue
-        for r in g.sort_values("start_key").itertuples():
-            out.append(Series(r.solver_label, r.solver_label, [r.run_id], False, color,
-                              styles.get(r.start_label, "-"), int(r.status == "diverged")))
+        g = g.sort_values("start_key")
+        for run_id, label, start, status in zip(g.run_id, g.solver_label, g.start_label, g.status):
+            out.append(Series(label, label, [run_id], False, color, styles.get(start, "-"), int(status == "diverged")))
     return out
 
 

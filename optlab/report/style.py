@@ -93,6 +93,26 @@ def grid(rows: int, cols: int, *, w: float = 3.4, h: float = 2.5, left: float = 
     return Grid(fig, axes, 1 - right / width + 0.1 / width, 1 - top / height, bottom / height)
 
 
+BAR_WIDTH = 1.05  # inches of right margin for a colour bar of learning rates
+
+
+def bar_and_legend(g: Grid, colors: LrColors | None, handles: list) -> None:
+    """The learning-rate colour bar (when the rates are too many for a legend) and the legend, in the
+    right margin of ``g``."""
+    x = g.right_x
+    if colors is not None and colors.active and not colors.discrete:
+        width = g.fig.get_figwidth()
+        colors.colorbar(g.fig, [x, g.bottom_y, 0.13 / width, g.top_y - g.bottom_y])
+        x += BAR_WIDTH / width
+    if handles:
+        g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x, g.top_y), frameon=False,
+                     borderaxespad=0)
+
+
+def needs_bar(colors: LrColors | None) -> bool:
+    return colors is not None and colors.active and not colors.discrete
+
+
 def legend_width(labels: list[str], title: str = "") -> float:
     """Inches a legend of these labels takes at 8 pt."""
     longest = max([len(s) for s in labels] + [len(title)] + [4])
