@@ -31,11 +31,14 @@ class Progress:
         self.enabled = enabled
         self.t0 = self.last = time.perf_counter()
 
-    def __call__(self, message: str) -> None:
+    def __call__(self, message: str, timed: bool = True) -> None:
+        """``message``, with the seconds since the last line (the stage it ends) when ``timed``."""
         now = time.perf_counter()
         if self.enabled:
-            print(f"optlab.report: {message} ({now - self.last:.1f} s)", file=sys.stderr, flush=True)
-        self.last = now
+            took = f" in {now - self.last:.1f} s" if timed else ""
+            print(f"optlab.report: {message}{took}", file=sys.stderr, flush=True)
+        if timed:
+            self.last = now
 
     @property
     def total(self) -> float:
@@ -99,7 +102,8 @@ def draw_all(data: Any, tasks: list, out_dir: Path, svg: bool, jobs: int | None,
     files: list[str] = []
     workers = _workers(len(tasks), jobs)
     _SHARED["args"] = (data, tasks, out_dir, svg)
-    progress(f"drawing {len(tasks)} figures" + (f" in {workers} processes" if workers > 1 else ""))
+    progress(f"drawing {len(tasks)} figures" + (f" in {workers} processes" if workers > 1 else "") + " ...",
+             timed=False)
     try:
         if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
             for i in range(len(tasks)):
@@ -111,7 +115,7 @@ def draw_all(data: Any, tasks: list, out_dir: Path, svg: bool, jobs: int | None,
                 for done, future in enumerate(as_completed(futures), 1):
                     files += future.result()[1]
                     if done % step == 0 and done < len(tasks):
-                        progress(f"{done} of {len(tasks)} figures drawn")
+                        progress(f"{done} of {len(tasks)} figures drawn", timed=False)
     finally:
         _SHARED.clear()
     progress(f"{len(tasks)} figures drawn")
@@ -165,14 +169,14 @@ def build(paths: list[Path], out: Path | None, *, tol: float, max_paths: int, co
     index = out / "index.html"
     if not force and stamp.get("digest") == raw.digest and index.is_file() and \
             all((out / f).is_file() for f in stamp.get("files", [])):
-        say(f"runs unchanged since the last report: kept {index}")
+        say(f"runs unchanged since the last report: kept {index}", timed=False)
         return index
     out.mkdir(parents=True, exist_ok=True)
     (out / STAMP).unlink(missing_ok=True)  # written again once the whole report is
     data = read(paths, tol=tol, cost=cost, data_files=data_files, raw=raw)
     if data.runs.empty:
         raise ReportError(f"no usable runs under {', '.join(str(p) for p in paths)}: every record was skipped")
-    say(f"{len(data.traces)} runs with iterates, {len(data.runs) - len(data.traces)} without")
+    say(f"{len(data.traces)} runs with iterates, {len(data.runs) - len(data.traces)} without: measured")
     from .page import write_page
     from .summary import write_tables
 
@@ -185,5 +189,5 @@ def build(paths: list[Path], out: Path | None, *, tol: float, max_paths: int, co
             (out / old).unlink(missing_ok=True)
     index = write_page(data, [t[0] for t in tasks], runs, solvers, out, svg=svg)
     (out / STAMP).write_text(json.dumps({"digest": raw.digest, "files": sorted(files)}, indent=1))
-    say(f"page written: {index}; total {say.total:.1f} s")
+    say(f"page written: {index} (the report took {say.total:.1f} s)", timed=False)
     return index

@@ -77,6 +77,10 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     g = grid(spec.nrows, spec.ncols, w=3.3 if spec.ncols > 1 else 4.6, h=2.35 if spec.nrows > 1 else 3.0,
              right=width + (BAR_WIDTH if needs_bar(spec.colors) else 0), top=0.7,
              wspace=0.25 if sharey else 0.85, sharex=True, sharey=sharey)
+    overlaid = sorted({t.setting for p in spec.panels for t in p.series}, key=data.rank)
+    # Overlaid settings: the better ranked drawn wider, so that a line on top of another still shows.
+    widths = {st: 1.3 + 0.6 * (len(overlaid) - 1 - k) for k, st in enumerate(overlaid)} \
+        if spec.mode == "overlay" else {}
     keys = [0 if one_problem else (panel.row if spec.mode != "overlay" else i) for i, panel in enumerate(spec.panels)]
     tops: dict[int, float] = {}
     for key, panel in zip(keys, spec.panels):  # the top of the axis: shared by panels that share y
@@ -100,7 +104,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
                       fade=1.0 if len(panel.series) <= 3 else 0.5)
             else:
                 _lines(ax, sx, sy, status, floor, top, s.color, s.ls, marks,
-                       many=sum(not t.band for t in panel.series) > MANY_LINES)
+                       many=sum(not t.band for t in panel.series) > MANY_LINES, lw=widths.get(s.setting, 1.3))
         _marks(ax, marks)
         log_y(ax, floor if zero else None, floor / (2.5 if zero else 10), top, "≤ 0" if y == "gap" else "0")
         count_axis(ax, symlog, linthresh, hi)
@@ -130,7 +134,7 @@ def _top(ys: list[np.ndarray], status: list[str]) -> float:
 
 
 def _lines(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], status: list[str], floor: float, top: float,
-           color: Any, ls: str, marks: dict[str, list], many: bool) -> None:
+           color: Any, ls: str, marks: dict[str, list], many: bool, lw: float = 1.3) -> None:
     segments = []
     for xv, yv, st in zip(xs, ys, status):
         ok = np.isfinite(yv) & np.isfinite(xv)
@@ -138,7 +142,7 @@ def _lines(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], status: list[str
         if many:
             segments.append(np.column_stack([_thin(xv), _thin(shown)]))
         else:
-            ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=1.3, alpha=0.9)
+            ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=lw, alpha=0.9)
         exact = np.flatnonzero(ok & (yv <= 0))
         if exact.size:
             marks["exact"].append((xv[exact[0]], floor, color))
@@ -252,6 +256,8 @@ def _caption(data: ReportData, spec: FigureSpec, x: str, y: str) -> str:
         text += (" With a figure per problem (many settings on many problems), f − f* is drawn against iteration "
                  "and against the profiles' cost only (--cost nfev, evals or time).")
     if x == "time":
+        text += (" The clock starts before a run's setup (compiling the objective, for instance), which can show "
+                 "as a flat start.")
         batched = data.valid[data.valid.batched > 0]
         if len(batched):
             text += (" Batched runs (" + ", ".join(sorted(batched.solver_label.unique())) + "): every start of a "

@@ -29,7 +29,9 @@ figcaption { font-size: .9em; color: #444; max-width: 60em; }
 
 
 def _fmt(v: Any) -> str:
-    if v is None:
+    import pandas as pd
+
+    if v is None or v is pd.NA:
         return ""
     if isinstance(v, bool):
         return "yes" if v else "no"

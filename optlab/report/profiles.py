@@ -149,8 +149,8 @@ def outcome_figure(data: ReportData) -> Figure:
     with context():
         settings, problems, rows = outcome_table(data)
         width = 1.0 + 0.065 * max(len(s) for s in settings)
-        g = grid(1, 1, w=0.75 * len(problems) + 0.2, h=0.26 * len(settings) + 0.2, left=width, top=0.6,
-                 bottom=1.1, right=0.3)
+        g = grid(1, 1, w=max(3.2, 0.75 * len(problems) + 0.2), h=max(1.2, 0.26 * len(settings) + 0.2), left=width,
+                 top=0.6, bottom=1.1, right=0.3)
         ax = g.axes[0, 0]
         frac = np.full((len(settings), len(problems)), np.nan)
         for i, row in enumerate(rows):
@@ -169,7 +169,7 @@ def outcome_figure(data: ReportData) -> Figure:
         ax.set_xticks(range(len(problems)), problems, rotation=40, ha="right")
         ax.set_yticks(range(len(settings)), settings)
         ax.grid(False)
-        title(ax, "runs solved / runs, by solver setting (best first) and objective; n/a: not applicable", 9.5)
+        title(ax, "runs solved / runs, best setting first", 9.5)
         return g.fig
 
 

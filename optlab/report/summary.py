@@ -43,6 +43,9 @@ def run_table(data: ReportData) -> Any:
     table["path"] = [_relative(p, data.roots) for p in runs.get("path", [None] * len(runs))]
     if len(data.roots) < 2:
         table = table.drop(columns=["sweep"])
+    for column in ("iterations_to_tol", "nfev_to_tol", "evals_to_tol", "iterations", "nfev", "ngev", "nhev",
+                   "batch_size"):
+        table[column] = table[column].astype("Float64").round().astype("Int64")
     keys = list(zip(table.problem.map(lambda v: natural_key(str(v))), table.solver_setting.map(
         lambda v: natural_key(str(v))), table.lr.fillna(0), runs.get("start_key", [()] * len(runs))))
     order = sorted(range(len(table)), key=lambda i: keys[i])
