@@ -301,3 +301,18 @@ def test_a_diverged_path_stops_where_it_leaves_the_box(tmp_path):
     assert xmax <= 2.0  # nothing drawn beyond the box
     red = [ln for ln in ax.get_lines() if ln.get_marker() == "X"]
     assert [tuple(np.round([ln.get_xdata()[0], ln.get_ydata()[0]], 6)) for ln in red] == [(2.0, 2.0)]
+
+
+def test_batched_runs_are_flagged_wherever_time_is_read(tmp_path):
+    for i in range(3):  # one multi-start job timed as a batch: every start records the batch's clock
+        write_run(tmp_path / "job", f"start_{i}", decay(5.0, 0.5, 20 + i), x0=[0.1 * i, 1.0],
+                  time_s=np.arange(20 + i) * 1e-3, start={"kind": "random", "n": 3, "seed": 0, "index": i, "count": 3})
+    write_run(tmp_path, "newton", decay(5.0, 0.1, 8), solver="newton", sparams={}, time_s=np.arange(8) * 2e-3)
+    data = report.read(tmp_path)
+    assert dict(zip(data.valid.solver_name, data.valid.batched)) == {"gd": 3, "newton": 0}
+    legend = [t.get_text() for t in convergence_figure(data, x="time").legends[0].get_texts()]
+    assert "gd (clock of the whole batch)" in legend and "newton" in legend
+    by_iteration = [t.get_text() for t in convergence_figure(data).legends[0].get_texts()]
+    assert "gd" in by_iteration and "gd (clock of the whole batch)" not in by_iteration
+    legend = [t.get_text() for t in profile_figure(data, "time").legends[0].get_texts()]
+    assert "gd (on 3 of 4) (clock of the whole batch)" in legend

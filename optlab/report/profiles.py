@@ -106,6 +106,9 @@ def _profile_figure(data: ReportData, cost: str) -> Figure:
     cost_m, settings, problems, dims = cost_matrix(data, cost)
     applies = (~np.isnan(cost_m)).sum(axis=0)
     names = [s + (f" (on {n} of {len(problems)})" if n < len(problems) else "") for s, n in zip(settings, applies)]
+    if cost == "time":  # a batch's clock is not the run's: say so where it is read
+        batched = set(data.valid[data.valid.batched > 0].solver_label)
+        names = [n + (" (clock of the whole batch)" if s in batched else "") for s, n in zip(settings, names)]
     g = grid(1, 2, w=4.3, h=3.3, right=legend_width(names), top=0.75, bottom=0.6, wspace=0.8)
     ax_p, ax_d = g.axes[0]
     best = np.nanmin(np.where(np.isnan(cost_m), np.inf, cost_m), axis=1, keepdims=True)
