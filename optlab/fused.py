@@ -185,15 +185,13 @@ class FusedRun:
         """f, ||grad f||, step size and x (a row per logged coordinate) at every step of the
         blocks that start at ``start`` and end at the rows of ``ends``, all blocks at once."""
         blocks, unroll, n_log = len(ends), self.loop.unroll, self.n_log
-        step = self.program.vector_step(batched_k=True)
-        carry = list(np.concatenate([start[:, None], ends[:-1].T], axis=1))
+        step, width = self.program.vector_step(batched_k=True), self.program.width
+        rows = np.empty((unroll + 1, width + 3, blocks))  # per step: the carry, f, ||grad f||, step size
+        rows[0, :width] = np.concatenate([start[:, None], ends[:-1].T], axis=1)
         ks = k + unroll * np.arange(blocks, dtype=float)
-        fs, norms, sizes = (np.empty((unroll, blocks)) for _ in range(3))
-        xs = np.empty((n_log, unroll, blocks))
         for j in range(unroll):
-            carry, fs[j], norms[j], sizes[j] = step(carry, ks + j, ())
-            for i in range(n_log):
-                xs[i, j] = carry[i]
-        if not all(np.array_equal(np.broadcast_to(c, (blocks,)), e) for c, e in zip(carry, ends.T)):
+            step(rows[j, :width], ks + j, (), rows[j + 1])
+        if not np.array_equal(rows[unroll, :width], ends.T):
             return None
-        return fs.T.ravel(), norms.T.ravel(), sizes.T.ravel(), xs.transpose(0, 2, 1).reshape(n_log, -1)
+        fs, norms, sizes = (rows[1:, width + i].T.ravel() for i in range(3))
+        return fs, norms, sizes, rows[1:, :n_log].transpose(1, 2, 0).reshape(n_log, -1)

@@ -123,9 +123,10 @@ class StepProgram:
 
     # -- lowerings ---------------------------------------------------------------------------
     def vector_step(self, batched_k: bool, batched_params: Sequence[str] = ()) -> Callable:
-        """``step(carry, k, params) -> (carry, f, gn, step_size)`` on numpy arrays: the carry a
-        list of rows (one element per run), k and params numbers or rows (``batched_k``,
-        ``batched_params``); outputs are rows or numbers. The bits of :meth:`loop`."""
+        """``step(carry, k, params, out)`` on numpy arrays: one step of many runs from the carry
+        (a list of rows, one element per run), k and params (numbers, or rows where
+        ``batched_k``, ``batched_params``), written into the rows of ``out``: the new carry,
+        then f, ||grad f|| and the step size. The bits of :meth:`loop`."""
         key = ("vector", batched_k, tuple(batched_params))
         if key not in self._code:
             src = Source("v")
@@ -136,11 +137,15 @@ class StepProgram:
                                   + [p for p, name in zip(params, self.traced) if name in batched_params])
             out = self.write(writer, carry, "k", params)
             exports = [*out.carry, out.f, out.gn, out.step_size]
-            texts = [writer.text(a) for a in exports]
+            into: dict[str, str] = {}
+            for i, atom in enumerate(exports):
+                if isinstance(atom, str) and atom not in into and writer.writes_out(atom):
+                    into[atom] = f"out[{i}]"
+            copies = [f"out[{i}][...] = {writer.text(a)}" for i, a in enumerate(exports)
+                      if into.get(a) != f"out[{i}]"]
             body = [f"{', '.join(carry)}, = carry", *(f"{p} = params[{i}]" for i, p in enumerate(params)),
-                    *writer.body(exports),
-                    f"return [{', '.join(texts[:-3])}], {texts[-3]}, {texts[-2]}, {texts[-1]}"]
-            self._code[key] = src.function("step", "carry, k, params", body, "one step of many runs (vectorised)")
+                    *writer.body(exports, into=into), *copies]
+            self._code[key] = src.function("step", "carry, k, params, out", body, "one step of many runs (vectorised)")
         return self._code[key]
 
     def loop(self, n_log: int, timed: bool, xtol_zero: bool) -> Callable:

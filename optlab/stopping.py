@@ -144,15 +144,15 @@ def rules(stop: Stop, k: np.ndarray, f: np.ndarray, gn: np.ndarray, x: np.ndarra
             look = np.ones(f.shape, dtype=bool)
         if look.any():
             d = np.moveaxis(x, 1, -1)[look] - np.moveaxis(previous, 1, -1)[look]
-            bound = 0.0 if stop.xtol == 0.0 else stop.xtol * (1.0 + _row_norms(np.moveaxis(previous, 1, -1)[look]))
+            bound = 0.0 if stop.xtol == 0.0 else stop.xtol * (1.0 + row_norms(np.moveaxis(previous, 1, -1)[look]))
             small = np.zeros(f.shape, dtype=bool)
-            small[look] = _row_norms(d) <= bound
+            small[look] = row_norms(d) <= bound
             code[small] = CODES["xtol"]
     return code
 
 
-def _row_norms(a: np.ndarray) -> np.ndarray:
-    """||row|| of the last axis, summed first to last as :func:`norm`."""
+def row_norms(a: np.ndarray) -> np.ndarray:
+    """||a[..., :]|| along the last axis, summed first to last as :func:`norm`."""
     total = a[..., 0] * a[..., 0]
     for i in range(1, a.shape[-1]):
         total = total + a[..., i] * a[..., i]

@@ -141,6 +141,30 @@ def test_user_plugins_from_python(monkeypatch):
     assert optlab.minimize("my_objective", "newton", objective_options={"dim": 2}).status == "converged"
 
 
+def test_a_user_step_solver_runs_fused_and_batched_like_its_generic_runs(monkeypatch):
+    from optlab.batch import batchable, run_batch
+    from optlab.log import IterateLog
+    from optlab.runner import Stop, run
+
+    from .conftest import assert_same_runs
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from my_plugins.my_objective import WeightedBowl
+    from my_plugins.my_solver import HeavyBall
+
+    objective, solver, stop = WeightedBowl(dim=3), HeavyBall(lr=0.02, beta=0.8), Stop(max_iter=400)
+    assert batchable(objective, solver) is None
+
+    def logged(fused):
+        log = IterateLog(3)
+        return run(objective, solver, [2.0, -1.0, 0.5], stop, log=log, fused=fused), log.table().to_pandas()
+
+    generic = logged(False)
+    assert_same_runs(logged(True), generic)
+    (together, _) = run_batch(objective, solver, [[2.0, -1.0, 0.5], [1.0, 1.0, 1.0]], stop)
+    assert_same_runs((together.outcome, together.iterates.to_pandas()), generic)
+
+
 @pytest.mark.parametrize("name", ["my_objective", "my_solver"])
 def test_example_configs_name_existing_classes(name):
     group = "objective" if name == "my_objective" else "solver"

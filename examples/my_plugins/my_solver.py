@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
 from optlab.errors import check_number
-from optlab.problem import Problem
-from optlab.solvers import Solver, State
+from optlab.solvers import StepSolver
 
 
-@dataclasses.dataclass
-class MomentumState(State):
-    velocity: np.ndarray | None = None
+class Velocity(NamedTuple):
+    velocity: np.ndarray
 
 
-class HeavyBall(Solver):
+class HeavyBall(StepSolver):
     """Polyak's heavy ball: v_{k+1} = beta v_k - lr grad f(x_k), x_{k+1} = x_k + v_{k+1}.
 
     Reference: B. T. Polyak, "Some methods of speeding up the convergence of iteration
@@ -29,12 +27,9 @@ class HeavyBall(Solver):
         self.lr = check_number("solver.lr", lr, low=0)  # one-line errors for bad values
         self.beta = check_number("solver.beta", beta, low=0, strict=False)
 
-    def init(self, problem: Problem, x0: np.ndarray) -> MomentumState:
-        f, g = problem.value_and_grad(x0)
-        return MomentumState(x=x0, f=f, g=g, velocity=np.zeros_like(x0))
+    def init_carry(self, x):
+        return Velocity(np.zeros_like(x))
 
-    def update(self, problem: Problem, state: MomentumState) -> MomentumState:
-        velocity = self.beta * state.velocity - self.lr * state.g
-        x = state.x + velocity
-        f, g = problem.value_and_grad(x)
-        return MomentumState(x=x, f=f, g=g, step_size=self.lr, velocity=velocity)
+    def step(self, x, g, carry, k):
+        velocity = self.beta * carry.velocity - self.lr * g
+        return x + velocity, Velocity(velocity), self.lr

@@ -323,9 +323,3 @@ def _writes_out(fn: Function) -> bool:
     if type(fn) is core.PowConst:
         return True
     return fn.lowering is not None and isinstance(fn.lowering.ufunc, np.ufunc)
-
-
-def array_out(writer: ArrayWriter, var: Variable, name: str, as_float: bool) -> str:
-    if as_float:
-        return f"float({name})"
-    return name if writer.fresh_array.get(id(var)) else f"np.array({name}, dtype=float)"

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .codegen import ArrayWriter, Plan, Source, array_out, scatter_add, shape_src
+from . import functional
+from .codegen import ArrayWriter, Plan, Source, scatter_add, shape_src
 from .core import Variable
 from .record import Graph, NotCompilable, agree, record
 from .scalar_code import NotScalar, ScalarWriter, guarded, input_atoms, pack
@@ -127,9 +128,9 @@ class Compiled:
             try:
                 fn = self._make(name)
             except NotCompilable:
-                if name not in _EAGER:
+                if name not in ("hvp", "hessian"):
                     raise
-                fn = _EAGER[name](self.f)  # second derivatives stay eager; first ones still compiled
+                fn = getattr(functional, name)(self.f)  # second derivatives stay eager; first ones still compiled
             self._made[name] = fn
         return fn
 
@@ -183,16 +184,15 @@ class Compiled:
         names = writer.write(args)
         src = writer.src
         src.env.update(_scatter_add=scatter_add)
+        fresh = [writer.fresh_array.get(id(v)) for v in plan.outputs]
         if batched:
             body = ["B = x.shape[-1]"] + src.lines
-            results = [n if plan.kind[id(v)][0] != "const" else
-                       f"np.broadcast_to({n}, {shape_src(v.shape, True)}).copy()"
-                       for n, v in zip(names, plan.outputs)]
-            results = [r if writer.fresh_array.get(id(v)) or "broadcast_to" in r else f"np.array({r}, dtype=float)"
-                       for r, v in zip(results, plan.outputs)]
+            results = [f"np.broadcast_to({n}, {shape_src(v.shape, True)}).copy()" if plan.kind[id(v)][0] == "const"
+                       else n if own else f"np.array({n}, dtype=float)" for n, v, own in zip(names, plan.outputs, fresh)]
         else:
             body = list(src.lines)
-            results = [array_out(writer, v, n, as_float=(o == "f")) for n, v, o in zip(names, plan.outputs, plan.names)]
+            results = [f"float({n})" if o == "f" else n if own else f"np.array({n}, dtype=float)"
+                       for n, o, own in zip(names, plan.names, fresh)]
         body.append("return " + ", ".join(results))
         return src.function(name, ", ".join(args), body, f"{name} replayed from a recording (array code)")
 
@@ -232,38 +232,40 @@ class Compiled:
         return src.function(name, "x", body, f"{name} replayed from a recording (vectorised scalar code)")
 
     def _hessian_function(self) -> Callable:
-        n = self.size
         if self.scalar:
             try:
                 return self._scalar_hessian()
             except NotScalar:
                 pass
-        hvp = self._get("array_hvp")
-        eye = np.eye(n)
+        n, shape = self.size, self.shape
         try:
             batched = self.batched("hvp") if n * n <= 4_000_000 else None
         except NotCompilable:
             batched = None
-        shape = self.shape
+        if batched is None:
+            return self._hessian_rows()
+        eye = np.eye(n).reshape(shape + (n,))
 
         def hessian(x: np.ndarray) -> np.ndarray:
-            """Rows H e_i; with batched code all at once, the batch axis along the columns."""
-            x = np.asarray(x, dtype=float)
-            if batched is not None:
-                xs = np.broadcast_to(x.reshape(shape + (1,)), shape + (n,))
-                cols = batched(xs, eye.reshape(shape + (n,)))
-                return np.ascontiguousarray(cols.reshape(n, n).T).reshape(shape + shape)
-            out = np.empty((n, n))
-            for i in range(n):
-                out[i] = hvp(x, eye[i].reshape(shape)).reshape(-1)
-            return out.reshape(shape + shape)
+            """Rows H e_i all at once, the batch axis along the columns."""
+            xs = np.broadcast_to(np.asarray(x, dtype=float).reshape(shape + (1,)), shape + (n,))
+            return np.ascontiguousarray(batched(xs, eye).reshape(n, n).T).reshape(shape + shape)
+
+        return hessian
+
+    def _hessian_rows(self) -> Callable:
+        """The Hessian a row H e_i at a time, by array code."""
+        hvp, eye, shape = self._get("array_hvp"), np.eye(self.size), self.shape
+
+        def hessian(x: np.ndarray) -> np.ndarray:
+            return np.array([hvp(x, e.reshape(shape)).reshape(-1) for e in eye]).reshape(shape + shape)
 
         return hessian
 
     def _scalar_hessian(self) -> Callable:
         plan = self.plan("hvp")
         src = Source()
-        src.env.update(_array=np.array, _errors=SCALAR_ERRORS, _fallback=self._hessian_fallback())
+        src.env.update(_array=np.array, _errors=SCALAR_ERRORS, _fallback=self._hessian_rows())
         writer = ScalarWriter(src)
         names = [f"x_{i}" for i in range(self.size)]
         x_atoms = input_atoms(names, self.shape)
@@ -278,17 +280,6 @@ class Compiled:
         body = [f"{', '.join(names)}, = {flat}.tolist()"] + guarded(writer.body([table]), "_fallback(x)") + [
             "return " + pack(table, writer.text)]
         return src.function("hessian", "x", body, "Hessian replayed from a recording (scalar code)")
-
-    def _hessian_fallback(self) -> Callable:
-        array_hvp = self._get("array_hvp")
-        eye = np.eye(self.size)
-        shape = self.shape
-
-        def hessian(x: np.ndarray) -> np.ndarray:
-            out = [array_hvp(x, eye[i].reshape(shape)).reshape(-1) for i in range(eye.shape[0])]
-            return np.array(out).reshape(shape + shape)
-
-        return hessian
 
 
 def rows(values: list, count: int) -> np.ndarray:
@@ -311,21 +302,6 @@ def _one_column(vectorised: Callable, name: str, shape: tuple[int, ...]) -> Call
         return float(out[0][0]), out[1][:, 0].reshape(shape)
 
     return call
-
-
-def _eager_hvp(f: Callable) -> Callable:
-    from .functional import hvp
-
-    return hvp(f)
-
-
-def _eager_hessian(f: Callable) -> Callable:
-    from .functional import hessian
-
-    return hessian(f)
-
-
-_EAGER = {"hvp": _eager_hvp, "hessian": _eager_hessian}
 
 
 def compile_function(f: Callable[[Variable], Any], x: np.ndarray) -> Compiled:

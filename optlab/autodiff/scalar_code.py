@@ -60,7 +60,8 @@ class ScalarWriter:
 
     def __init__(self, src: Source, prefix: str = "s", vector: bool = False) -> None:
         self.src, self.prefix, self.vector = src, prefix, vector
-        self.statements: list[tuple[str, str, tuple[str, ...]]] = []  # (target, expression, names used)
+        # (target, expression, names used, (function, arguments) where the expression is one ufunc call)
+        self.statements: list[tuple[str, str, tuple[str, ...], tuple | None]] = []
         self.common: dict[str, str] = {}
         self.values: dict[int, np.ndarray] = {}
         self.negated: dict[str, Atom] = {}  # name -> atom it is the negation of
@@ -76,12 +77,14 @@ class ScalarWriter:
         lit = literal(atom)
         return lit if lit is not None else self.src.bind(float(atom), "k")
 
-    def _emit(self, expr: str, atoms: tuple[Atom, ...]) -> Atom:
+    def _emit(self, expr: str, atoms: tuple[Atom, ...], ufunc: Callable | None = None) -> Atom:
         if expr in self.common:
             return self.common[expr]
         name = self.src.fresh(self.prefix)
         used = tuple(a for a in atoms if isinstance(a, str))
-        self.statements.append((name, expr, used))
+        vector_call = self.vector and isinstance(ufunc, np.ufunc)
+        call = (self._bound(ufunc), [self.text(a) for a in atoms]) if vector_call else None
+        self.statements.append((name, expr, used, call))
         self.common[expr] = name
         if any(a in self.batched for a in used):
             self.batched.add(name)
@@ -94,7 +97,7 @@ class ScalarWriter:
                 return float(lowering.ufunc(*(np.float64(a) for a in atoms)))
         texts = [self.text(a) for a in atoms]
         if self.vector and lowering.exact:
-            expr = f"{self._bound(lowering.ufunc)}({', '.join(texts)})"
+            return self._emit(f"{self._bound(lowering.ufunc)}({', '.join(texts)})", atoms, lowering.ufunc)
         elif self.vector:
             expr = f"_libm({self._bound(lowering.libm)}, {self._bound(lowering.ufunc)}, {', '.join(texts)})"
         elif lowering.scalar is not None:
@@ -112,18 +115,18 @@ class ScalarWriter:
 
     # Rewrites below are exact in IEEE arithmetic: a + (-b) is a - b, (-a) * b is -(a * b), and
     # rounding is symmetric, so signs move freely; x + 0.0 -> x only loses the sign of a zero.
-    def arithmetic(self, template: str, fold: Callable, a: Atom, b: Atom) -> Atom:
+    def arithmetic(self, template: str, fold: np.ufunc, a: Atom, b: Atom) -> Atom:
         if isinstance(a, float) and isinstance(b, float):
             with np.errstate(all="ignore"):
                 return float(fold(np.float64(a), np.float64(b)))
-        return self._emit(template.format(self.text(a), self.text(b)), (a, b))
+        return self._emit(template.format(self.text(a), self.text(b)), (a, b), fold)
 
     def neg(self, a: Atom) -> Atom:
         if isinstance(a, float):
             return -a
         if a in self.negated:
             return self.negated[a]
-        name = self._emit(f"-{a}", (a,))
+        name = self._emit(f"-{a}", (a,), np.negative)
         self.negated[name] = a
         return name
 
@@ -292,33 +295,46 @@ class ScalarWriter:
         shape = tuple(n for n, keep in ((out.shape[0], a.ndim == 2), (out.shape[1], b.ndim == 2)) if keep)
         return out.reshape(shape)
 
-    def body(self, outputs: list[Any], since: int = 0) -> list[str]:
+    def body(self, outputs: list[Any], since: int = 0, into: dict[str, str] | None = None) -> list[str]:
         """The statements (from number ``since`` on) that the output atoms need, in order; a
-        value used once is written in place (same operations, fewer local variables)."""
+        value used once is written in place (same operations, fewer local variables).
+        Vectorised code writes a name of ``into`` straight into the array its value names,
+        where its statement is one ufunc call (``out=``)."""
+        into = into or {}
         out_names = {a for arr in outputs for a in np.asarray(arr, dtype=object).ravel() if isinstance(a, str)}
         live = set(out_names)
         kept = []
-        for target, expr, used in reversed(self.statements[since:]):
+        for target, expr, used, call in reversed(self.statements[since:]):
             if target in live:
-                kept.append([target, expr])
+                kept.append((target, expr, call))
                 live.update(used)
         kept.reverse()
         uses: dict[str, int] = {}
-        for _, expr in kept:
+        for _, expr, _ in kept:
             for name in _NAME.findall(expr):
                 uses[name] = uses.get(name, 0) + 1
-        inline = {t: e for t, e in kept if uses.get(t) == 1 and t not in out_names}
-        lines = []
-        for target, expr in kept:
-            if target in inline:
-                continue
+        inline = {t: e for t, e, _ in kept if uses.get(t) == 1 and t not in out_names}
+
+        def expand(expr: str) -> str:
             while True:
                 expanded = _NAME.sub(lambda m: f"({inline[m.group()]})" if m.group() in inline else m.group(), expr)
                 if expanded == expr:
-                    break
+                    return expr
                 expr = expanded
-            lines.append(f"{target} = {expr}")
+
+        lines = []
+        for target, expr, call in kept:
+            if target in inline:
+                continue
+            if target in into and self.writes_out(target):
+                expr = f"{call[0]}({', '.join(expand(a) for a in call[1])}, out={into[target]})"
+            lines.append(f"{target} = {expand(expr)}")
         return lines
+
+
+    def writes_out(self, name: Atom) -> bool:
+        """Whether vectorised code can compute ``name`` straight into an array (one ufunc call)."""
+        return name in self.batched and any(t == name and c is not None for t, _, _, c in self.statements)
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")

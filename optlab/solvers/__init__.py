@@ -1,7 +1,7 @@
 """Solver plugins. Each is selected by ``solver=NAME`` (``conf/solver/NAME.yaml``)."""
 
 from .adaptive import Adagrad, Adam, RMSprop
-from .base import Solver, State
+from .base import Solver, State, StepSolver, StepState
 from .bfgs import BFGS
 from .cg import ConjugateGradient
 from .gauss_newton import GaussNewton
@@ -18,7 +18,7 @@ from .trust_region import TrustRegion
 __all__ = [
     "BFGS", "LBFGS", "Adagrad", "Adam", "ConjugateGradient", "GaussNewton", "GradientDescent",
     "LeastSquaresSolver", "LevenbergMarquardt", "Momentum", "NelderMead", "Nesterov", "Newton", "NewtonCG",
-    "RMSprop", "Solver", "State", "TrustRegion",
+    "RMSprop", "Solver", "State", "StepSolver", "StepState", "TrustRegion",
 ]
 
 SOLVERS: dict[str, type[Solver]] = {
