@@ -188,7 +188,8 @@ class Compiled:
         if batched:
             body = ["B = x.shape[-1]"] + src.lines
             results = [f"np.broadcast_to({n}, {shape_src(v.shape, True)}).copy()" if plan.kind[id(v)][0] == "const"
-                       else n if own else f"np.array({n}, dtype=float)" for n, v, own in zip(names, plan.outputs, fresh)]
+                       else n if own else f"np.array({n}, dtype=float)"
+                       for n, v, own in zip(names, plan.outputs, fresh)]
         else:
             body = list(src.lines)
             results = [f"float({n})" if o == "f" else n if own else f"np.array({n}, dtype=float)"
