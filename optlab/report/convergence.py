@@ -96,6 +96,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
             ax.text(0.5, 0.5, "not applicable to this problem" if na else "did not run on this problem",
                     ha="center", va="center", transform=ax.transAxes, color="grey")
         marks: dict[str, list] = {"exact": [], "diverged": []}
+        many: list | None = [] if sum(not t.band for t in panel.series) > MANY_LINES else None
         for s in panel.series:
             sx, sy = [xs[r] for r in s.run_ids], [ys[r] for r in s.run_ids]
             status = [state[r] for r in s.run_ids]
@@ -103,8 +104,11 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
                 _band(ax, sx, sy, floor, top, s.color, symlog, linthresh, marks,
                       fade=1.0 if len(panel.series) <= 3 else 0.5)
             else:
-                _lines(ax, sx, sy, status, floor, top, s.color, s.ls, marks,
-                       many=sum(not t.band for t in panel.series) > MANY_LINES, lw=widths.get(s.setting, 1.3))
+                _lines(ax, sx, sy, status, floor, top, s.color, s.ls, marks, many, lw=widths.get(s.setting, 1.3))
+        if many:  # thin and translucent, one collection for the panel
+            segments, colors, styles = zip(*many)
+            ax.add_collection(LineCollection(segments, colors=list(colors), linestyles=list(styles), linewidths=0.6,
+                                             alpha=0.35), autolim=False)
         _marks(ax, marks)
         log_y(ax, floor if zero else None, floor / (2.5 if zero else 10), top, "≤ 0" if y == "gap" else "0")
         count_axis(ax, symlog, linthresh, hi)
@@ -134,13 +138,13 @@ def _top(ys: list[np.ndarray], status: list[str]) -> float:
 
 
 def _lines(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], status: list[str], floor: float, top: float,
-           color: Any, ls: str, marks: dict[str, list], many: bool, lw: float = 1.3) -> None:
-    segments = []
+           color: Any, ls: str, marks: dict[str, list], many: list | None, lw: float = 1.3) -> None:
+    """One line per run (or, with ``many`` a list, its segments for a shared collection)."""
     for xv, yv, st in zip(xs, ys, status):
         ok = np.isfinite(yv) & np.isfinite(xv)
         shown = np.where(ok, np.where(yv > 0, yv, floor), np.nan)
-        if many:
-            segments.append(np.column_stack([_thin(xv), _thin(shown)]))
+        if many is not None:
+            many.append((np.column_stack([_thin(xv), _thin(shown)]), color, ls))
         else:
             ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=lw, alpha=0.9)
         exact = np.flatnonzero(ok & (yv <= 0))
@@ -149,8 +153,6 @@ def _lines(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], status: list[str
         good = np.flatnonzero(ok)
         if st == "diverged" and good.size:
             marks["diverged"].append((xv[good[-1]], min(shown[good[-1]], top), color))
-    if segments:
-        ax.add_collection(LineCollection(segments, colors=[color], linewidths=0.6, alpha=0.35, linestyles=ls))
 
 
 def _marks(ax: Any, marks: dict[str, list]) -> None:

@@ -70,7 +70,11 @@ class ReportData:
         return self.runs[self.runs.run_id.isin(self.traces.keys())]
 
     def rank(self, setting: str) -> int:
-        return self.ranking.index(setting) if setting in self.ranking else len(self.ranking)
+        return self._ranks.get(setting, len(self.ranking))
+
+    @functools.cached_property
+    def _ranks(self) -> dict[str, int]:
+        return {s: k for k, s in enumerate(self.ranking)}
 
     def style(self, setting: str) -> dict[str, Any]:
         return setting_style(self.rank(setting))

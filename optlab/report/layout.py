@@ -71,10 +71,8 @@ class FigureSpec:
 
 
 def _series_count(runs: Any) -> int:
-    n = 0
-    for _, g in runs.groupby("group"):
-        n += 1 if len(g) >= BAND_MIN else len(g)
-    return n
+    sizes = runs.group.value_counts()
+    return int((sizes >= BAND_MIN).sum() + sizes[sizes < BAND_MIN].sum())
 
 
 def mode_of(data: ReportData) -> str:
@@ -88,7 +86,7 @@ def mode_of(data: ReportData) -> str:
 
 def _start_styles(runs: Any) -> dict[str, str]:
     """A line style per start of the runs drawn as lines (numeric order), when there are at most four."""
-    single = runs[~runs.group.isin([k for k, g in runs.groupby("group") if len(g) >= BAND_MIN])]
+    single = runs[runs.group.map(runs.group.value_counts()) < BAND_MIN]
     starts = sorted(set(zip(single.start_key, single.start_label)))
     if not 2 <= len(starts) <= 4:
         return {}
@@ -97,21 +95,26 @@ def _start_styles(runs: Any) -> dict[str, str]:
 
 def _series(data: ReportData, runs: Any, mode: str, colors: LrColors | None, styles: dict[str, str]
             ) -> list[Series]:
-    out = []
-    groups = sorted(runs.groupby("group"), key=lambda kv: (data.rank(kv[1].solver_label.iloc[0]),
-                                                          kv[1].lr.iloc[0], kv[1].start_key.iloc[0]))
-    for _, g in groups:
-        first = g.iloc[0]
-        color = colors(float(first.lr)) if mode == "lr" and colors is not None else \
-            data.style(first.solver_label)["color"]
-        n_div = int((g.status == "diverged").sum())
-        if len(g) >= BAND_MIN:
-            out.append(Series(f"{first.solver_label}: median of {len(g)} starts", first.solver_label,
-                              list(g.run_id), True, color, "-", n_div))
-            continue
-        g = g.sort_values("start_key")
-        for run_id, label, start, status in zip(g.run_id, g.solver_label, g.start_label, g.status):
-            out.append(Series(label, label, [run_id], False, color, styles.get(start, "-"), int(status == "diverged")))
+    """Bands of the groups of ``BAND_MIN`` runs or more, lines of the others: best setting first, then by
+    learning rate and start."""
+    sizes = runs.group.map(runs.group.value_counts()).to_numpy()
+    rows = list(zip(runs.run_id, runs.solver_label, runs.lr.astype(float), runs.start_key, runs.start_label,
+                    runs.status, runs.group, sizes))
+    rank = {s: data.rank(s) for s in set(runs.solver_label)}
+    rows.sort(key=lambda r: (rank[r[1]], r[2] if math.isfinite(r[2]) else math.inf, r[3]))
+    out: list[Series] = []
+    bands: dict[str, Series] = {}
+    for run_id, label, lr, _, start, status, group, size in rows:
+        color = colors(lr) if mode == "lr" and colors is not None else data.style(label)["color"]
+        diverged = int(status == "diverged")
+        if size < BAND_MIN:
+            out.append(Series(label, label, [run_id], False, color, styles.get(start, "-"), diverged))
+        elif group in bands:
+            bands[group].run_ids.append(run_id)
+            bands[group].diverged += diverged
+        else:
+            bands[group] = Series(f"{label}: median of {size} starts", label, [run_id], True, color, "-", diverged)
+            out.append(bands[group])
     return out
 
 

@@ -248,8 +248,9 @@ def parse_iterates(blobs: list[bytes]) -> dict[str, Any] | None:
     tables = []
     for blob in blobs:
         try:
-            table = pq.read_table(pa.py_buffer(blob))
-            tables.append(table.select([c for c in COLUMNS if c in table.column_names]))
+            file = pq.ParquetFile(pa.BufferReader(blob))
+            names = set(file.schema_arrow.names)
+            tables.append(file.read(columns=[c for c in COLUMNS if c in names], use_threads=False))
         except (OSError, pa.ArrowException, ValueError):
             return None
     if not tables:
