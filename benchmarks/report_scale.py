@@ -135,9 +135,11 @@ def measure(code: str, *args: str) -> tuple[float, float]:
 
 def sweep(out: Path, *overrides: str) -> None:
     """A multirun through the command line, without its report."""
-    subprocess.run([sys.executable, "-m", "optlab", "-m", *overrides, f"hydra.sweep.dir={out}", "report.auto=false"],
-                   cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, check=True,
-                   capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "optlab", "-m", *overrides, f"hydra.sweep.dir={out}",
+                           "report.auto=false"], cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"the sweep {' '.join(overrides)} failed:\n{done.stderr[-2000:]}")
 
 
 def row(name: str, t: float, m: float, base: float | None = None) -> None:
