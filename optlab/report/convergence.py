@@ -114,7 +114,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
         count_axis(ax, symlog, linthresh, hi)
     n = len(spec.panels)
     ylabel = Y_LABELS[y] if y != "gap" or all(data.problems[p.problem].f_star is not None for p in spec.panels) \
-        else "f − f* (or − best f found)"
+        else "f − f* (f*, or the best f found)"
     for k, ax in enumerate(g.axes.ravel()[:n]):
         if k + spec.ncols >= n:  # no panel below: the x axis is labelled
             ax.set_xlabel(X_LABELS[x])
@@ -146,7 +146,8 @@ def _lines(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], status: list[str
         if many is not None:
             many.append((np.column_stack([_thin(xv), _thin(shown)]), color, ls))
         else:
-            ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=lw, alpha=0.9)
+            ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=lw, alpha=0.9,
+                    marker="o" if ok.sum() == 1 else None, ms=4)  # a run of one iterate is a point
         exact = np.flatnonzero(ok & (yv <= 0))
         if exact.size:
             marks["exact"].append((xv[exact[0]], floor, color))
