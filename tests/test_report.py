@@ -106,7 +106,7 @@ def test_every_figure_named_in_the_page_exists_and_is_an_image(report):
     index, _ = report
     names = figure_files(index)
     stems = {Path(n).stem for n in names}
-    assert {"convergence_iteration", "convergence_time", "convergence_evaluations", "grad_norm_iteration",
+    assert {"convergence_iteration", "convergence_time", "convergence_evaluations", "grad_norm_iter",
             "profiles"} <= stems
     assert any(s.startswith("paths_rosenbrock") for s in stems)
     assert any(s.startswith("paths_double_well") for s in stems)

@@ -316,3 +316,16 @@ def test_batched_runs_are_flagged_wherever_time_is_read(tmp_path):
     assert "gd" in by_iteration and "gd (clock of the whole batch)" not in by_iteration
     legend = [t.get_text() for t in profile_figure(data, "time").legends[0].get_texts()]
     assert "gd (on 3 of 4) (clock of the whole batch)" in legend
+
+
+def test_basins_from_a_grid_of_starts_or_from_many(tmp_path):
+    from optlab.report.basins import basin_groups
+
+    for kind, n in (("grid", 4), ("random", 4)):
+        for i, x in enumerate(np.linspace(-2.0, 2.0, n)):
+            write_run(tmp_path / kind, f"{i}", [8.0, 1.0, 0.5], objective="double_well", x0=[x],
+                      solver="newton" if kind == "grid" else "gd", sparams={},
+                      start={"kind": kind, "n": n, "seed": 0, "index": i, "count": n})
+    data = report.read(tmp_path)
+    (problem,) = data.problems
+    assert [label for label, _ in basin_groups(data, problem)] == ["newton"]  # 4 random starts map no basins

@@ -18,6 +18,7 @@ from .problems import ProblemInfo
 from .style import DIVERGED_COLOR, Plot, context, grid, legend_width, slug, title
 
 BASIN_MIN_STARTS = 9
+BASIN_MIN_GRID = 4  # a grid of starts is laid out to map the basins
 MAX_BASIN_PANELS = 16
 BASIN_RADIUS = 0.02  # "reached a minimiser": ended within this fraction of the box diagonal
 BASIN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -53,10 +54,16 @@ def _targets(info: ProblemInfo, finals: list, radius: float) -> np.ndarray:
     return np.array(found).reshape(-1, info.dim)
 
 
+def _grid(runs: Any) -> bool:
+    return all(isinstance(s, dict) and s.get("kind") == "grid" for s in runs.start)
+
+
 def basin_groups(data: ReportData, problem: str) -> list[tuple[str, Any]]:
-    """The settings (best first) that ran from ``BASIN_MIN_STARTS`` or more starts on ``problem``."""
+    """The settings (best first) that ran on ``problem`` from a grid of ``BASIN_MIN_GRID`` or more starts,
+    or from ``BASIN_MIN_STARTS`` or more starts of any kind."""
     runs = data.valid[data.valid.problem == problem]
-    groups = [(label, g) for label, g in runs.groupby("solver_label") if g.start_label.nunique() >= BASIN_MIN_STARTS]
+    groups = [(label, g) for label, g in runs.groupby("solver_label")
+              if g.start_label.nunique() >= (BASIN_MIN_GRID if _grid(g) else BASIN_MIN_STARTS)]
     return sorted(groups, key=lambda kv: data.rank(kv[0]))[:MAX_BASIN_PANELS]
 
 
@@ -144,7 +151,8 @@ def basin_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]:
         caption = (f"Each marker is a start point, coloured by the {kind} (star of the same colour) its run ended "
                    f"within 2% of the box diagonal of; grey: ended elsewhere (not converged there, or at another "
                    f"stationary point), red: diverged, black: the method failed. One panel per solver setting "
-                   f"with {BASIN_MIN_STARTS} or more starts, best first.")
+                   f"with a grid of {BASIN_MIN_GRID} or more starts, or {BASIN_MIN_STARTS} or more of any kind, "
+                   f"best first.")
         out.append((Plot(f"basins_{slug(info.label)}_{k}", "Basins of attraction", f"basins on {info.label}",
                          caption), "basin_figure", {"problem": problem}))
     return out

@@ -229,7 +229,7 @@ def convergence_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]
         return []
     evals = "nfev" if data.cost == "nfev" else "evals"
     kinds = [("iter", "gap", "convergence_iteration"), (evals, "gap", "convergence_evaluations"),
-             ("time", "gap", "convergence_time"), ("iter", "grad", "grad_norm_iteration")]
+             ("time", "gap", "convergence_time"), ("iter", "grad", "grad_norm_iter")]
     # A figure per problem (many settings on many problems): f - f* against iteration and the cost only.
     cost_kind = [kinds[2] if data.cost == "time" else kinds[1]]
     out = []
