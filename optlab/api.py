@@ -10,8 +10,9 @@ import numpy as np
 from .errors import ConfigError
 from .log import IterateLog
 from .objectives import OBJECTIVES, Objective
-from .runner import Stop, run
+from .runner import run
 from .solvers import SOLVERS, Solver
+from .stopping import SUCCESSES, Stop
 
 
 @dataclasses.dataclass
@@ -32,7 +33,8 @@ class Result:
 
     @property
     def success(self) -> bool:
-        return self.status == "converged"
+        """Whether the method's optimality test held (``converged``) or f reached ``stop.target``."""
+        return self.status in SUCCESSES
 
 
 def _build(kind: str, spec: Any, registry: dict[str, type], options: dict[str, Any]) -> Any:
@@ -48,22 +50,24 @@ def _build(kind: str, spec: Any, registry: dict[str, type], options: dict[str, A
 def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *,
              objective_options: dict[str, Any] | None = None,
              solver_options: dict[str, Any] | None = None, max_coords: int = 100,
-             **stop: Any) -> Result:
+             log_grad_norm: bool = False, **stop: Any) -> Result:
     """Minimise ``objective`` with ``solver``, by name or instance, keeping every iterate.
 
-    ``stop`` takes the stopping rules of :class:`optlab.runner.Stop` (``max_iter``,
-    ``gtol``, ``xtol``, ``max_seconds``).
+    ``stop`` takes the stopping rules of :class:`optlab.stopping.Stop` (``max_iter``,
+    ``gtol``, ``xtol``, ``max_seconds``, ``max_fev``, ``target``, ``ftol``, ``patience``);
+    ``log_grad_norm`` logs ||grad f|| (counted) for methods that use no gradient.
 
     >>> minimize("double_well", "newton").x
     array([1.])
     """
-    unknown = set(stop) - {f.name for f in dataclasses.fields(Stop)}
+    allowed = [f.name for f in dataclasses.fields(Stop)]
+    unknown = set(stop) - set(allowed)
     if unknown:
-        raise ConfigError(f"unknown stopping rule(s) {sorted(unknown)}; allowed: max_iter, gtol, xtol, max_seconds")
+        raise ConfigError(f"unknown stopping rule(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
     obj = _build("objective", objective, OBJECTIVES, objective_options or {})
     sol = _build("solver", solver, SOLVERS, solver_options or {})
     log = IterateLog(min(obj.dim, max_coords))
-    out = run(obj, sol, x0, Stop(**stop), log=log)
+    out = run(obj, sol, x0, Stop(**stop), log=log, log_grad_norm=log_grad_norm)
     return Result(out.status, out.message, out.state.x, out.state.f,
                   obj.gap(out.state.f), out.iterations, out.nfev, out.ngev, out.nhev,
                   out.wall_time_s, log.table().to_pandas())

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from .config import JobConfig, read_config
 from .errors import ConfigError, NotApplicable
 from .scoring import score
+from .stopping import verdict
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -103,7 +104,7 @@ def _run_starts(job: JobConfig, out_dir: Path, extra: dict[str, Any], sweeping: 
                          finished=finished, max_coords=job.max_coords, chunk_rows=job.chunk_rows)
     counts: dict[str, int] = {}
     for r in records:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        counts[verdict(r)] = counts.get(verdict(r), 0) + 1
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"{prefix}{job.solver.name} on {job.objective.name} from {len(records)} starts ({job.starts.get('kind')}): "
           f"{shown}\n  log: {out_dir}", flush=True)
@@ -118,7 +119,7 @@ def _run_one(job: JobConfig, out_dir: Path, extra: dict[str, Any], progress: boo
     bar = _progress_bar(job.stop.max_iter, enabled=progress)
     try:
         return run_to_dir(out_dir, job.objective, job.solver, job.x0, job.stop, max_coords=job.max_coords,
-                          chunk_rows=job.chunk_rows, extra=extra, progress=bar)
+                          chunk_rows=job.chunk_rows, extra=extra, progress=bar, log_grad_norm=job.log_grad_norm)
     finally:
         if bar is not None:
             bar.close()

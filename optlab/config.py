@@ -31,6 +31,7 @@ class JobConfig:
     starts: dict[str, Any] | None
     max_coords: int
     chunk_rows: int
+    log_grad_norm: bool = False
 
     def start_points(self) -> np.ndarray:
         from .starts import start_points
@@ -63,4 +64,7 @@ def read_config(cfg: DictConfig) -> JobConfig:
                                   f"allowed: kind, {', '.join(STARTS_OPTIONS)}")
     max_coords = check_number("log.max_coords", cfg.log.max_coords, low=0, strict=False, integer=True)
     chunk_rows = check_number("log.chunk_rows", cfg.log.chunk_rows, low=1, strict=False, integer=True)
-    return JobConfig(objective, solver, stop, x0, starts, max_coords, chunk_rows)
+    grad_norm = cfg.log.get("grad_norm", False)
+    if not isinstance(grad_norm, bool):
+        raise ConfigError(f"log.grad_norm={grad_norm!r} is not true or false; allowed: true, false")
+    return JobConfig(objective, solver, stop, x0, starts, max_coords, chunk_rows, grad_norm)

@@ -44,3 +44,18 @@ def check_number(key: str, value: object, *, low: float | None = None, strict: b
     if value != value or (low is not None and (value <= low if strict else value < low)):
         raise ConfigError(f"{key}={describe(value)} is out of range; allowed: {allowed}")
     return int(value) if integer else float(value)
+
+
+class NoProgress(SolverFailure):
+    """The method can make no more progress from here (no step decreases f): the run ends as
+    ``stalled``, a verdict about this run rather than a failure of the method."""
+
+
+class EndRun(Exception):
+    """Raised by an objective (a simulator out of budget, a benchmark suite's own stop) or a
+    solver to end the run cleanly: it ends with ``status`` (one of the statuses of
+    :mod:`optlab.stopping`, ``failed`` by default) and ``message``, its iterates kept."""
+
+    def __init__(self, message: str, status: str = "failed") -> None:
+        super().__init__(message)
+        self.status = status

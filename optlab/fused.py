@@ -9,8 +9,8 @@ program vectorised (:meth:`~optlab.program.StepProgram.vector_step`), which give
 bits, and checks that each block ends on its checkpoint.
 
 The loop makes no decisions: after each step it checks, conservatively, whether a stopping
-rule of :mod:`optlab.stopping` *might* hold (||grad f|| near gtol, a step near xtol, a
-number that is not finite, the deadline). A block where one might does not count; its steps
+rule of :mod:`optlab.stopping` *might* hold (||grad f|| near gtol, a step near xtol, f at
+its target, a number that is not finite, the deadline). A block where one might does not count; its steps
 are redone one at a time, each with its own clock reading and log row, and the loop returns
 at the step where the check trips, so that the driver applies the rules exactly. A Python
 float error (a division by zero, an overflow in exp) also returns: the driver takes that
@@ -40,7 +40,7 @@ STOP, FLOAT_ERROR = 1, 2
 
 
 def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -> Callable:
-    """``loop(carry, f, step, k, k_end, unrolled, gate, xgate, deadline, out, clock)`` -> ``(code,
+    """``loop(carry, f, step, k, k_end, unrolled, gate, xgate, limit, deadline, out, clock)`` -> ``(code,
     interrupted, k, k_blocks, carry, f, step, previous_x)`` (see the module docstring).
 
     ``out`` receives, per block, the clock reading and the carry the block ends with, then,
@@ -67,7 +67,7 @@ def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -
             f"xgate * (1.0 + _sqrt({' + '.join(f'{x} * {x}' for x in x_in)})) ** 2 + {TINY!r}"
         f, gn = writer.text(out.f), writer.text(out.gn)
         lines += [f"dd = {diff}", f"s = {f} + {gn} + dd"]
-        return lines, [f"not {gn} > gate", "s - s != 0.0", f"dd <= {bound}"], out
+        return lines, [f"not {gn} > gate", "s - s != 0.0", f"dd <= {bound}", f"{f} <= limit"], out
 
     writer = ScalarWriter(src)
     one, one_checks, last = step(writer, carry, "k")
@@ -113,10 +113,10 @@ def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -
              f"{text(last.step_size)}, ({', '.join(carry[:n])},)",
              f"return code, interrupted, k, k_blocks, ({', '.join(carry)},), f, step, None"]
     src.env.update(_errors=SCALAR_ERRORS, _sqrt=math.sqrt)
-    loop = src.function("loop", "carry, f, step, k, k_end, unrolled, gate, xgate, deadline, out, clock", lines,
+    loop = src.function("loop", "carry, f, step, k, k_end, unrolled, gate, xgate, limit, deadline, out, clock", lines,
                         "a fused stretch of steps (see optlab.fused)")
     for _ in range(WARM_UP_CALLS):  # an empty stretch: the calls only count towards specialisation
-        loop((0.0,) * width, 0.0, 0.0, 0, 0, True, 0.0, 0.0, 0.0, [], time.perf_counter)
+        loop((0.0,) * width, 0.0, 0.0, 0, 0, True, 0.0, 0.0, 0.0, 0.0, [], time.perf_counter)
     loop.unroll = unroll
     return loop
 
@@ -148,16 +148,16 @@ class FusedRun:
         self.xgate = xtol * xtol * (1.0 + ROUNDING_SLACK)
         self.clock = time.perf_counter  # tests stand in a clock that presses Ctrl-C
 
-    def advance(self, carry: list, f: float, step_size: float, k: int, k_end: int, deadline: float, t0: float,
-                unrolled: bool = True) -> Stretch:
+    def advance(self, carry: list, f: float, step_size: float, k: int, k_end: int, limit: float, deadline: float,
+                t0: float, unrolled: bool = True) -> Stretch:
         out: list[float] = []
         code, interrupted, k_new, k_blocks, end, f_new, step_new, previous = self.loop(
-            tuple(carry), f, step_size, k, k_end, unrolled, self.gate, self.xgate, deadline, out, self.clock)
+            tuple(carry), f, step_size, k, k_end, unrolled, self.gate, self.xgate, limit, deadline, out, self.clock)
         rows = None
         if self.n_log >= 0 and k_new > k:
             rows = self._rows(out, carry, k, k_blocks, k_new, t0)
             if rows is None:  # the replay missed a checkpoint: the stretch again, a row per step
-                return self.advance(carry, f, step_size, k, k_end, deadline, t0, unrolled=False)
+                return self.advance(carry, f, step_size, k, k_end, limit, deadline, t0, unrolled=False)
         return Stretch(k_new - k, k_new, end, f_new, step_new, previous, code == FLOAT_ERROR, interrupted, rows)
 
     def _rows(self, out: list[float], carry: list, k: int, k_blocks: int, k_new: int, t0: float

@@ -5,39 +5,52 @@ from __future__ import annotations
 import numpy as np
 
 from .derivatives import Derivatives, derivatives_of
+from .errors import EndRun
 from .objectives.base import Objective
 
 
 class Problem:
     """An :class:`Objective` with its :class:`~optlab.derivatives.Derivatives`, counting
-    function, gradient and Hessian evaluations.
+    function, gradient and Hessian evaluations, within a budget of function evaluations.
 
-    ``value_and_grad`` counts one of each; a Hessian-vector product counts as one Hessian
-    evaluation, as scipy counts ``hessp`` calls.
+    Each call counts what the objective says it costs (:meth:`Objective.costs`): by default
+    ``value_and_grad`` one function and one gradient evaluation, a Hessian-vector product one
+    Hessian evaluation (as scipy counts ``hessp`` calls); a black box's finite differences
+    count as function evaluations. A call that would take ``nfev`` past ``max_fev`` is not
+    made: the run ends as ``max_fev`` where it stands.
     """
 
-    def __init__(self, objective: Objective) -> None:
+    def __init__(self, objective: Objective, max_fev: int | None = None) -> None:
         self.objective = objective
         self.derivatives: Derivatives = derivatives_of(objective)
         self.nfev = self.ngev = self.nhev = 0
+        self.max_fev = max_fev
+        self.costs = {name: objective.costs(name) for name in ("value", "grad", "value_and_grad", "hessian", "hvp")}
+
+    def _count(self, name: str) -> None:
+        nfev, ngev, nhev = self.costs[name]
+        if self.max_fev is not None and self.nfev + nfev > self.max_fev:
+            raise EndRun(f"reached max_fev = {self.max_fev} function evaluations", "max_fev")
+        self.nfev += nfev
+        self.ngev += ngev
+        self.nhev += nhev
 
     def value(self, x: np.ndarray) -> float:
-        self.nfev += 1
+        self._count("value")
         return self.derivatives.value(x)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        self.ngev += 1
+        self._count("grad")
         return self.derivatives.grad(x)
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        self.nfev += 1
-        self.ngev += 1
+        self._count("value_and_grad")
         return self.derivatives.value_and_grad(x)
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
-        self.nhev += 1
+        self._count("hessian")
         return self.derivatives.hessian(x)
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        self.nhev += 1
+        self._count("hvp")
         return self.derivatives.hvp(x, v)

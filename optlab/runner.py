@@ -11,6 +11,7 @@ share one step program, and tests check that their logs agree bit for bit.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import time
@@ -18,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, SolverFailure
+from .errors import ConfigError, EndRun, NoProgress, SolverFailure
 from .log import IterateLog
 from .objectives.base import Objective
 from .problem import Problem
 from .solvers.base import Solver, State, StepState
-from .stopping import STATUSES, Stop, message, norm, rule, small_step
+from .stopping import STATUSES, Stop, message, norm, rule
 
 __all__ = ["STATUSES", "Clock", "Outcome", "Stop", "run"]
 
@@ -70,6 +71,8 @@ def fused_run(problem: Problem, solver: Solver, state: State, stop: Stop, log: I
 
     if not isinstance(state, StepState) or not solver.stepwise() or "value_and_grad" in problem.derivatives.analytic:
         return None
+    if stop.ftol > 0.0:  # the fused loop keeps no history of f
+        return None
     compiled = problem.derivatives.compiled(state.x)
     if compiled is None:
         return None
@@ -82,50 +85,66 @@ def fused_run(problem: Problem, solver: Solver, state: State, stop: Stop, log: I
 
 
 def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None = None,
-        log: IterateLog | None = None, progress: Any = None, *, fused: bool = True) -> Outcome:
+        log: IterateLog | None = None, progress: Any = None, *, fused: bool = True,
+        log_grad_norm: bool = False) -> Outcome:
     """Minimise ``objective`` with ``solver`` from ``x0`` (default: the standard start).
 
     Every iterate, the start included, goes to ``log``. Whatever happens inside the run
     ends in an :class:`Outcome` with one of :data:`STATUSES`; only a bad configuration
     (:class:`ConfigError`) is raised, before anything runs. ``fused=False`` keeps to the
-    generic path (one ``solver.update`` per iteration) even where a fused loop applies.
+    generic path (one ``solver.update`` per iteration) even where a fused loop applies. For a
+    method that uses no gradient the log's ``grad_norm`` is NaN unless ``log_grad_norm``
+    (then each is a counted gradient evaluation); ``gtol`` does not apply to it.
     """
     stop = stop or Stop()
     solver.check(objective)
     x = objective.start(x0)
-    problem = Problem(objective)
+    problem = Problem(objective, stop.max_fev)
     clock = Clock(stop.max_seconds)
+    limit = stop.limit(objective.f_star)
+    history: collections.deque = collections.deque(maxlen=stop.patience + 1)
     state: State | None = None
     k = 0
     status, text = "error", ""
 
-    def record(s: State, it: int) -> float:
-        g = s.g if s.g is not None else problem.derivatives.grad(s.x)  # for the log only: not counted
-        gnorm = norm(g)
+    def record(s: State, it: int) -> float | None:
+        if s.g is not None:
+            gnorm = norm(s.g)
+        elif log_grad_norm:
+            gnorm = norm(problem.grad(s.x))
+        else:
+            gnorm = None
         if log is not None:
-            log.append(s.x, iter=it, f=s.f, grad_norm=gnorm, step_size=s.step_size, nfev=problem.nfev,
-                       ngev=problem.ngev, nhev=problem.nhev, time_s=clock.now())
-        return gnorm
+            log.append(s.x, iter=it, f=s.f, grad_norm=math.nan if gnorm is None else gnorm,
+                       step_size=s.step_size, nfev=problem.nfev, ngev=problem.ngev, nhev=problem.nhev,
+                       time_s=clock.now())
+        return gnorm if solver.uses_gradient else None
 
     with np.errstate(all="ignore"):  # overflow is detected as divergence, not printed
         try:
             state = solver.init(problem, x)
             gnorm = record(state, 0)
             loop = fused_run(problem, solver, state, stop, log) if fused else None
+            previous = None
             while True:
                 if log is not None and log.interrupted:  # held while the log handed over a chunk
                     raise KeyboardInterrupt
-                name = rule(stop, k, state.f, gnorm, state.x, clock.late(), state.done)
+                history.append(state.f)
+                f_back = history[0] if len(history) > stop.patience else None
+                name = rule(stop, k, state.f, gnorm, state.x, previous=previous, f_back=f_back, limit=limit,
+                            nfev=problem.nfev, late=clock.late(), done=state.done)
                 if name == "done":
                     status, text = "converged", f"{solver.name} {solver.done_message}"
                     break
                 if name is not None:
-                    status, text = message(name, k, gnorm, stop)
+                    status, text = message(name, k, gnorm, stop, state.f, limit)
                     break
                 count, previous = 0, None
                 if loop is not None:
-                    state, previous, count, interrupted = _advance(loop, problem, state,
-                                                                   min(stop.max_iter, k + STRETCH), clock, log)
+                    k_end = min(stop.max_iter, k + STRETCH)
+                    if stop.max_fev is not None:  # a step is one evaluation
+                        k_end = min(k_end, k + stop.max_fev - problem.nfev)
+                    state, previous, count, interrupted = _advance(loop, problem, state, k_end, limit, clock, log)
                     k += count
                     if interrupted:
                         raise KeyboardInterrupt
@@ -138,11 +157,13 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
                     gnorm = norm(state.g)
                 if progress is not None:
                     progress.update(count)
-                if previous is not None and small_step(state.x, previous, stop.xtol):
-                    status, text = message("xtol", k, gnorm, stop)
-                    break
+        except NoProgress as exc:
+            status, text = "stalled", f"{exc} (at iteration {k})"
         except SolverFailure as exc:
             status, text = "failed", f"{exc} (at iteration {k})"
+        except EndRun as exc:
+            status, text = (exc.status, f"{exc} (at iteration {k})") if exc.status in STATUSES[:-1] else (
+                "error", f"EndRun with status {exc.status!r}; allowed: one of {', '.join(STATUSES[:-1])}: {exc}")
         except ConfigError:
             raise
         except KeyboardInterrupt:
@@ -154,8 +175,8 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
     return Outcome(status, text, state, k, problem.nfev, problem.ngev, problem.nhev, clock.now())
 
 
-def _advance(loop: Any, problem: Problem, state: StepState, k_end: int, clock: Clock, log: IterateLog | None
-             ) -> tuple[StepState, np.ndarray | None, int, bool]:
+def _advance(loop: Any, problem: Problem, state: StepState, k_end: int, limit: float, clock: Clock,
+             log: IterateLog | None) -> tuple[StepState, np.ndarray | None, int, bool]:
     """A fused stretch from ``state``: the new state, the x before the last step where a
     stopping rule might hold (else None), the number of steps (0: take a generic step) and
     whether Ctrl-C came (every counted step is logged)."""
@@ -163,7 +184,7 @@ def _advance(loop: Any, problem: Problem, state: StepState, k_end: int, clock: C
 
     program = loop.program
     stretch = loop.advance(program.carry_of(state.x, state.g, state.carry), state.f, state.step_size, state.k,
-                           k_end, clock.deadline, clock.t0)
+                           k_end, limit, clock.deadline, clock.t0)
     count, interrupted = stretch.count, stretch.interrupted
     if count == 0:
         return state, None, 0, interrupted

@@ -7,6 +7,7 @@ end. :func:`load` reads one run directory or a whole tree of them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -21,7 +22,7 @@ from .log import ChunkFiles, IterateLog, interrupt_deferred, write_atomic
 from .objectives.base import Objective
 from .runner import Outcome, run
 from .solvers.base import Solver
-from .stopping import FINISHED, Stop
+from .stopping import FINISHED, POINT_MAX_DIM, Stop, point_kind, verdict
 
 RECORD = "run.json"
 
@@ -50,8 +51,7 @@ def describe_run(objective: Objective, solver: Solver, x0: np.ndarray, stop: Sto
         "solver_params": solver.params(),
         "dim": objective.dim,
         "x0": _floats(x0),
-        "stop": {"max_iter": stop.max_iter, "gtol": stop.gtol, "xtol": stop.xtol,
-                 "max_seconds": stop.max_seconds},
+        "stop": dataclasses.asdict(stop),
         "f_star": objective.f_star,
         "status": "running",
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -67,35 +67,30 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     write_atomic(run_dir / RECORD, lambda p: p.write_text(text))
 
 
-def curvature_note(objective: Objective, x: np.ndarray, max_dim: int = 200) -> tuple[float | None, str]:
-    """The smallest Hessian eigenvalue at a converged point, and a warning if it is no minimum.
-
-    A zero gradient is also reached at maxima and saddles (pure Newton is drawn to them), so a
-    converged run says which kind of stationary point it found. Skipped above ``max_dim``.
-    """
-    if objective.dim > max_dim:
-        return None, ""
+def classify_point(objective: Objective, x: np.ndarray) -> tuple[str, float | None]:
+    """The kind of a converged run's point (:func:`optlab.stopping.point_kind`) and the Hessian's
+    smallest eigenvalue there; ``unknown`` above :data:`~optlab.stopping.POINT_MAX_DIM`
+    coordinates or where the Hessian cannot be computed."""
+    if objective.dim > POINT_MAX_DIM:
+        return "unknown", None
     try:
         with np.errstate(all="ignore"):
             eig = np.linalg.eigvalsh(objective.hessian(np.asarray(x, dtype=float)))
-    except Exception:  # noqa: BLE001 - a note, never a reason to lose the run
-        return None, ""
-    if not np.all(np.isfinite(eig)):
-        return None, ""
-    low, scale = float(eig[0]), max(1.0, float(np.abs(eig).max()))
-    if low < -1e-8 * scale:
-        kind = "a maximum" if eig[-1] < -1e-8 * scale else "a saddle point"
-        return low, f"; the Hessian is indefinite there (smallest eigenvalue {low:.3g}): {kind}, not a minimum"
-    return low, ""
+    except Exception:  # noqa: BLE001 - a verdict's detail, never a reason to lose the run
+        return "unknown", None
+    finite = bool(np.all(np.isfinite(eig)))
+    return point_kind(eig), (float(eig[0]) if finite else None)
 
 
 def finish_record(record: dict[str, Any], objective: Objective, out: Outcome) -> dict[str, Any]:
     s = out.state
     f = _finite(s.f)
     gap = objective.gap(f) if f is not None else None
-    low, note = curvature_note(objective, s.x) if out.status == "converged" else (None, "")
+    point, low = classify_point(objective, s.x) if out.status == "converged" else (None, None)
+    note = f"; the Hessian is indefinite there (smallest eigenvalue {low:.3g}): a {point}, not a minimum" \
+        if point in ("saddle", "maximum") else ""
     return {**record, "status": out.status, "message": out.message + note, "iterations": out.iterations,
-            "f_final": f, "x_final": _floats(s.x), "gap": gap, "hessian_min_eig": low,
+            "f_final": f, "x_final": _floats(s.x), "gap": gap, "point": point, "hessian_min_eig": low,
             "nfev": out.nfev, "ngev": out.ngev, "nhev": out.nhev, "wall_time_s": out.wall_time_s}
 
 
@@ -133,13 +128,15 @@ class RunFiles:
 
 def run_to_dir(run_dir: str | Path, objective: Objective, solver: Solver, x0: Any = None,
                stop: Stop | None = None, *, max_coords: int = 100, chunk_rows: int = 10_000,
-               extra: dict[str, Any] | None = None, progress: Any = None) -> dict[str, Any]:
+               extra: dict[str, Any] | None = None, progress: Any = None, log_grad_norm: bool = False
+               ) -> dict[str, Any]:
     """Run and keep everything in ``run_dir``; returns the final run record."""
     stop = stop or Stop()
     solver.check(objective)
     files = RunFiles(run_dir, objective, solver, objective.start(x0), stop, extra, chunk_rows)
     log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=files.sink)
-    outcome = run(objective, solver, objective.start(x0), stop, log=log, progress=progress)
+    outcome = run(objective, solver, objective.start(x0), stop, log=log, progress=progress,
+                  log_grad_norm=log_grad_norm)
     with interrupt_deferred() as caught:  # the run has ended: its files are completed first
         log.flush()
         record = files.close(objective, outcome)
@@ -213,21 +210,17 @@ def load(path: str | Path):
 
 
 def status_counts(root: str | Path) -> dict[str, int]:
-    """How many runs below ``root`` ended in each status.
-
-    Unreadable records count as ``unreadable``, invalid jobs whose solver does not apply to
-    the objective as ``not applicable``.
-    """
+    """How many runs below ``root`` ended in each way (:func:`optlab.stopping.verdict`: statuses,
+    converged runs at saddles and maxima apart, ``not applicable``); unreadable records count as
+    ``unreadable``."""
     counts: dict[str, int] = {}
     for path in sorted(Path(root).rglob(RECORD)):
         try:
             record = json.loads(path.read_text())
-            status = record.get("status", "unreadable")
-            if status == "invalid" and record.get("not_applicable"):
-                status = "not applicable"
-        except (OSError, ValueError, AttributeError):
-            status = "unreadable"
-        counts[status] = counts.get(status, 0) + 1
+            label = verdict(record) if isinstance(record, dict) else "unreadable"
+        except (OSError, ValueError):
+            label = "unreadable"
+        counts[label] = counts.get(label, 0) + 1
     return counts
 
 

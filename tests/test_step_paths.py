@@ -111,11 +111,12 @@ def test_fused_loop_crosses_log_chunks_into_files(tmp_path):
     assert pq.ParquetFile(tmp_path / "iterates.parquet").metadata.num_rows == 51
 
 
-def test_x_that_stops_changing_is_converged_on_every_path():
+def test_x_that_stops_changing_is_a_stall_on_every_path():
     obj, solver = OBJECTIVES["double_well"](), SOLVERS["gd"](lr=1e-20)
     fast, generic = logged(obj, solver, [1.0 + 1e-12], max_iter=100), logged(obj, solver, [1.0 + 1e-12], fused=False,
                                                                              max_iter=100)
-    assert fast[0].message.startswith("step <= xtol") and fast[0].iterations == 1
+    assert fast[0].status == "stalled" and fast[0].iterations == 1
+    assert fast[0].message.startswith("x stopped changing at iteration 1, while ||grad f|| = 8e-12 > gtol")
     assert_same_runs(fast, generic)
 
 

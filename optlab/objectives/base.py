@@ -52,6 +52,11 @@ class Objective:
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         return _derivatives(self).hvp(x, v)
 
+    def costs(self, name: str) -> tuple[int, int, int]:
+        """What one call of ``name`` costs, as (function, gradient, Hessian) evaluations; a black
+        box computing gradients by differences of f counts them as function evaluations."""
+        return {"value": (1, 0, 0), "grad": (0, 1, 0), "value_and_grad": (1, 1, 0)}.get(name, (0, 0, 1))
+
     # -- description --------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
         """The options that define this instance (recorded with every run).

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import SolverFailure, check_number
+from ..errors import NoProgress, check_number
 from ..problem import Problem
 from .base import Solver, State
 from .options import check_flag
@@ -47,6 +47,7 @@ class NelderMead(Solver):
 
     name = "nelder_mead"
     done_message = "shrank its simplex within xatol in x and fatol in f"
+    uses_gradient = False
 
     def __init__(self, xatol: float = 1e-4, fatol: float = 1e-4, adaptive: bool = False) -> None:
         self.xatol = check_number("solver.xatol", xatol, low=0, strict=False)
@@ -113,4 +114,4 @@ class NelderMead(Solver):
             simplex, values = new.simplex, new.values
             if new.done or new.f < state.f or not np.array_equal(new.x, state.x):
                 return new
-        raise SolverFailure(f"nelder_mead: no new best vertex in {MAX_STALL} simplex iterations")
+        raise NoProgress(f"nelder_mead: no new best vertex in {MAX_STALL} simplex iterations")
