@@ -30,6 +30,12 @@ class Result:
     nhev: int
     wall_time_s: float
     iterates: Any
+    setup_s: float = 0.0
+
+    def __repr__(self) -> str:
+        head = ", ".join(f"{v:.6g}" for v in np.ravel(self.x)[:4]) + (", ..." if np.size(self.x) > 4 else "")
+        return (f"Result(status={self.status!r}, iterations={self.iterations}, f={self.f:.10g}, x=[{head}], "
+                f"nfev={self.nfev}; .iterates: {len(self.iterates)} rows, .message: {self.message!r})")
 
     @property
     def success(self) -> bool:
@@ -70,4 +76,4 @@ def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *
     out = run(obj, sol, x0, Stop(**stop), log=log, log_grad_norm=log_grad_norm)
     return Result(out.status, out.message, out.state.x, out.state.f,
                   obj.gap(out.state.f), out.iterations, out.nfev, out.ngev, out.nhev,
-                  out.wall_time_s, log.table().to_pandas())
+                  out.wall_time_s, log.table().to_pandas(), out.setup_s)

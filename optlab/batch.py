@@ -16,15 +16,18 @@ bit, as a single run from the same start with the same learning rate.
 Both run the starts one after the other where they cannot be batched, so callers need one
 code path. Batched: the methods written as steps (gd without a line search, momentum,
 nesterov, adagrad, rmsprop, adam; any schedule) on objectives whose value and gradient come
-from ``f`` with scalar code (up to 16 coordinates). Differences from single runs: ``time_s``
-and ``wall_time_s`` count the time of the whole batch, and ``max_seconds`` is a budget for
-the batch (runs still going when it is spent end as ``max_seconds``).
+from ``f`` with scalar code (up to 16 coordinates). Differences from single runs: a run's
+``time_s``, ``wall_time_s`` and ``setup_s`` are its share of the batch's (each interval
+divided among the runs going then), its record says ``batch: {"size": ...}``, and
+``max_seconds`` is a budget for the batch (runs still going when it is spent end as
+``max_seconds``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -146,6 +149,7 @@ def run_batch_to_dirs(run_dirs: Sequence[str | Path], objective: Objective, solv
     if batchable(objective, solver) is not None:
         return [run_to_dir(d, objective, s, p, stop, max_coords=max_coords, chunk_rows=chunk_rows, extra=e)
                 for d, s, p, e in zip(dirs, solvers, points, extras)]
+    extras = [{**(e or {}), "batch": {"size": len(points)}} for e in extras]
     files = [RunFiles(d, objective, s, p, stop, e, chunk_rows) for d, s, p, e in zip(dirs, solvers, points, extras)]
     n_log = min(objective.dim, max_coords)
     outcomes = run_many(objective, solvers[0], points, stop, rates, n_log, [f.sink for f in files], chunk_rows,
@@ -159,10 +163,13 @@ def run_many(objective: Objective, solver: Solver, starts: np.ndarray, stop: Sto
     array program: the step program vectorised over the runs (raises :class:`NotCompilable`
     where there is none). Each run's rows go to ``sinks[i]`` (Arrow tables of at most
     ``chunk_rows`` rows); each run ends as its single run would, with the same iterates.
-    ``time_s`` and ``max_seconds`` count the batch's time.
+    A run's ``time_s`` is its share of the batch's time (each interval divided among the runs
+    going then) and its ``setup_s`` its share of the set-up; ``max_seconds`` is a budget for
+    the batch.
     """
     from .program import program_for
 
+    setup = time.perf_counter()
     compiled = Problem(objective).derivatives.compiled(np.array(starts[0], dtype=float))
     if compiled is None:
         raise NotCompilable("the objective's derivatives are not compiled")
@@ -173,7 +180,8 @@ def run_many(objective: Objective, solver: Solver, starts: np.ndarray, stop: Sto
     leaves = np.array([[v for leaf in solver.init_carry(s) for v in np.ravel(leaf)] for s in starts], dtype=float)
     carry = np.concatenate([x, g, leaves.reshape(len(starts), -1).T])
     log_rows = max(1, min(chunk_rows, memory_bytes // (8 * len(starts) * (n_log + 3))))
-    return _Many(program, stop, lrs if traced else None, n_log, sinks, log_rows).run(carry, f)
+    many = _Many(program, stop, lrs if traced else None, n_log, sinks, log_rows)
+    return many.run(carry, f, (time.perf_counter() - setup) / len(starts))
 
 
 class _Many:
@@ -190,10 +198,18 @@ class _Many:
         self.log_rows, self.count = log_rows, len(sinks)
         self.outcomes: list[Outcome | None] = [None] * self.count
         self.buffer = pool_array((BLOCK + 1, program.width + 3, self.count))
-        self.times = np.empty(BLOCK + 1)
+        self.times = np.empty(BLOCK + 1)  # each run's share of the batch's time, at each row
+        self.late = np.zeros(BLOCK + 1, dtype=bool)  # whether the batch's clock had run out
 
-    def run(self, carry: np.ndarray, f: np.ndarray) -> list[Outcome]:
-        self.clock = Clock(self.stop.max_seconds)
+    def _tick(self, j: int, going: int) -> None:
+        """Row j's clock: the time since the last row, divided among the runs going."""
+        now = time.perf_counter()
+        self.times[j] = self.share = self.share + (now - self.last) / going
+        self.late[j], self.last = now > self.clock.deadline, now
+
+    def run(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> list[Outcome]:
+        self.clock, self.setup_s = Clock(self.stop.max_seconds), setup_s
+        self.share, self.last = 0.0, self.clock.t0
         n, width = self.program.n, self.program.width
         self.index = np.arange(self.count)
         self._new_log(0)
@@ -201,7 +217,7 @@ class _Many:
             rows = self.buffer[:1]
             rows[0, :width], rows[0, width], rows[0, width + 1], rows[0, width + 2] = (
                 carry, f, row_norms(carry[n:2 * n].T), math.nan)
-            self.times[0] = self.clock.now()
+            self._tick(0, self.count)
             k, interrupted = self._rules(rows, 0, first=0), False
             while len(self.index) and not interrupted:
                 k, interrupted = self._block(k)
@@ -217,8 +233,8 @@ class _Many:
         try:
             for j in range(1, steps + 1):
                 self.step(rows[j - 1, :width], np.float64(k0 + j - 1), params, rows[j])
-                self.times[j] = self.clock.now()
-                if self.times[j] + self.clock.t0 > self.clock.deadline:
+                self._tick(j, b)
+                if self.late[j]:
                     done = j
                     break
         except KeyboardInterrupt:  # the rows done so far count; the runs still going end as interrupted
@@ -238,7 +254,7 @@ class _Many:
         that stop, and move the others to row 0; returns the iteration reached."""
         n, width, last = self.program.n, self.program.width, len(rows) - 1
         span = rows[first:]
-        late = self.times[first:len(rows)] + self.clock.t0 > self.clock.deadline
+        late = self.late[first:len(rows)]
         codes = rules(self.stop, k0 + np.arange(first, len(rows)), span[:, width], span[:, width + 1],
                       span[:, :n], rows[first - 1:last, :n] if first else None, late)
         stopped = codes != 0
@@ -258,7 +274,7 @@ class _Many:
         keep = code == 0
         self.buffer[0, :, : keep.sum()] = rows[last][:, keep]
         self.index, self.slot = self.index[keep], self.slot[keep]
-        self.times[0] = self.times[last]
+        self.times[0], self.late[0] = self.times[last], self.late[last]
         return k0 + last
 
     def _end(self, col: int, status: str, text: str, k: int, row: np.ndarray) -> None:
@@ -266,7 +282,8 @@ class _Many:
         width = self.program.width
         x, g, leaves = self.program.split(row[:width])
         state = StepState(x, float(row[width]), g, float(row[width + 2]), False, k, leaves)
-        self.outcomes[int(self.index[col])] = Outcome(status, text, state, k, k + 1, k + 1, 0, self.clock.now())
+        self.outcomes[int(self.index[col])] = Outcome(status, text, state, k, k + 1, k + 1, 0, self.share,
+                                                      self.setup_s)
 
     # the log: a row of each buffer per run (``slot``), the rows of iterations ``k_log ...``
     def _new_log(self, k: int) -> None:

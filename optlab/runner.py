@@ -23,7 +23,7 @@ from .errors import ConfigError, EndRun, NoProgress, SolverFailure
 from .log import IterateLog
 from .objectives.base import Objective
 from .problem import Problem
-from .solvers.base import Solver, State, StepState
+from .solvers.base import Solver, State, StepSolver, StepState
 from .stopping import STATUSES, Stop, message, norm, rule
 
 __all__ = ["STATUSES", "Clock", "Outcome", "Stop", "run"]
@@ -33,6 +33,9 @@ STRETCH = 50_000  # iterations per fused call: progress bars update in between
 
 @dataclasses.dataclass
 class Outcome:
+    """How a run ended: its status and message, where it stands, its counts, its time (from
+    its first evaluation on) and the one-off set-up before (compiling the objective's code)."""
+
     status: str
     message: str
     state: State
@@ -41,6 +44,7 @@ class Outcome:
     ngev: int
     nhev: int
     wall_time_s: float
+    setup_s: float = 0.0
 
 
 class Clock:
@@ -61,23 +65,25 @@ def interrupted_message(k: int) -> tuple[str, str]:
     return "interrupted", f"interrupted by the user at iteration {k}"
 
 
-def fused_run(problem: Problem, solver: Solver, state: State, stop: Stop, log: IterateLog | None) -> Any:
-    """The fused loop for this run, or None where the generic path applies: the solver is no
-    :class:`StepSolver` (or adds a line search), the objective writes its value and gradient
-    out, or they have no scalar code."""
+def prepare(problem: Problem, solver: Solver, x: np.ndarray, stop: Stop, log: IterateLog | None,
+            fused: bool) -> Any:
+    """One-off set-up before the clock starts: the objective's compiled code for what the
+    solver evaluates, and the fused loop for this run, or None where the generic path applies
+    (the solver is no :class:`StepSolver` or adds a line search, the objective writes its value
+    and gradient out, or they have no scalar code)."""
     from .autodiff.compile import NotCompilable
     from .fused import FusedRun
     from .program import program_for
 
-    if not isinstance(state, StepState) or not solver.stepwise() or "value_and_grad" in problem.derivatives.analytic:
+    compiled = problem.derivatives.compiled(x)
+    if compiled is not None:
+        compiled.prepare([name for name in solver.evaluates if name not in problem.derivatives.analytic])
+    if not (fused and isinstance(solver, StepSolver) and solver.stepwise()) or compiled is None:
         return None
-    if stop.ftol > 0.0:  # the fused loop keeps no history of f
-        return None
-    compiled = problem.derivatives.compiled(state.x)
-    if compiled is None:
+    if "value_and_grad" in problem.derivatives.analytic or stop.ftol > 0.0:  # (the loop keeps no history of f)
         return None
     try:
-        program = program_for(solver, compiled, state.carry)
+        program = program_for(solver, compiled, solver.init_carry(x))
         n_log = -1 if log is None else log.n_coords
         return FusedRun(program, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
     except NotCompilable:
@@ -100,10 +106,11 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
     solver.check(objective)
     x = objective.start(x0)
     problem = Problem(objective, stop.max_fev)
-    clock = Clock(stop.max_seconds)
+    setup = time.perf_counter()
     limit = stop.limit(objective.f_star)
     history: collections.deque = collections.deque(maxlen=stop.patience + 1)
     state: State | None = None
+    clock: Clock | None = None
     k = 0
     status, text = "error", ""
 
@@ -122,9 +129,10 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
 
     with np.errstate(all="ignore"):  # overflow is detected as divergence, not printed
         try:
+            loop = prepare(problem, solver, x, stop, log, fused)
+            clock = Clock(stop.max_seconds)  # the run's time: set-up apart, in setup_s
             state = solver.init(problem, x)
             gnorm = record(state, 0)
-            loop = fused_run(problem, solver, state, stop, log) if fused else None
             previous = None
             while True:
                 if log is not None and log.interrupted:  # held while the log handed over a chunk
@@ -172,7 +180,9 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
             status, text = "error", f"{type(exc).__name__}: {exc} (at iteration {k})"
     if state is None:
         state = State(x=x, f=math.nan, g=None)
-    return Outcome(status, text, state, k, problem.nfev, problem.ngev, problem.nhev, clock.now())
+    setup_s = (clock.t0 if clock is not None else time.perf_counter()) - setup
+    return Outcome(status, text, state, k, problem.nfev, problem.ngev, problem.nhev,
+                   clock.now() if clock is not None else 0.0, setup_s)
 
 
 def _advance(loop: Any, problem: Problem, state: StepState, k_end: int, limit: float, clock: Clock,

@@ -91,7 +91,8 @@ def finish_record(record: dict[str, Any], objective: Objective, out: Outcome) ->
         if point in ("saddle", "maximum") else ""
     return {**record, "status": out.status, "message": out.message + note, "iterations": out.iterations,
             "f_final": f, "x_final": _floats(s.x), "gap": gap, "point": point, "hessian_min_eig": low,
-            "nfev": out.nfev, "ngev": out.ngev, "nhev": out.nhev, "wall_time_s": out.wall_time_s}
+            "nfev": out.nfev, "ngev": out.ngev, "nhev": out.nhev, "wall_time_s": out.wall_time_s,
+            "setup_s": out.setup_s}
 
 
 class RunFiles:

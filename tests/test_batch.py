@@ -151,9 +151,9 @@ def test_bad_inputs_are_one_line_config_errors(tmp_path):
 
 
 def test_ctrl_c_ends_the_runs_still_going_as_interrupted(monkeypatch):
-    import optlab.runner
+    import optlab.batch
 
-    monkeypatch.setattr(optlab.runner, "time", interrupting_clock(50))
+    monkeypatch.setattr(optlab.batch, "time", interrupting_clock(50))
     obj = OBJECTIVES["rosenbrock"]()
     results = run_batch(obj, SOLVERS["gd"](), [[0.0, 2.0], [1.0, 1.0], [-1.0, 1.0]], Stop(max_iter=1000))
     assert results[1].outcome.status == "converged" and results[1].outcome.iterations == 0
@@ -162,3 +162,20 @@ def test_ctrl_c_ends_the_runs_still_going_as_interrupted(monkeypatch):
         assert r.outcome.status == "interrupted" and r.outcome.message == f"interrupted by the user at iteration {k}"
         assert k > 0 and r.iterates.column("iter").to_pylist() == list(range(k + 1))
         assert r.iterates.column("x_0").to_pylist()[-1] == r.outcome.state.x[0]
+
+
+def test_each_run_of_a_batch_records_its_share_of_the_batch_time(tmp_path):
+    import time
+
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["momentum"](lr=1e-4)
+    starts = grid_starts(obj, 8)
+    t = time.perf_counter()
+    records = run_batch_to_dirs([tmp_path / str(i) for i in range(8)], obj, solver, starts, Stop(max_iter=3000))
+    elapsed = time.perf_counter() - t
+    assert all(r["batch"] == {"size": 8} for r in records)
+    shares = [r["wall_time_s"] for r in records]
+    assert 0 < sum(shares) <= elapsed and all(r["setup_s"] >= 0 for r in records)
+    _, its = load(tmp_path)
+    for r in records:  # a run's clock: its share, rising to its wall time
+        times = its[its.run_id == r["run_id"]].time_s.to_numpy()
+        assert np.all(np.diff(times) >= 0) and times[-1] == pytest.approx(r["wall_time_s"], rel=1e-9, abs=1e-12)

@@ -134,3 +134,21 @@ def test_help_lists_objectives_and_solvers():
         assert any(ln.startswith(line) for ln in out.stdout.splitlines())
     for name in ("rosenbrock", "double_well", "least_squares", "gd", "newton", "lstsq"):
         assert name in out.stdout
+
+
+def test_compiling_is_set_up_time_not_the_runs_time():
+    from optlab import autodiff as ad
+    from optlab.objectives.base import Objective
+
+    class FreshBowl(Objective):  # a class of its own: its code is compiled in this run
+        name = "fresh_bowl"
+
+        def __init__(self) -> None:
+            self.dim, self.x0, self.box = 3, np.array([1.0, -2.0, 0.5]), np.array([[-3.0, 3.0]] * 3)
+
+        def f(self, x):
+            return ad.sum(ad.exp(0.1 * x) * x * x) + ad.sum(ad.cos(x) * x)
+
+    result = optlab.minimize(FreshBowl(), "newton", max_iter=20)
+    record_time = result.iterates.time_s.to_numpy()
+    assert result.setup_s > 0 and record_time[1] < result.setup_s  # the Hessian's code was built before the clock

@@ -29,7 +29,7 @@ from optlab.log import MAX_CHUNK_BYTES, ChunkFiles, IterateLog
 from optlab.objectives import OBJECTIVES
 from optlab.objectives.base import Objective
 from optlab.problem import Problem
-from optlab.runner import Stop, fused_run, run
+from optlab.runner import Stop, prepare, run
 from optlab.solvers import SOLVERS
 from optlab.store import load, run_to_dir
 
@@ -45,9 +45,8 @@ def logged(objective, solver, x0=None, *, fused=True, chunk_rows=10_000, **stop)
 
 
 def fused_loop_of(objective, solver, x0=None, log=True):
-    problem = Problem(objective)
-    state = solver.init(problem, objective.start(x0))
-    return fused_run(problem, solver, state, Stop(), IterateLog(objective.dim) if log else None)
+    log = IterateLog(objective.dim) if log else None
+    return prepare(Problem(objective), solver, objective.start(x0), Stop(), log, fused=True)
 
 
 STEP_SOLVERS = ["gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]

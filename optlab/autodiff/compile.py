@@ -107,6 +107,12 @@ class Compiled:
         """
         return self._get("batched_" + name)
 
+    def prepare(self, names: list[str]) -> None:
+        """Build the code of ``names`` (``value``, ``value_and_grad``, ``grad``, ``hessian``,
+        ``hvp``) now, so that a run's clock does not count it."""
+        for name in names:
+            self._get(name)
+
     def plan(self, name: str) -> Plan:
         """The simplified recording of ``value``, ``value_and_grad``, ``grad`` or ``hvp``."""
         graph, outs = {

@@ -37,6 +37,7 @@ class Solver:
     name: ClassVar[str] = ""
     done_message: ClassVar[str] = "met its own convergence test"  # said when a state comes back ``done``
     uses_gradient: ClassVar[bool] = True  # False: no gtol rule, and the log's grad_norm only when asked
+    evaluates: ClassVar[tuple[str, ...]] = ("value_and_grad",)  # compiled before the clock starts
 
     def check(self, objective: Objective) -> None:
         """Raise :class:`~optlab.errors.ConfigError` if this method cannot treat ``objective``."""

@@ -46,6 +46,7 @@ class NelderMead(Solver):
     """
 
     name = "nelder_mead"
+    evaluates = ("value",)
     done_message = "shrank its simplex within xatol in x and fatol in f"
     uses_gradient = False
 

@@ -32,6 +32,7 @@ class Newton(DescentSolver):
     """
 
     name = "newton"
+    evaluates = ("value_and_grad", "hessian")
 
     def __init__(self, line_search: str = "none", hessian_modification: str = "none", c1: float = 1e-4,
                  c2: float = 0.9) -> None:

@@ -60,6 +60,7 @@ class NewtonCG(DescentSolver):
     """
 
     name = "newton_cg"
+    evaluates = ("value_and_grad", "hvp")
 
     def __init__(self, max_cg_iter: int | None = None, line_search: str = "wolfe", c1: float = 1e-4,
                  c2: float = 0.9) -> None:

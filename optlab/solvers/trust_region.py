@@ -36,6 +36,7 @@ class TrustRegion(Solver):
     """
 
     name = "trust_region"
+    evaluates = ("value_and_grad", "hessian")
 
     def __init__(self, subproblem: str = "steihaug", initial_radius: float = 1.0, max_radius: float = 1000.0,
                  eta: float = 0.15) -> None:
