@@ -3,6 +3,7 @@
 from .ackley import Ackley
 from .base import Objective
 from .beale import Beale
+from .black_box import BlackBox
 from .booth import Booth
 from .curve_fit import CurveFit
 from .double_well import DoubleWell
@@ -15,12 +16,12 @@ from .six_hump_camel import SixHumpCamel
 from .styblinski_tang import StyblinskiTang
 
 __all__ = [
-    "Ackley", "Beale", "Booth", "CurveFit", "DoubleWell", "Himmelblau", "LeastSquares", "Objective",
+    "Ackley", "Beale", "BlackBox", "Booth", "CurveFit", "DoubleWell", "Himmelblau", "LeastSquares", "Objective",
     "Quadratic", "Rastrigin", "Rosenbrock", "SixHumpCamel", "StyblinskiTang",
 ]
 
 OBJECTIVES: dict[str, type[Objective]] = {
     cls.name: cls
     for cls in (Rosenbrock, DoubleWell, LeastSquares, Quadratic, Himmelblau, Beale, Booth, SixHumpCamel,
-                Rastrigin, Ackley, StyblinskiTang, CurveFit)
+                Rastrigin, Ackley, StyblinskiTang, CurveFit, BlackBox)
 }

@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-paths", type=int, default=25, help="paths drawn per panel at most (default 25)")
     parser.add_argument("--svg", action="store_true", help="write every figure as SVG too")
     parser.add_argument("--data", action="store_true",
-                        help="open data files named in the run records (e.g. least_squares data=...) to draw "
-                             "their landscape; off by default")
+                        help="open data files and import black-box functions named in the run records (e.g. "
+                             "least_squares data=..., black_box function=...) to draw their landscape; off by default")
     parser.add_argument("--jobs", type=int, default=None, help="processes drawing figures (default: the cores)")
     parser.add_argument("--force", action="store_true", help="draw again even if the runs have not changed")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

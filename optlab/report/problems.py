@@ -150,6 +150,9 @@ def rebuild(name: str, params: dict[str, Any], dim: int, data_files: bool = Fals
     cls = OBJECTIVES.get(name)
     if cls is None:
         return None, "not in optlab's registry: no landscape figures"
+    if name == "black_box" and not data_files:  # rebuilding it would import and call code named in a record
+        return None, ("not rebuilt: a black box names a function to import, which the report does only when "
+                      "asked (--data)")
     try:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
