@@ -70,3 +70,23 @@ def test_console_script_runs():
         pytest.skip("optlab is not installed as a console script in this environment")
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "objective: " in out.stdout and "solver: " in out.stdout
+
+
+def test_dependency_floors_exclude_known_bad_versions():
+    """pyarrow 14.0.0 unpickles extension-type metadata (CVE-2023-47248); hydra-core 1.3.0 brings
+    omegaconf 2.4; the Optuna storage needs SQLAlchemy 1.4. The floors keep them out."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = {Requirement(d).name: Requirement(d).specifier for d in project["dependencies"]}
+    assert not deps["pyarrow"].contains("14.0.0") and deps["pyarrow"].contains("14.0.1")
+    assert not deps["hydra-core"].contains("1.3.0") and deps["hydra-core"].contains("1.3.2")
+    assert not deps["numpy"].contains("1.26.4") and deps["numpy"].contains("2.0.0")
+    for extra in ("sweep", "test"):
+        pins = {Requirement(d).name: Requirement(d).specifier for d in project["optional-dependencies"][extra]}
+        assert not pins["sqlalchemy"].contains("2.0.0") and pins["sqlalchemy"].contains("1.4.54")
+    assert {"polars", "duckdb"} <= {Requirement(d).name for d in project["optional-dependencies"]["test"]}
+    assert project["license"] == "MIT" and (REPO / "LICENSE").read_text().startswith("MIT License")
+    assert (REPO / "optlab" / "py.typed").exists()
+    assert "py.typed" in (REPO / "pyproject.toml").read_text()

@@ -76,10 +76,13 @@ def test_submitit_local_launcher_runs_the_sweep(tmp_path):
 
 def test_optuna_searches_the_learning_rate(tmp_path):
     sweep = tmp_path / "sweep"
+    # The study is kept in SQLite (the storage needs SQLAlchemy 1.4: pinned in the sweep extra).
     out = run_cli("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.sampler.seed=1",
+                  f"hydra.sweeper.storage=sqlite:///{tmp_path / 'study.db'}", "hydra.sweeper.study_name=lr",
                   "solver.lr=tag(log, interval(1e-4, 0.3))", "objective=double_well", "x0=[2]", "stop.max_iter=50",
                   "report.auto=false", f"hydra.sweep.dir={sweep}")
     assert out.returncode == 0, out.stderr
+    assert (tmp_path / "study.db").stat().st_size > 0
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     runs, _ = optlab.load(sweep)
     assert len(runs) == 5
