@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class ConfigError(ValueError):
     """A bad option or input: the message is one line naming the value and what is allowed."""
@@ -19,15 +21,18 @@ class SolverFailure(RuntimeError):
     """The method cannot continue from here (singular Hessian, no descent step, ...)."""
 
 
-def describe(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+def describe(value: object, limit: int = 60) -> str:
+    """``value`` as a message shows it: strings quoted, long ones (a 400-digit number) cut."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...({len(text)} characters)"
 
 
 def check_number(key: str, value: object, *, low: float | None = None, strict: bool = True,
                  integer: bool = False, allow_none: bool = False) -> float | int | None:
-    """Return ``value`` as a number or raise a one-line :class:`ConfigError`.
+    """Return ``value`` as a finite number or raise a one-line :class:`ConfigError`.
 
     ``low`` is the lower bound (exclusive when ``strict``); ``integer`` asks for a whole number.
+    NaN and infinities are refused: every accepted value can be recorded in JSON and compared.
     """
     kind = "a whole number" if integer else "a number"
     bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
@@ -39,11 +44,20 @@ def check_number(key: str, value: object, *, low: float | None = None, strict: b
             value = float(value) if not integer else int(str(value))
         except (TypeError, ValueError):
             raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: {allowed}") from None
+    try:
+        as_float = float(value)  # a Python int may be too large for a float (a 400-digit number)
+    except OverflowError:
+        raise ConfigError(f"{key}={describe(value)} is out of range; allowed: {allowed} "
+                          "of at most 1.8e308 in size") from None
+    if not math.isfinite(as_float):
+        what = kind if integer else "finite"
+        raise ConfigError(f"{key}={describe(value)} is not {what}; allowed: "
+                          f"{allowed if integer else allowed.replace('a number', 'a finite number', 1)}")
     if integer and value != int(value):
         raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: {allowed}")
-    if value != value or (low is not None and (value <= low if strict else value < low)):
+    if low is not None and (as_float <= low if strict else as_float < low):
         raise ConfigError(f"{key}={describe(value)} is out of range; allowed: {allowed}")
-    return int(value) if integer else float(value)
+    return int(value) if integer else as_float
 
 
 class NoProgress(SolverFailure):

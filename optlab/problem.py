@@ -25,9 +25,11 @@ class Problem:
         self.derivatives: Derivatives = derivatives_of(objective)
         self.nfev = self.ngev = self.nhev = 0
         self.max_fev = max_fev
-        self.costs = {name: objective.costs(name) for name in ("value", "grad", "value_and_grad", "hessian", "hvp")}
+        self.costs = {name: objective.costs(name) for name in ("value", "grad", "value_and_grad", "hessian", "hvp",
+                                                               "residual", "jacobian")}
 
-    def _count(self, name: str) -> None:
+    def count(self, name: str) -> None:
+        """Count one call of ``name`` (or end the run as ``max_fev`` rather than make it)."""
         nfev, ngev, nhev = self.costs[name]
         if self.max_fev is not None and self.nfev + nfev > self.max_fev:
             raise EndRun(f"reached max_fev = {self.max_fev} function evaluations", "max_fev")
@@ -36,21 +38,21 @@ class Problem:
         self.nhev += nhev
 
     def value(self, x: np.ndarray) -> float:
-        self._count("value")
+        self.count("value")
         return self.derivatives.value(x)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        self._count("grad")
+        self.count("grad")
         return self.derivatives.grad(x)
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        self._count("value_and_grad")
+        self.count("value_and_grad")
         return self.derivatives.value_and_grad(x)
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
-        self._count("hessian")
+        self.count("hessian")
         return self.derivatives.hessian(x)
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        self._count("hvp")
+        self.count("hvp")
         return self.derivatives.hvp(x, v)

@@ -89,7 +89,7 @@ BAD_OPTIONS = [
     ("cg", {"beta": "hestenes_stiefel"}, "solver.beta='hestenes_stiefel' is unknown; allowed: polak_ribiere_plus, "
                                          "fletcher_reeves"),
     ("gauss_newton", {"line_search": "wolfe"}, "solver.line_search='wolfe' is unknown; allowed: none, armijo"),
-    ("levenberg_marquardt", {"initial_damping": 0}, "solver.initial_damping=0 is out of range; allowed: a number > 0"),
+    ("levenberg_marquardt", {"factor": 0}, "solver.factor=0 is out of range; allowed: a number > 0"),
     ("nelder_mead", {"xatol": -1}, "solver.xatol=-1 is out of range; allowed: a number >= 0"),
     ("nelder_mead", {"adaptive": "yes"}, "solver.adaptive='yes' is not a flag; allowed: true or false"),
 ]
@@ -112,10 +112,10 @@ def test_every_solver_has_a_bad_option_case():
 @pytest.mark.parametrize("name", ["gauss_newton", "levenberg_marquardt"])
 def test_residual_solvers_refuse_other_objectives_in_one_line(name):
     with pytest.raises(ConfigError) as err:
-        SOLVERS[name]().check(OBJECTIVES["rosenbrock"]())
+        SOLVERS[name]().check(OBJECTIVES["six_hump_camel"]())
     text = str(err.value)
     assert "\n" not in text
-    assert text.startswith(f"solver={name} needs a sum-of-squares objective with residual(x); objective=rosenbrock")
+    assert text.startswith(f"solver={name} needs a sum-of-squares objective with residual(x); objective=six_hump_camel")
     with_residual = [n for n, cls in OBJECTIVES.items() if callable(getattr(cls, "residual", None))]
     assert with_residual and all(n in text.split("allowed: ")[1] for n in with_residual)
     SOLVERS[name]().check(OBJECTIVES["curve_fit"]())  # accepted

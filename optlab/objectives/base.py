@@ -55,7 +55,8 @@ class Objective:
     def costs(self, name: str) -> tuple[int, int, int]:
         """What one call of ``name`` costs, as (function, gradient, Hessian) evaluations; a black
         box computing gradients by differences of f counts them as function evaluations."""
-        return {"value": (1, 0, 0), "grad": (0, 1, 0), "value_and_grad": (1, 1, 0)}.get(name, (0, 0, 1))
+        return {"value": (1, 0, 0), "residual": (1, 0, 0), "grad": (0, 1, 0), "jacobian": (0, 1, 0),
+                "value_and_grad": (1, 1, 0)}.get(name, (0, 0, 1))
 
     # -- description --------------------------------------------------------------------
     def params(self) -> dict[str, Any]:

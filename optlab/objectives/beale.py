@@ -25,6 +25,11 @@ class Beale(Objective):
         self.f_star = 0.0
         self.box = np.array([[-4.5, 4.5], [-4.5, 4.5]])
 
+    def residual(self, x: ad.Variable) -> ad.Variable:
+        """The three terms before squaring: f = sum r^2 (for Gauss-Newton type solvers)."""
+        u, v = x[0], x[1]
+        return ad.stack([1.5 - u + u * v, 2.25 - u + u * v**2, 2.625 - u + u * v**3])
+
     def f(self, x: ad.Variable) -> ad.Variable:
         u, v = x[0], x[1]
         return (1.5 - u + u * v) ** 2 + (2.25 - u + u * v**2) ** 2 + (2.625 - u + u * v**3) ** 2

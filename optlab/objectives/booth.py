@@ -24,6 +24,11 @@ class Booth(Objective):
         self.f_star = 0.0
         self.box = np.array([[-10.0, 10.0], [-10.0, 10.0]])
 
+    def residual(self, x: ad.Variable) -> ad.Variable:
+        """The two linear terms before squaring: f = sum r^2 (for Gauss-Newton type solvers)."""
+        u, v = x[0], x[1]
+        return ad.stack([u + 2.0 * v - 7.0, 2.0 * u + v - 5.0])
+
     def f(self, x: ad.Variable) -> ad.Variable:
         u, v = x[0], x[1]
         return (u + 2.0 * v - 7.0) ** 2 + (2.0 * u + v - 5.0) ** 2

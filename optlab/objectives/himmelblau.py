@@ -31,6 +31,11 @@ class Himmelblau(Objective):
         self.f_star = 0.0
         self.box = np.array([[-5.0, 5.0], [-5.0, 5.0]])
 
+    def residual(self, x: ad.Variable) -> ad.Variable:
+        """The two terms before squaring: f = sum r^2 (for Gauss-Newton type solvers)."""
+        u, v = x[0], x[1]
+        return ad.stack([u**2 + v - 11.0, u + v**2 - 7.0])
+
     def f(self, x: ad.Variable) -> ad.Variable:
         u, v = x[0], x[1]
         return (u**2 + v - 11.0) ** 2 + (u + v**2 - 7.0) ** 2

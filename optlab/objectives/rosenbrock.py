@@ -28,6 +28,11 @@ class Rosenbrock(Objective):
         self.f_star = 0.0
         self.box = as_box([-2.0, 2.0], self.dim) if self.dim > 2 else np.array([[-2.0, 2.0], [-1.0, 3.0]])
 
+    def residual(self, x: ad.Variable) -> ad.Variable:
+        """r = (10 (x_{i+1} - x_i^2), 1 - x_i) for each i: f = sum r^2 (for Gauss-Newton type solvers)."""
+        head, tail = x[:-1], x[1:]
+        return ad.concatenate([10.0 * (tail - head**2), 1.0 - head])
+
     def f(self, x: ad.Variable) -> ad.Variable:
         head, tail = x[:-1], x[1:]
         return ad.sum(100.0 * (tail - head**2) ** 2 + (1.0 - head) ** 2)

@@ -7,7 +7,7 @@ import numpy as np
 from ..objectives.base import Objective
 from ..problem import Problem
 from .descent import DescentSolver, DescentState
-from .residuals import evaluate_residual, require_residual
+from .residuals import ResidualTrials, require_residual
 
 
 @dataclasses.dataclass
@@ -18,11 +18,11 @@ class ResidualState(DescentState):
     jacobian: np.ndarray | None = None
 
 
-def residual_state(problem: Problem, x: np.ndarray, state_type: type[ResidualState] = ResidualState,
+def residual_state(trials: ResidualTrials, x: np.ndarray, state_type: type[ResidualState] = ResidualState,
                    **fields) -> ResidualState:
-    """The state at x from one (r, J) evaluation: f = r^T r, grad f = 2 J^T r."""
-    r, jacobian = evaluate_residual(problem, x)
-    return state_type(x=x, f=float(r @ r), g=2.0 * (jacobian.T @ r), residual=r, jacobian=jacobian, **fields)
+    """The state at x: f = r^T r, grad f = 2 J^T r, from r and J there (r evaluated once)."""
+    r, jac = trials.residual_at(x), trials.jacobian_at(x)
+    return state_type(x=x, f=float(r @ r), g=2.0 * (jac.T @ r), residual=r, jacobian=jac, **fields)
 
 
 class GaussNewton(DescentSolver):
@@ -32,7 +32,8 @@ class GaussNewton(DescentSolver):
     d_k = -(J^T J)^{-1} J^T r, solved by orthogonal factorisation (``numpy.linalg.lstsq``),
     which also gives the minimum-norm d when J is rank deficient. J comes from autodiff on
     the objective's ``residual``. alpha_k = 1 (``line_search: none``) or Armijo backtracking
-    from 1. On a linear residual one step lands on the least-squares solution. Reference:
+    from 1. Each point is evaluated once: r at the trials, J only at the accepted one. On a
+    linear residual one step lands on the least-squares solution. Reference:
     Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006, Sec. 10.3.
     """
 
@@ -46,7 +47,7 @@ class GaussNewton(DescentSolver):
         require_residual(objective, self.name)
 
     def init(self, problem: Problem, x0: np.ndarray) -> ResidualState:
-        return residual_state(problem, x0)
+        return residual_state(ResidualTrials(problem), x0)
 
     def direction(self, problem: Problem, state: ResidualState) -> np.ndarray:
         d, *_ = np.linalg.lstsq(state.jacobian, -state.residual, rcond=None)
@@ -54,6 +55,7 @@ class GaussNewton(DescentSolver):
 
     def update(self, problem: Problem, state: ResidualState) -> ResidualState:
         d = self.direction(problem, state)
-        # f only along the line: the (r, J) evaluation at the accepted point gives the gradient
-        step = self.search.search(problem, state.x, state.f, state.g, d, 1.0, want_grad=False)
-        return residual_state(problem, step.x, step_size=step.alpha, k=state.k + 1, f_previous=state.f)
+        # r only along the line; the accepted point's r is kept, and only J is evaluated there
+        trials = ResidualTrials(problem)
+        step = self.search.search(trials, state.x, state.f, state.g, d, 1.0, want_grad=False)
+        return residual_state(trials, step.x, step_size=step.alpha, k=state.k + 1, f_previous=state.f)

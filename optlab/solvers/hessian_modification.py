@@ -5,8 +5,10 @@ method uses B = H + E instead (Nocedal and Wright, *Numerical Optimization*, 200
 
 - ``none``: B = H (pure Newton: fine near a minimiser, may ascend elsewhere).
 - ``eigenvalue``: H = Q diag(lambda) Q^T, B = Q diag(max(|lambda_i|, delta)) Q^T with
-  delta = sqrt(eps) * max(1, max |lambda|): negative curvature is flipped, near-zero
-  curvature floored (the absolute-value variant of Sec. 3.4, as in Gill, Murray and Wright).
+  delta = n eps max |lambda|, the rounding level of the computed eigenvalues: negative
+  curvature is flipped, curvature indistinguishable from zero floored (the absolute-value
+  variant of Sec. 3.4, as in Gill, Murray and Wright), and a positive definite H, however
+  ill-conditioned, is left as it is (its modification would change the Newton step).
 - ``cholesky``: B = H + tau I with the smallest tau in 0, beta, 2 beta, 4 beta, ... for which a
   Cholesky factorisation succeeds (ibid., Algorithm 3.3, beta = 1e-3 scaled by max |H_ii|).
 """
@@ -28,7 +30,10 @@ def unmodified(hessian: np.ndarray) -> np.ndarray:
 
 def eigenvalue_modification(hessian: np.ndarray) -> np.ndarray:
     eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-    floor = np.sqrt(np.finfo(float).eps) * max(1.0, float(np.max(np.abs(eigenvalues))))
+    largest = float(np.max(np.abs(eigenvalues)))
+    floor = eigenvalues.size * np.finfo(float).eps * largest if largest > 0 else 1.0
+    if np.all(eigenvalues >= floor):
+        return hessian
     return (vectors * np.maximum(np.abs(eigenvalues), floor)) @ vectors.T
 
 

@@ -4,69 +4,85 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import SolverFailure, check_number
+from ..errors import NoProgress, check_number
 from ..objectives.base import Objective
 from ..problem import Problem
 from .base import Solver
 from .gauss_newton import ResidualState, residual_state
-from .residuals import require_residual
-from .trust_subproblems import gain_ratio
+from .residuals import ResidualTrials, require_residual
+from .trust_subproblems import exact_step, gain_ratio
 
 MAX_REJECTIONS = 100
 
 
 @dataclasses.dataclass
 class LevenbergMarquardtState(ResidualState):
-    """Adds the damping ``mu`` (None before the first step), its growth factor ``nu`` and the
+    """Adds the trust radius (None before the first step), Marquardt's scaling D and the
     number of ``rejected`` trial steps so far."""
 
-    mu: float | None = None
-    nu: float = 2.0
+    radius: float | None = None
+    scale: np.ndarray | None = None
     rejected: int = 0
 
 
 class LevenbergMarquardt(Solver):
-    """Levenberg-Marquardt: x_{k+1} = x_k + p_k, (J^T J + mu_k I) p_k = -J^T r.
+    """Levenberg-Marquardt as MINPACK does it: x_{k+1} = x_k + p_k, p_k = argmin ||r + J p||^2
+    over ||D p|| <= Delta_k, i.e. (J^T J + mu D^2) p = -J^T r with the damping mu >= 0 that fits
+    the scaled step in the trust region (mu = 0, the Gauss-Newton step, whenever it fits).
 
-    Between Gauss-Newton (mu -> 0) and short gradient steps (mu large). mu_0 = tau max_i
-    (J^T J)_ii with tau = ``initial_damping``; a trial is accepted when the gain ratio rho =
-    (f(x) - f(x + p)) / (L(0) - L(p)), L(p) = ||r + J p||^2, is positive, and then mu *=
-    max(1/3, 1 - (2 rho - 1)^3), nu = 2; otherwise mu *= nu, nu *= 2 and the trial is
-    rejected (one function evaluation; counted in ``state.rejected``). One iteration is one
-    accepted step; ``step_size`` is ||p_k||. J comes from autodiff on the objective's
-    ``residual``. Reference: Madsen, Nielsen and Tingleff, *Methods for Non-Linear Least
-    Squares Problems*, 2nd ed., 2004, Algorithm 3.16 (Nielsen's damping update);
-    Levenberg (1944), Marquardt (1963).
+    D is diagonal with D_ii the largest norm of column i of J seen so far, so the trust region
+    treats every variable alike, however badly scaled; Delta_0 = ``factor`` ||D x_0|| (``factor``
+    where that is 0). The step is accepted when the gain ratio rho = (f(x) - f(x + p)) /
+    (L(0) - L(p)), L(p) = ||r + J p||^2, exceeds 1e-4 (f decreases). Delta halves (a tenth after
+    an increase of f) when rho < 1/4 and becomes 2 ||D p|| when rho > 3/4 or the step was the
+    Gauss-Newton one. Each point is evaluated once: r at a trial (one function evaluation), J
+    only once it is accepted (one gradient evaluation). One iteration is one accepted step;
+    rejected trials are counted in ``state.rejected``; ``step_size`` is ||p_k||. J comes from
+    autodiff on the objective's ``residual``. The model's minimiser in the scaled ball is
+    computed exactly (Moré and Sorensen, as the ``exact`` trust-region subproblem). Reference:
+    Moré, "The Levenberg-Marquardt algorithm: implementation and theory", Lecture Notes in
+    Mathematics 630, 1978 (MINPACK ``lmder``); Levenberg (1944), Marquardt (1963).
     """
 
     name = "levenberg_marquardt"
 
-    def __init__(self, initial_damping: float = 1e-3) -> None:
-        self.initial_damping = check_number("solver.initial_damping", initial_damping, low=0)
+    def __init__(self, factor: float = 100.0) -> None:
+        self.factor = check_number("solver.factor", factor, low=0)
 
     def check(self, objective: Objective) -> None:
         require_residual(objective, self.name)
 
     def init(self, problem: Problem, x0: np.ndarray) -> LevenbergMarquardtState:
-        return residual_state(problem, x0, LevenbergMarquardtState)
+        return residual_state(ResidualTrials(problem), x0, LevenbergMarquardtState)
 
     def update(self, problem: Problem, state: LevenbergMarquardtState) -> LevenbergMarquardtState:
-        jtj = state.jacobian.T @ state.jacobian
-        jtr = state.jacobian.T @ state.residual
-        mu = state.mu if state.mu is not None else self.initial_damping * max(float(np.max(np.diag(jtj))), 1e-300)
-        nu, rejected = state.nu, state.rejected
-        identity = np.eye(state.x.size)
+        columns = np.linalg.norm(state.jacobian, axis=0)
+        scale = np.where(columns > 0, columns, 1.0) if state.scale is None else np.maximum(state.scale, columns)
+        radius = state.radius
+        if radius is None:
+            radius = self.factor * float(np.linalg.norm(scale * state.x)) or self.factor
+        scaled = state.jacobian / scale  # J D^-1: the problem in q = D p
+        hessian, gradient = 2.0 * scaled.T @ scaled, 2.0 * scaled.T @ state.residual
+        rejected, trials = state.rejected, ResidualTrials(problem)
         for _ in range(MAX_REJECTIONS):
-            p = np.linalg.solve(jtj + mu * identity, -jtr)
-            predicted = mu * float(p @ p) - float(p @ jtr)  # L(0) - L(p) given (J^T J + mu I) p = -J^T r
-            if predicted < 0:
-                raise SolverFailure(f"levenberg_marquardt: the model predicts an increase ({predicted:.3g})")
-            f_trial = problem.value(state.x + p)
+            q, on_boundary = exact_step(hessian, gradient, radius)
+            p = q / scale
+            predicted = -(float(gradient @ q) + 0.5 * float(q @ (hessian @ q)))  # L(0) - L(p)
+            x_trial = state.x + p
+            if predicted <= 0 or np.array_equal(x_trial, state.x):
+                break  # the model promises no decrease, or the step no longer changes x
+            f_trial = trials.value(x_trial)
             rho = gain_ratio(state.f, f_trial, predicted)
-            if rho > 0:
-                return residual_state(problem, state.x + p, LevenbergMarquardtState,
+            length = float(np.linalg.norm(q))
+            if state.radius is None:  # the first step: the bound starts from the step taken (as MINPACK)
+                radius = min(radius, length)
+            if rho < 0.25:
+                radius = (0.5 if f_trial <= state.f else 0.1) * min(radius, 10.0 * length)
+            elif rho > 0.75 or not on_boundary:
+                radius = 2.0 * length
+            if rho > 1e-4:
+                return residual_state(trials, x_trial, LevenbergMarquardtState,
                                       step_size=float(np.linalg.norm(p)), k=state.k + 1, f_previous=state.f,
-                                      mu=mu * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), nu=2.0,
-                                      rejected=rejected)
-            mu, nu, rejected = mu * nu, 2.0 * nu, rejected + 1
-        raise SolverFailure(f"levenberg_marquardt: {MAX_REJECTIONS} trial steps rejected in a row (mu = {mu:.3g})")
+                                      radius=radius, scale=scale, rejected=rejected)
+            rejected += 1
+        raise NoProgress(f"levenberg_marquardt: no step decreases f (trust radius {radius:.3g})")

@@ -10,7 +10,13 @@ One implementation of each, shared by every solver that steps along a direction:
   |g(x + alpha d).d| <= c2 |g.d|, by the search of Moré and Thuente (ACM TOMS 20, 1994):
   safeguarded cubic, quadratic or secant interpolation in an interval of uncertainty.
 
-Every trial point is evaluated through :class:`~optlab.problem.Problem`, so it is counted.
+A step is accepted only where f decreases: f(x + alpha d) < f(x), besides the condition of
+the search. The sufficient-decrease line f(x) + c1 alpha g.d is lowered by the rounding of f
+(:data:`ROUNDING`), so that near a minimiser, where the predicted decrease is below what f
+can resolve, any real decrease is taken; where no trial decreases f at all, the search says
+so (:class:`~optlab.errors.NoProgress`) and the run ends ``stalled``, as scipy reports
+"precision loss". Every trial point is evaluated through :class:`~optlab.problem.Problem`,
+so it is counted.
 Backtracking evaluates only f at its trials (and g at the accepted point). The Wolfe search
 evaluates f and g at every trial, so every end of the interval carries a slope for cubic
 interpolation. It is the search scipy's BFGS, CG, Newton-CG and L-BFGS-B use, so that
@@ -25,12 +31,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import SolverFailure
+from ..errors import NoProgress, SolverFailure
 from ..problem import Problem
 from .options import check_choice, check_wolfe_constants
 
-# f differences below this multiple of |f| * machine epsilon are rounding, not increase:
-# without it a line search near the minimiser rejects steps because f is flat to rounding.
+# f is computed with a relative error of a few machine epsilons (each operation adds at most
+# one half eps); differences below this multiple of |f| cannot be told from rounding.
 ROUNDING = 8.0 * np.finfo(float).eps
 
 
@@ -65,7 +71,8 @@ class LineSearch:
         raise NotImplementedError
 
     def _sufficient_decrease(self, f_trial: float, f0: float, alpha: float, slope0: float) -> bool:
-        return f_trial <= f0 + self.c1 * alpha * slope0 + ROUNDING * abs(f0)
+        """f decreases, by at least c1 alpha |g.d| or as far as f's rounding can tell."""
+        return f_trial < f0 and f_trial <= f0 + self.c1 * alpha * slope0 + ROUNDING * abs(f0)
 
 
 class FixedStep(LineSearch):
@@ -97,8 +104,8 @@ class Backtracking(LineSearch):
             if math.isfinite(f_new) and self._sufficient_decrease(f_new, f, alpha, slope0):
                 return Step(alpha, x_new, f_new, problem.grad(x_new) if want_grad else None)
             alpha *= self.shrink
-        raise SolverFailure(f"armijo line search: no sufficient decrease after {self.max_trials} halvings "
-                            f"of alpha0 = {alpha0:.3g}")
+        raise NoProgress(f"armijo line search: no step decreases f (after {self.max_trials} halvings of alpha0 = "
+                         f"{alpha0:.3g})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,8 +181,8 @@ class StrongWolfe(LineSearch):
                 break  # the bracket is as narrow as rounding allows
         if best.alpha > 0 and self._decreases(best, origin):
             return _step(x, d, best)  # sufficient decrease without the curvature condition: still progress
-        raise SolverFailure(f"wolfe line search: no decrease found along d within {self.max_trials} trials "
-                            f"(bracket [{low:.3g}, {high:.3g}])")
+        raise NoProgress(f"wolfe line search: no step decreases f along d within {self.max_trials} trials "
+                         f"(bracket [{low:.3g}, {high:.3g}])")
 
     def _decreases(self, t: _Trial, origin: _Trial) -> bool:
         return math.isfinite(t.f) and self._sufficient_decrease(t.f, origin.f, t.alpha, origin.slope)

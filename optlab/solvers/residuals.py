@@ -45,6 +45,11 @@ def _grad_of(v: ad.Variable) -> np.ndarray:
 def residual_and_jacobian(objective: Objective, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(r(x), J(x)) with J[i, j] = d r_i / d x_j, by reverse-mode autodiff."""
     xv, r = _residual_graph(objective, x)
+    return r.data.copy(), _jacobian(xv, r)
+
+
+def _jacobian(xv: ad.Variable, r: ad.Variable) -> np.ndarray:
+    """J from a recorded residual graph (reverse sweeps only: the forward pass is done)."""
     m, n = r.size, xv.size
     jacobian = np.empty((m, n))
     if m <= n:
@@ -55,19 +60,46 @@ def residual_and_jacobian(objective: Objective, x: np.ndarray) -> tuple[np.ndarr
             r.grad = ad.Variable(seed)
             r.backward()
             jacobian[i] = _grad_of(xv).reshape(-1)
-        return r.data.copy(), jacobian
+        return jacobian
     u = ad.Variable(np.zeros(m))
+    xv.cleargrad()
     ad.sum(r * u).backward(create_graph=True)
     jt_u = xv.grad.reshape(-1) if xv.grad is not None else ad.Variable(np.zeros(n))
     for j in range(n):
         u.cleargrad()
         jt_u[j].backward()
         jacobian[:, j] = _grad_of(u)
-    return r.data.copy(), jacobian
+    return jacobian
 
 
 def evaluate_residual(problem: Problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(r, J) at x, counted as one function and one gradient evaluation of ``problem``."""
-    problem.nfev += 1
-    problem.ngev += 1
+    problem.count("residual")
+    problem.count("jacobian")
     return residual_and_jacobian(problem.objective, x)
+
+
+class ResidualTrials:
+    """Points evaluated once: r at a trial (one function evaluation), its recording kept, so
+    that the Jacobian of the point a method accepts takes only reverse sweeps (one gradient
+    evaluation). ``value(x) = r^T r`` makes it the ``problem`` of a line search."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.x: np.ndarray | None = None
+        self.graph: tuple[ad.Variable, ad.Variable] | None = None
+
+    def residual_at(self, x: np.ndarray) -> np.ndarray:
+        if self.x is None or not np.array_equal(self.x, x):
+            self.problem.count("residual")
+            self.x, self.graph = np.array(x, dtype=float), _residual_graph(self.problem.objective, x)
+        return self.graph[1].data.copy()
+
+    def value(self, x: np.ndarray) -> float:
+        r = self.residual_at(x)
+        return float(r @ r)
+
+    def jacobian_at(self, x: np.ndarray) -> np.ndarray:
+        self.residual_at(x)
+        self.problem.count("jacobian")
+        return _jacobian(*self.graph)

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import ConfigError, SolverFailure, check_number
+from ..errors import ConfigError, NoProgress, SolverFailure, check_number
 from ..problem import Problem
 from .base import Solver, State
 from .options import check_choice, check_interval
@@ -76,4 +76,5 @@ class TrustRegion(Solver):
                 return TrustRegionState(x=x_trial, f=f_trial, g=problem.grad(x_trial),
                                         step_size=float(np.linalg.norm(p)), radius=radius, rejected=rejected)
             rejected += 1
-        raise SolverFailure(f"trust region: {MAX_REJECTIONS} trial steps rejected in a row (radius {radius:.3g})")
+        raise NoProgress(f"trust region: no step decreases f ({MAX_REJECTIONS} trial steps rejected in a row, "
+                         f"radius {radius:.3g})")

@@ -50,7 +50,7 @@ def steihaug_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, radius: 
     return z, False
 
 
-def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarray, bool]:
+def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 1e-10) -> tuple[np.ndarray, bool]:
     """The global minimiser of the model in the ball, from H = Q diag(lambda) Q^T.
 
     p(mu) = -(H + mu I)^{-1} g with mu >= max(0, -lambda_min) and mu (||p(mu)|| - radius) = 0.
@@ -87,7 +87,7 @@ def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.nd
     for _ in range(100):
         p = step(mu)
         length = float(np.linalg.norm(p))
-        if abs(length - radius) <= 1e-10 * radius:
+        if abs(length - radius) <= rtol * radius:
             break
         if length > radius:
             lo = mu
@@ -104,12 +104,14 @@ def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.nd
 def gain_ratio(f: float, f_trial: float, predicted: float) -> float:
     """rho = (f - f_trial) / predicted, the actual over the model's decrease.
 
-    Where both decreases are below the rounding of f, rho is undefined noise: the step is
-    then taken as the model says (rho = 1) unless f visibly rose. Non-finite f_trial: -inf.
+    Where the predicted decrease is below the rounding of f, rho is noise: a step that
+    decreases f is then taken (rho = 1). A step that does not decrease f never is (rho <= 0).
+    Non-finite f_trial: -inf.
     """
     if not math.isfinite(f_trial):
         return -math.inf
-    noise = ROUNDING * abs(f)
-    if predicted <= noise and f_trial <= f + noise:
+    if f_trial >= f:
+        return min(0.0, (f - f_trial) / predicted) if predicted > 0 else 0.0
+    if predicted <= ROUNDING * abs(f):
         return 1.0
     return (f - f_trial) / predicted
