@@ -46,8 +46,9 @@ class BFGS(DescentSolver):
     quadratic model (eq. 3.60; the cap and the factor 1.01 let the unit step be tried, and
     accepted, near the solution, keeping superlinear convergence). At k = 0 the previous
     value is taken as f_{-1} = f_0 + ||g_0|| / 2, a first trial of length 1.01 along -g_0 (as
-    in scipy's BFGS). Reference: Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006,
-    Algorithm 6.1 and Sec. 3.5.
+    in scipy's BFGS). Where rounding has made H_k lose positive definiteness along g_k (on
+    extremely ill-conditioned problems), H_k restarts from the identity. Reference: Nocedal and
+    Wright, *Numerical Optimization*, 2nd ed., 2006, Algorithm 6.1 and Sec. 3.5.
     """
 
     name = "bfgs"
@@ -55,6 +56,12 @@ class BFGS(DescentSolver):
 
     def __init__(self, line_search: str = "wolfe", c1: float = 1e-4, c2: float = 0.9) -> None:
         self._init_line_search(line_search, c1, c2, allowed=("wolfe", "armijo"))
+
+    def update(self, problem: Problem, state: BFGSState) -> BFGSState:
+        if state.inverse_hessian is not None and not float(state.g @ (state.inverse_hessian @ state.g)) > 0:
+            # rounding has made H_k lose positive definiteness along g: -H_k g would not descend; restart from I
+            state = dataclasses.replace(state, inverse_hessian=None)
+        return super().update(problem, state)
 
     def direction(self, problem: Problem, state: BFGSState) -> np.ndarray:
         return -state.g if state.inverse_hessian is None else -(state.inverse_hessian @ state.g)

@@ -53,7 +53,10 @@ class LBFGS(DescentSolver):
         self._init_line_search(line_search, c1, c2, allowed=("wolfe", "armijo"))
 
     def direction(self, problem: Problem, state: LBFGSState) -> np.ndarray:
-        return -state.g if not state.pairs else -two_loop(state.g, state.pairs)
+        if not state.pairs:
+            return -state.g
+        d = -two_loop(state.g, state.pairs)
+        return d if float(state.g @ d) < 0 else -state.g  # rounding spoilt the pairs: steepest descent
 
     def initial_step(self, state: LBFGSState, d: np.ndarray) -> float:
         return first_step(state.g) if not state.pairs else 1.0
