@@ -571,3 +571,32 @@ def test_a_gradient_is_the_same_bits_in_two_fresh_processes():
     outputs = {subprocess.run([sys.executable, "-c", GRADIENT_IN_A_FRESH_PROCESS], capture_output=True, text=True,
                               check=True, env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout for seed in (1, 2)}
     assert len(outputs) == 1
+
+
+# -- broadcasting: every binary op reduces its gradients to its operands' shapes ------------------
+
+from hypothesis.extra.numpy import mutually_broadcastable_shapes  # noqa: E402
+
+BROADCAST_OPS = {name: (fn, ea, eb) for name, fn, ea, eb in BINARY_OPS}
+
+
+@pytest.mark.parametrize("name", sorted(BROADCAST_OPS))
+@settings(deadline=None, max_examples=12)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3), data=st.data())
+def test_binary_ops_on_any_broadcastable_shapes(name, shapes, data):
+    fn, ea, eb = BROADCAST_OPS[name]
+    check_first_and_second_order(Case(f"{name}-{shapes.input_shapes}", fn, tuple(shapes.input_shapes), (ea, eb)),
+                                 data)
+
+
+@settings(deadline=None, max_examples=20)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3), data=st.data())
+def test_a_constant_array_exponent_broadcasts_like_any_operand(shapes, data):
+    base_shape, exponent_shape = shapes.input_shapes
+    exponent = data.draw(arrays(np.float64, exponent_shape, elements=st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.5])))
+    check_first_and_second_order(Case("pow-const-array", lambda x: x ** exponent, (base_shape,), (POSITIVE,)), data)
+
+
+def test_a_scalar_to_an_array_of_powers_sums_its_gradient():
+    value, g = value_and_grad(lambda x: ad.sum(x ** np.array([1.0, 2.0, 3.0])))(np.array(2.0))
+    assert value == 14.0 and g.shape == () and float(g) == 17.0  # 1 + 2 x + 3 x^2 at 2
