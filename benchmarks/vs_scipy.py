@@ -10,7 +10,15 @@ of Nelder-Mead are simplex iterations (scipy's ``nit`` less one: it counts from 
 A method *solves* a problem when it stops by its convergence test (||grad f|| <= gtol;
 Nelder-Mead: its simplex test) at a finite f. The summary line counts the comparisons in
 which optlab needs at most 10% more iterations and evaluations than scipy, and the
-problems scipy solves that optlab does not.
+problems scipy solves that optlab does not. The problems are every objective plus three
+quadratics of condition 1e10, 1e12 and 1e16 (the badly scaled ones are objectives:
+brown_badly_scaled, powell_badly_scaled).
+
+Statuses: optlab's status is printed beside scipy's success flag, and the table after the
+totals lists every pair where they disagree (optlab converged and scipy reports failure, or
+the reverse). Evaluations after the last improvement: the function evaluations made after
+the last one that found a new best f (on both sides counted the same way, on the calls of f
+themselves), summed per method.
 
 Both sides use the same line search (Moré and Thuente's, MINPACK-2 ``dcsrch``) and the same
 first trial steps for BFGS, so BFGS takes scipy's path. Known differences that remain by
@@ -34,7 +42,7 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize as scipy_minimize
 
-from optlab.objectives import OBJECTIVES
+from optlab.objectives import OBJECTIVES, Objective
 from optlab.runner import Stop, run
 from optlab.solvers import SOLVERS
 
@@ -76,6 +84,47 @@ class Tally:
     nhev: int
     gap: float | None
     seconds: float
+    status: str = ""  # optlab's status; scipy: success where it solved the problem (gtol or its own test)
+    wasted: int = 0  # evaluations of f after the last improvement
+
+
+class Recorded(Objective):
+    """``inner`` with every value of f it returns recorded, in order (the same on both sides)."""
+
+    def __init__(self, inner: Objective) -> None:
+        self.inner, self.values = inner, []
+        self.name, self.dim, self.x0, self.box = inner.name, inner.dim, inner.x0, inner.box
+        self.minimizers, self.f_star = inner.minimizers, inner.f_star
+
+    def f(self, x):
+        return self.inner.f(x)
+
+    def value(self, x):
+        self.values.append(self.inner.value(x))
+        return self.values[-1]
+
+    def value_and_grad(self, x):
+        f, g = self.inner.value_and_grad(x)
+        self.values.append(f)
+        return f, g
+
+    def grad(self, x):
+        return self.inner.grad(x)
+
+    def hessian(self, x):
+        return self.inner.hessian(x)
+
+    def hvp(self, x, v):
+        return self.inner.hvp(x, v)
+
+    def after_last_improvement(self) -> int:
+        """Evaluations of f after the last one that found a new best value."""
+        values = np.asarray(self.values, dtype=float)
+        if len(values) == 0:
+            return 0
+        best = np.minimum.accumulate(np.where(np.isfinite(values), values, np.inf))
+        better = np.flatnonzero(np.diff(best) < 0)
+        return len(values) - 1 - (int(better[-1]) + 1 if len(better) else 0)
 
 
 def _gap(objective, f: float) -> float | None:
@@ -85,18 +134,21 @@ def _gap(objective, f: float) -> float | None:
 def run_optlab(objective, pair: Pair, gtol: float) -> Tally:
     solver = SOLVERS[pair.solver](**pair.options)
     derivative_free = pair.solver == "nelder_mead"
+    recorded = Recorded(objective)
     t0 = time.perf_counter()
-    out = run(objective, solver, None, Stop(max_iter=MAX_ITER, gtol=0.0 if derivative_free else gtol))
+    out = run(recorded, solver, None, Stop(max_iter=MAX_ITER, gtol=0.0 if derivative_free else gtol))
     seconds = time.perf_counter() - t0
     # iterations as scipy counts them: rejected trust-region steps, every simplex iteration
     nit = out.iterations + getattr(out.state, "rejected", 0)
     nit = getattr(out.state, "simplex_iterations", nit)
     solved = out.status == "converged" and math.isfinite(out.state.f)
-    return Tally(solved, nit, out.nfev, out.ngev, out.nhev, _gap(objective, out.state.f), seconds)
+    return Tally(solved, nit, out.nfev, out.ngev, out.nhev, _gap(objective, out.state.f), seconds, out.status,
+                 recorded.after_last_improvement())
 
 
 def run_scipy(objective, pair: Pair, gtol: float) -> Tally:
     counts = {"hessp": 0}
+    recorded = Recorded(objective)
 
     def hessp(x, p):
         counts["hessp"] += 1
@@ -123,7 +175,7 @@ def run_scipy(objective, pair: Pair, gtol: float) -> Tally:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = scipy_minimize(objective.value, x0, method=pair.method, callback=callback, options=options, **kwargs)
+        res = scipy_minimize(recorded.value, x0, method=pair.method, callback=callback, options=options, **kwargs)
     seconds = time.perf_counter() - t0
     if pair.method == "Nelder-Mead":
         solved = res.status == 0
@@ -133,7 +185,8 @@ def run_scipy(objective, pair: Pair, gtol: float) -> Tally:
     nhev = counts["hessp"] if "hessp" in pair.derivatives else int(getattr(res, "nhev", 0) or 0)
     nit = int(res.nit) - (pair.method == "Nelder-Mead")  # scipy's Nelder-Mead counts iterations from 1
     return Tally(solved, nit, int(res.nfev), int(getattr(res, "njev", 0) or 0), nhev,
-                 _gap(objective, float(res.fun)), seconds)
+                 _gap(objective, float(res.fun)), seconds, "success" if solved else "failure",
+                 recorded.after_last_improvement())
 
 
 NATIVE_TOLERANCES = {
@@ -164,43 +217,55 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wanted = set(filter(None, args.only.split(",")))
     pairs = [p for p in PAIRS if not wanted or p.label in wanted or p.solver in wanted]
-    names = [n for n in OBJECTIVES if not args.objectives or n in args.objectives.split(",")]
+    problems = [(n, {}) for n in OBJECTIVES] + [("quadratic", {"dim": 5, "cond": c}) for c in (1e10, 1e12, 1e16)]
+    problems = [(n, o) for n, o in problems if not args.objectives or n in args.objectives.split(",")]
 
-    header = (f"{'objective':<16} {'method':<23} {'scipy method':<12} | {'it':>5} {'nfev':>5} {'ngev':>5} "
-              f"{'nhev':>5} {'gap':>8} {'ok':>3} | {'it':>5} {'nfev':>5} {'ngev':>5} {'nhev':>5} {'gap':>8} "
-              f"{'ok':>3} | {'worst':>5}")
+    header = (f"{'objective':<19} {'method':<23} {'scipy method':<12} | {'it':>5} {'nfev':>5} {'ngev':>5} "
+              f"{'nhev':>5} {'gap':>8} {'status':>9} | {'it':>5} {'nfev':>5} {'ngev':>5} {'nhev':>5} {'gap':>8} "
+              f"{'success':>7} | {'worst':>5}")
     print(f"gtol = {args.gtol:g} (||grad f||_2), max_iter = {MAX_ITER}; left: optlab, right: scipy; "
           "worst = largest optlab/scipy ratio over it, nfev, ngev, nhev")
     print(header)
     print("-" * len(header))
     within = total = missed = optlab_only = 0
     worst_overall = (0.0, "")
-    sums = {p.label: np.zeros((2, 4), dtype=int) for p in pairs}  # per method: optlab, scipy totals
-    for name in names:
-        objective = OBJECTIVES[name]()
+    sums = {p.label: np.zeros((2, 5), dtype=int) for p in pairs}  # per method: optlab, scipy totals
+    disagreements = []
+    for name, options in problems:
+        objective = OBJECTIVES[name](**options)
+        label = name if not options else f"{name}({options['cond']:.0e})"
         for pair in pairs:
             ours = run_optlab(objective, pair, args.gtol)
             theirs = run_scipy(objective, pair, args.gtol)
             keys = ("nit", "nfev", "ngev", "nhev")
             ratios = [_ratio(getattr(ours, k), getattr(theirs, k)) for k in keys]
-            sums[pair.label] += [[getattr(ours, k) for k in keys], [getattr(theirs, k) for k in keys]]
+            sums[pair.label] += [[getattr(ours, k) for k in (*keys, "wasted")],
+                                 [getattr(theirs, k) for k in (*keys, "wasted")]]
+            if ours.solved != theirs.solved:
+                disagreements.append(f"  {label:<19} {pair.label:<23} optlab {ours.status:<9} scipy {theirs.status}")
             worst = max(ratios)
             total += 1
             within += worst <= SLACK
             missed += theirs.solved and not ours.solved
             optlab_only += ours.solved and not theirs.solved
             if worst > worst_overall[0]:
-                worst_overall = (worst, f"{pair.label} on {name}")
-            print(f"{name:<16} {pair.label:<23} {pair.method:<12} | {ours.nit:>5} {ours.nfev:>5} {ours.ngev:>5} "
-                  f"{ours.nhev:>5} {_fmt_gap(ours.gap):>8} {'yes' if ours.solved else 'NO':>3} | "
+                worst_overall = (worst, f"{pair.label} on {label}")
+            print(f"{label:<19} {pair.label:<23} {pair.method:<12} | {ours.nit:>5} {ours.nfev:>5} {ours.ngev:>5} "
+                  f"{ours.nhev:>5} {_fmt_gap(ours.gap):>8} {ours.status:>9} | "
                   f"{theirs.nit:>5} {theirs.nfev:>5} {theirs.ngev:>5} {theirs.nhev:>5} "
-                  f"{_fmt_gap(theirs.gap):>8} {'yes' if theirs.solved else 'NO':>3} | {worst:>5.2f}")
+                  f"{_fmt_gap(theirs.gap):>8} {'yes' if theirs.solved else 'NO':>7} | {worst:>5.2f}")
             sys.stdout.flush()
     print("-" * len(header))
-    print("totals over the objectives (it nfev ngev nhev), optlab | scipy:")
+    print("totals over the problems (it nfev ngev nhev, then evaluations of f after the last improvement), "
+          "optlab | scipy:")
     for label, (o, t) in sums.items():
-        print(f"  {label:<23} {' '.join(f'{v:>5}' for v in o)} | {' '.join(f'{v:>5}' for v in t)}")
-    print(f"summary: {total} comparisons on {len(names)} objectives; optlab within {SLACK - 1:.0%} of scipy on "
+        print(f"  {label:<23} {' '.join(f'{v:>6}' for v in o)} | {' '.join(f'{v:>6}' for v in t)}")
+    wasted = [sum(int(o[4]) for o, _ in sums.values()), sum(int(t[4]) for _, t in sums.values())]
+    print(f"evaluations after the last improvement, all methods: optlab {wasted[0]}, scipy {wasted[1]} "
+          f"(ratio {wasted[0] / max(wasted[1], 1):.2f}; target <= 2)")
+    print(f"pairs where optlab's status and scipy's success flag disagree ({len(disagreements)}):")
+    print("\n".join(disagreements) or "  none")
+    print(f"summary: {total} comparisons on {len(problems)} problems; optlab within {SLACK - 1:.0%} of scipy on "
           f"iterations and every evaluation count in {within}/{total}; problems scipy solves and optlab "
           f"does not: {missed}; optlab solves and scipy does not: {optlab_only}; worst ratio "
           f"{worst_overall[0]:.2f} ({worst_overall[1]})")

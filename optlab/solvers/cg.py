@@ -40,12 +40,12 @@ class ConjugateGradient(DescentSolver):
     test (|g_k^T g_{k-1}| >= 0.1 ||g_k||^2, Nocedal and Wright eq. 5.52) is not used: on
     badly scaled problems it fires at almost every step and turns the method into steepest
     descent (on a quadratic of condition 1e10 it ran 10,000 iterations and 400,000
-    evaluations; without it the method ends within 18); scipy's CG does not use it either. alpha_k satisfies the strong Wolfe
-    conditions with c2 = 0.05 (a near-exact line search keeps the directions nearly
-    conjugate; Fletcher-Reeves needs c2 < 1/2 for descent; on benchmarks/vs_scipy.py's
-    problems 0.05 takes fewer evaluations than 0.1 and 0.4 and solves all of them), first
-    trial min(1, 1.01 * 2 (f_k - f_{k-1}) / g_k^T d_k). Reference: Nocedal and Wright, *Numerical Optimization*,
-    2nd ed., 2006, Sec. 5.2 (Algorithm 5.4, eq. 5.45).
+    evaluations; without it the method ends within 18); scipy's CG does not use it either.
+    alpha_k satisfies the strong Wolfe conditions with c2 = 0.05: a near-exact line search
+    keeps the directions nearly conjugate (Fletcher-Reeves needs c2 < 1/2 for descent), and on
+    benchmarks/vs_scipy.py's problems 0.05 takes fewer evaluations than 0.1 or 0.4. First
+    trial min(1, 1.01 * 2 (f_k - f_{k-1}) / g_k^T d_k). Reference: Nocedal and Wright,
+    *Numerical Optimization*, 2nd ed., 2006, Sec. 5.2 (Algorithm 5.4, eq. 5.45).
     """
 
     name = "cg"

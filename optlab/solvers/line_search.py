@@ -99,6 +99,8 @@ class Backtracking(LineSearch):
         slope0 = descent_slope(g, d, "armijo line search")
         alpha = alpha0
         for _ in range(self.max_trials):
+            if alpha <= unresolved_step(x, d):
+                break  # x + alpha d rounds to x: no shorter step can decrease f
             x_new = x + alpha * d
             f_new = problem.value(x_new)
             if math.isfinite(f_new) and self._sufficient_decrease(f_new, f, alpha, slope0):
@@ -144,6 +146,7 @@ class StrongWolfe(LineSearch):
 
     def search(self, problem, x, f, g, d, alpha0, want_grad=True):
         slope0 = descent_slope(g, d, "wolfe line search")
+        tiny = unresolved_step(x, d)
         origin = _Trial(0.0, f, slope0, g)
         rate = self.c1 * slope0
         best = other = origin
@@ -177,8 +180,8 @@ class StrongWolfe(LineSearch):
             else:
                 low, high = alpha + 1.1 * (alpha - best.alpha), alpha + 4.0 * (alpha - best.alpha)
             alpha = min(max(alpha, 0.0), self.max_alpha)
-            if bracketed and (not low < alpha < high or high - low <= self.xtol * high):
-                break  # the bracket is as narrow as rounding allows
+            if bracketed and (not low < alpha < high or high - low <= self.xtol * high or high <= tiny):
+                break  # the bracket is as narrow as rounding allows, or its steps no longer move x
         if best.alpha > 0 and self._decreases(best, origin):
             return _step(x, d, best)  # sufficient decrease without the curvature condition: still progress
         raise NoProgress(f"wolfe line search: no step decreases f along d within {self.max_trials} trials "
@@ -186,6 +189,13 @@ class StrongWolfe(LineSearch):
 
     def _decreases(self, t: _Trial, origin: _Trial) -> bool:
         return math.isfinite(t.f) and self._sufficient_decrease(t.f, origin.f, t.alpha, origin.slope)
+
+
+def unresolved_step(x: np.ndarray, d: np.ndarray) -> float:
+    """The step below which x + alpha d cannot differ from x by more than rounding:
+    alpha ||d|| <= eps (1 + ||x||)."""
+    length = float(np.linalg.norm(d))
+    return np.finfo(float).eps * (1.0 + float(np.linalg.norm(x))) / length if length > 0 else math.inf
 
 
 def _step(x: np.ndarray, d: np.ndarray, t: _Trial) -> Step:

@@ -9,7 +9,9 @@ from ..problem import Problem
 from .base import Solver, State
 from .options import check_flag
 
-MAX_STALL = 10_000  # simplex iterations without a new best vertex before giving up
+# Simplex iterations without a new best vertex, per vertex, before the method is stalled: by then
+# contractions have shrunk the simplex by orders of magnitude without finding a lower f.
+STALL_PER_VERTEX = 100
 
 
 @dataclasses.dataclass
@@ -77,11 +79,11 @@ class NelderMead(Solver):
     def _iterate(self, problem: Problem, simplex: np.ndarray, values: np.ndarray) -> None:
         """One simplex iteration, in place (simplex sorted best first on entry)."""
         rho, chi, psi, sigma = self._coefficients(simplex.shape[1])
-        centroid = simplex[:-1].mean(axis=0)
+        centroid = np.add.reduce(simplex[:-1], 0) / (simplex.shape[0] - 1)
         worst = simplex[-1]
 
         def along(t: float) -> tuple[np.ndarray, float]:
-            point = centroid + t * (centroid - worst)
+            point = (1.0 + t) * centroid - t * worst  # c + t (c - x_w), rounded as scipy rounds it
             return point, problem.value(point)
 
         reflected, f_reflected = along(rho)
@@ -108,11 +110,12 @@ class NelderMead(Solver):
     def update(self, problem: Problem, state: SimplexState) -> SimplexState:
         simplex, values = state.simplex.copy(), state.values.copy()
         iterations = state.simplex_iterations
-        for _ in range(MAX_STALL):
+        limit = STALL_PER_VERTEX * simplex.shape[0]
+        for _ in range(limit):
             self._iterate(problem, simplex, values)
             iterations += 1
             new = self._state(simplex, values, iterations)
             simplex, values = new.simplex, new.values
             if new.done or new.f < state.f or not np.array_equal(new.x, state.x):
                 return new
-        raise NoProgress(f"nelder_mead: no new best vertex in {MAX_STALL} simplex iterations")
+        raise NoProgress(f"nelder_mead: no new best vertex in {limit} simplex iterations")

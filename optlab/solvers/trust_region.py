@@ -76,5 +76,6 @@ class TrustRegion(Solver):
                 return TrustRegionState(x=x_trial, f=f_trial, g=problem.grad(x_trial),
                                         step_size=float(np.linalg.norm(p)), radius=radius, rejected=rejected)
             rejected += 1
-        raise NoProgress(f"trust region: no step decreases f ({MAX_REJECTIONS} trial steps rejected in a row, "
-                         f"radius {radius:.3g})")
+            if radius <= np.finfo(float).eps * (1.0 + float(np.linalg.norm(state.x))):
+                break  # steps this short no longer change x
+        raise NoProgress(f"trust region: no step decreases f (every trial down to radius {radius:.3g} rejected)")
