@@ -189,6 +189,19 @@ def test_start_sweep(finished):
     stems = check_report(index, runs)
     assert any(s.startswith("basins_double_well") for s in stems)
     assert any(s.startswith("basins_himmelblau") for s in stems)
+    # Newton is drawn to saddles and maxima too: the sweep's line and the report count them apart
+    newton_hb = runs[(runs.solver == "newton") & (runs.objective == "himmelblau")]
+    saddles, maxima = int((newton_hb.point == "saddle").sum()), int((newton_hb.point == "maximum").sum())
+    assert saddles >= 1 and maxima >= 1
+    out, sweep = finished["start_sweep"]
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("sweep: "))
+    assert f"{saddles} converged at a saddle" in line and f"{maxima} converged at a maximum" in line
+    import pandas as pd
+
+    summary = pd.read_csv(sweep / "report" / "summary.csv")
+    newton_rows = summary[(summary.solver == "newton") & (summary.objective == "himmelblau")]
+    assert (newton_rows.verdict == "converged at a saddle").sum() == saddles
+    assert (newton_rows.verdict == "converged at a maximum").sum() == maxima
 
 
 def test_solver_shootout(finished):

@@ -22,20 +22,32 @@ BASIN_MIN_GRID = 4  # a grid of starts is laid out to map the basins
 MAX_BASIN_PANELS = 16
 BASIN_RADIUS = 0.02  # "reached a minimiser": ended within this fraction of the box diagonal
 BASIN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-OTHER_COLORS = {"elsewhere": "#b0b0b0", "diverged": DIVERGED_COLOR, "failed": "#000000"}
+OTHER_COLORS = {"saddle point": "#f2c12e", "maximum": "#5b2c83", "elsewhere": "#b0b0b0", "diverged": DIVERGED_COLOR,
+                "failed": "#000000"}
 
 
-def classify(final: np.ndarray | None, status: str, targets: np.ndarray, radius: float) -> str | int:
-    """Index of the target ``final`` ended within ``radius`` of, or what happened instead."""
+def classify(final: np.ndarray | None, status: str, targets: np.ndarray, radius: float,
+             point: str | None = None) -> str | int:
+    """Index of the target ``final`` ended within ``radius`` of, or what happened instead
+    (converged at a saddle point or a maximum, elsewhere, diverged, failed)."""
     if status == "diverged":
         return "diverged"
     if status in ("failed", "error"):
         return "failed"
+    if status == "converged" and point in ("saddle", "maximum"):
+        return "saddle point" if point == "saddle" else "maximum"
     if final is None or not np.all(np.isfinite(final)) or not len(targets):
         return "elsewhere"
     d = np.linalg.norm(targets - final, axis=1)
     k = int(np.argmin(d))
     return k if d[k] <= radius else "elsewhere"
+
+
+def _points(runs: Any) -> Any:
+    """The kind of point each run's record names (None where it names none)."""
+    import pandas as pd
+
+    return runs["point"] if "point" in runs else pd.Series([None] * len(runs), index=runs.index)
 
 
 def _vector(x: Any) -> np.ndarray | None:
@@ -77,10 +89,10 @@ def _figure(data: ReportData, problem: str) -> Figure:
     groups = basin_groups(data, problem)
     runs = data.valid[data.valid.problem == problem]
     radius = BASIN_RADIUS * float(np.linalg.norm(info.box[:, 1] - info.box[:, 0]))
-    converged = runs[runs.status == "converged"]
+    converged = runs[(runs.status == "converged") & ~_points(runs).isin(["saddle", "maximum"])]
     targets = _targets(info, [_vector(x) for x in converged.get("x_final", [])], radius)
-    fates = {classify(_vector(x), st, targets, radius) for _, g in groups
-             for x, st in zip(g.x_final if "x_final" in g else [None] * len(g), g.status)}
+    fates = {classify(_vector(x), st, targets, radius, p) for _, g in groups
+             for x, st, p in zip(g.x_final if "x_final" in g else [None] * len(g), g.status, _points(g))}
     handles = _legend(targets, {f for f in fates if isinstance(f, str)})
     ncols = min(len(groups), 3)
     g = grid(math.ceil(len(groups) / ncols), ncols, w=3.6, h=3.0, right=legend_width([h.get_label() for h in
@@ -107,7 +119,7 @@ def _panel(ax: Any, info: ProblemInfo, runs: Any, targets: np.ndarray, radius: f
     background(ax, info, filled=False)
     starts = np.array([_vector(x) for x in runs.x0], dtype=float).reshape(len(runs), info.dim)
     finals = runs.x_final if "x_final" in runs else [None] * len(runs)
-    fates = [classify(_vector(x), s, targets, radius) for x, s in zip(finals, runs.status)]
+    fates = [classify(_vector(x), s, targets, radius, p) for x, s, p in zip(finals, runs.status, _points(runs))]
     colors = [BASIN_COLORS[f % len(BASIN_COLORS)] if isinstance(f, int) else OTHER_COLORS[f] for f in fates]
     if info.dim == 2:
         xs, ys = np.unique(starts[:, 0]), np.unique(starts[:, 1])
@@ -149,8 +161,9 @@ def basin_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]:
             continue
         kind = "known minimiser" if len(info.minimizers) else "point where converged runs ended"
         caption = (f"Each marker is a start point, coloured by the {kind} (star of the same colour) its run ended "
-                   f"within 2% of the box diagonal of; grey: ended elsewhere (not converged there, or at another "
-                   f"stationary point), red: diverged, black: the method failed. One panel per solver setting "
+                   f"within 2% of the box diagonal of; yellow: converged to a saddle point, purple: to a maximum "
+                   f"(by the Hessian's eigenvalues there); grey: ended elsewhere (not converged there), red: "
+                   f"diverged, black: the method failed. One panel per solver setting "
                    f"with a grid of {BASIN_MIN_GRID} or more starts, or {BASIN_MIN_STARTS} or more of any kind, "
                    f"best first.")
         out.append((Plot(f"basins_{slug(info.label)}_{k}", "Basins of attraction", f"basins on {info.label}",

@@ -23,14 +23,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..stopping import POINTS
+from ..stopping import STATUSES as RUN_STATUSES
+
 RECORD = "run.json"
 ITERATES = "iterates.parquet"
 MAX_RECORD_BYTES = 4 << 20
 MAX_TEXT = 200  # names, options
 MAX_MESSAGE = 1000
 MAX_LIST = 100_000
-STATUSES = ("converged", "max_iter", "max_seconds", "diverged", "failed", "error", "interrupted", "invalid",
-            "running")
+STATUSES = (*RUN_STATUSES, "invalid", "running")
 COLUMNS = ("iter", "f", "grad_norm", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1")
 RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
@@ -142,6 +144,7 @@ CHECKS = {  # field -> (test, what it should be)
     "message": (lambda v: v is None or isinstance(v, str), "text"),
     "start": (lambda v: v is None or (isinstance(v, dict) and _params(v)), "a table"),
     "not_applicable": (lambda v: v is None or isinstance(v, bool), "true or false"),
+    "point": (lambda v: v is None or v in POINTS, "one of " + ", ".join(POINTS)),
 }
 
 

@@ -12,14 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from ..stopping import verdict
 from .data import ReportData
 from .style import natural_key
 
-STATUS_ORDER = ("converged", "max_iter", "max_seconds", "diverged", "failed", "error", "interrupted", "invalid")
+# how runs are counted (optlab.stopping.verdict): converged runs at saddles and maxima apart
+STATUS_ORDER = ("converged", "converged at a saddle", "converged at a maximum", "target", "stalled", "max_iter",
+                "max_fev", "max_seconds", "diverged", "failed", "error", "interrupted", "invalid", "not applicable")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 RUN_COLUMNS = {  # summary.csv column -> runs column
-    "run_id": "run_id", "sweep": "sweep", "status": "status", "not_applicable": "not_applicable",
+    "run_id": "run_id", "sweep": "sweep", "status": "status", "point": "point", "not_applicable": "not_applicable",
     "objective": "objective", "problem": "problem_label", "solver": "solver_name", "solver_setting": "solver_label",
     "lr": "lr", "x0": "start_label", "iterations": "iterations", "iterations_to_tol": "solved_iter",
     "nfev_to_tol": "solved_nfev", "evals_to_tol": "solved_evals", "time_to_tol_s": "solved_time_s",
@@ -41,6 +44,7 @@ def run_table(data: ReportData) -> Any:
     table = runs.reindex(columns=list(RUN_COLUMNS.values())).copy()
     table.columns = list(RUN_COLUMNS)
     table["path"] = [_relative(p, data.roots) for p in runs.get("path", [None] * len(runs))]
+    table.insert(int(table.columns.get_loc("status")) + 1, "verdict", verdicts(table))
     if len(data.roots) < 2:
         table = table.drop(columns=["sweep"])
     for column in ("iterations_to_tol", "nfev_to_tol", "evals_to_tol", "iterations", "nfev", "ngev", "nhev",
@@ -62,15 +66,18 @@ def _relative(path: Any, roots: list[Path]) -> str:
     return path
 
 
+def verdicts(runs: Any) -> list[str]:
+    """Each run's verdict (:func:`optlab.stopping.verdict`): its status, converged runs at saddles
+    and maxima apart, invalid jobs whose solver does not apply as ``not applicable``."""
+    columns = [c for c in ("status", "point", "not_applicable") if c in runs]
+    return [verdict({c: (None if isinstance(v, float) and v != v else v) for c, v in zip(columns, row)})
+            for row in zip(*(runs[c] for c in columns))] if len(runs) else []
+
+
 def status_counts(runs: Any) -> dict[str, int]:
-    counts = runs.status.value_counts().to_dict() if len(runs) else {}
-    if "not_applicable" in runs and len(runs):
-        na = int(runs.not_applicable.fillna(False).astype(bool).sum())
-        if na:
-            counts["invalid"] = counts.get("invalid", 0) - na
-            counts["not applicable"] = na
-            if not counts["invalid"]:
-                del counts["invalid"]
+    counts: dict[str, int] = {}
+    for label in verdicts(runs):
+        counts[label] = counts.get(label, 0) + 1
     ordered = {s: int(counts.pop(s)) for s in STATUS_ORDER if s in counts}
     ordered.update({str(k): int(v) for k, v in sorted(counts.items())})
     return ordered
@@ -86,7 +93,7 @@ def solver_table(data: ReportData) -> Any:
     for (setting, problem), g in table.groupby(["solver_setting", "problem"], sort=False, dropna=False):
         solved = g[np.isfinite(g.iterations_to_tol.astype(float))]
         row = {"solver_setting": setting, "problem": problem, "runs": len(g), "solved": len(solved)}
-        row.update({s: int((g.status == s).sum()) for s in statuses})
+        row.update({s: int((g.verdict == s).sum()) for s in statuses})
         row["not_applicable"] = int(g.not_applicable.fillna(False).astype(bool).sum())
         row.update({
             "median_iterations_to_tol": _median(solved.iterations_to_tol),
