@@ -6,18 +6,30 @@ Every mistake is a one-line :class:`~optlab.errors.ConfigError`, raised before a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import math
+import os
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError, check_number
+from .errors import ConfigError, check_number, describe
 from .objectives.base import Objective
 from .plugins import instantiate
 from .solvers.base import Solver
 from .stopping import Stop
 
 STARTS_OPTIONS = ("n", "seed", "points", "box")
+#: The keys of a job's config and, for the groups that hold options, the options each may have.
+TOP_KEYS = ("objective", "solver", "starts", "x0", "stop", "log", "report")
+STOP_KEYS = tuple(f.name for f in dataclasses.fields(Stop))
+LOG_KEYS = ("max_coords", "grad_norm", "chunk_rows")
+REPORT_KEYS = ("auto", "tol")
+#: Options that name a file: a relative path is taken from where optlab was started, not from a
+#: job directory that Hydra may have made the working directory (hydra.job.chdir=true).
+PATH_OPTIONS = ("data",)
 
 
 @dataclasses.dataclass
@@ -44,14 +56,68 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-def read_config(cfg: DictConfig) -> JobConfig:
-    """The job of a composed config (raises :class:`ConfigError`)."""
-    stop = Stop(**_plain(cfg.stop))
-    objective = instantiate("objective", _plain(cfg.objective))
-    solver = instantiate("solver", _plain(cfg.solver))
-    x0 = _plain(cfg.x0)
-    if isinstance(x0, str):
-        raise ConfigError(f"x0={x0!r} is not a list of numbers; allowed: null or a list like [0,2]")
+def _table(key: str, value: Any, allowed_keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``value`` as a table whose keys are all in ``allowed_keys``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}={describe(value)} is not {what}; allowed: {key}.KEY=VALUE with KEY one of "
+                          f"{', '.join(allowed_keys)}")
+    for name in value:
+        if name not in allowed_keys:
+            raise ConfigError(f"{key}.{name} is not an option of {key}; allowed: {', '.join(allowed_keys)}")
+    return value
+
+
+def _check_x0(x0: Any) -> Any:
+    if x0 is None:
+        return None
+    flat = isinstance(x0, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x0)
+    if not flat:
+        raise ConfigError(f"x0={describe(x0)} is not a list of numbers; allowed: null or a list like [0,2]")
+    return x0
+
+
+def _build(group: str, options: Any, cwd: str | None) -> Any:
+    """The plugin of ``group``; an exception while it is built (an array too large for memory, a
+    data file of the wrong shape) is a mistake in its options, reported in one line."""
+    if not isinstance(options, dict) or "_target_" not in options:
+        raise ConfigError(f"{group}={describe(options)} is not a {group} config; allowed: {group}=NAME "
+                          f"(python -m optlab --help lists them)")
+    options = dict(options)
+    for key in PATH_OPTIONS:
+        value = options.get(key)
+        if cwd is not None and isinstance(value, str) and value and not os.path.isabs(value):
+            options[key] = os.path.join(cwd, value)
+    try:
+        return instantiate(group, options)
+    except ConfigError:
+        raise
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 - the options are the user's: one line
+        given = ", ".join(f"{k}={describe(v, 40)}" for k, v in options.items() if k != "_target_")
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        raise ConfigError(f"{group} {options['_target_']} cannot be built with {given or 'its defaults'} "
+                          f"({reason}); allowed: options it can be built with (see its docstring)") from exc
+
+
+def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
+    """The job of a composed config (raises :class:`ConfigError`). ``cwd`` is the directory optlab
+    was started from, against which relative data paths are taken."""
+    for key in cfg:
+        if key not in TOP_KEYS:
+            raise ConfigError(f"{key} is not an option; allowed: {', '.join(TOP_KEYS)}")
+    stop_options = dict(_table("stop", _plain(cfg.get("stop")), STOP_KEYS, "a table of stopping rules"))
+    if stop_options.get("max_seconds") == math.inf:  # no wall-clock limit, recorded as null
+        stop_options["max_seconds"] = None
+    stop = Stop(**stop_options)
+    log = _table("log", _plain(cfg.get("log")), LOG_KEYS, "a table of log options")
+    report = _plain(cfg.get("report"))
+    if report is not None:
+        _table("report", report, REPORT_KEYS, "a table of report options")
+        check_number("report.tol", report.get("tol", 1e-6), low=0, strict=False)
+        if not isinstance(report.get("auto", True), bool):
+            raise ConfigError(f"report.auto={describe(report['auto'])} is not true or false; allowed: true, false")
+    objective = _build("objective", _plain(cfg.get("objective")), cwd)
+    solver = _build("solver", _plain(cfg.get("solver")), cwd)
+    x0 = _check_x0(_plain(cfg.get("x0")))
     starts = _plain(cfg.get("starts"))
     if starts is not None:
         if x0 is not None:
@@ -62,9 +128,22 @@ def read_config(cfg: DictConfig) -> JobConfig:
             if key != "kind" and key not in STARTS_OPTIONS:
                 raise ConfigError(f"starts.{key} is not an option of starts; "
                                   f"allowed: kind, {', '.join(STARTS_OPTIONS)}")
-    max_coords = check_number("log.max_coords", cfg.log.max_coords, low=0, strict=False, integer=True)
-    chunk_rows = check_number("log.chunk_rows", cfg.log.chunk_rows, low=1, strict=False, integer=True)
-    grad_norm = cfg.log.get("grad_norm", False)
+    max_coords = check_number("log.max_coords", log.get("max_coords", 100), low=0, strict=False, integer=True)
+    chunk_rows = check_number("log.chunk_rows", log.get("chunk_rows", 10_000), low=1, strict=False, integer=True)
+    grad_norm = log.get("grad_norm", False)
     if not isinstance(grad_norm, bool):
         raise ConfigError(f"log.grad_norm={grad_norm!r} is not true or false; allowed: true, false")
     return JobConfig(objective, solver, stop, x0, starts, max_coords, chunk_rows, grad_norm)
+
+
+def settings_key(cfg: DictConfig) -> str:
+    """A job's identity: a hash of its resolved settings (the report's options aside), the same
+    whatever the order or spelling of the overrides that led to them (``solver.lr=1e-3`` and
+    ``solver.lr=0.001``, a default given explicitly). A resumed sweep matches jobs by it."""
+    try:
+        settings = {k: _plain(cfg.get(k)) for k in cfg if k != "report"}
+        text = json.dumps(settings, sort_keys=True, default=str)
+    except Exception as exc:  # noqa: BLE001 - an interpolation that does not resolve
+        raise ConfigError(f"the config cannot be resolved ({type(exc).__name__}: {exc}); "
+                          "allowed: values and ${...} interpolations that resolve") from None
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

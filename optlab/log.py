@@ -17,8 +17,11 @@ FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
 POOL_MIN_BYTES = 2**18  # log columns from this size on come from Arrow's pool (see pool_array)
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
-# Iterates are mostly distinct floats: dictionary encoding only costs time, statistics go unused.
-PARQUET_OPTIONS = {"use_dictionary": False, "write_statistics": False,
+#: The version of the iterate files' layout, in their key-value metadata (docs/schema.md).
+SCHEMA_VERSION = "1"
+# Iterates are mostly distinct floats: dictionary encoding only costs time, except for the run id,
+# one value repeated. Statistics (min, max per row group) let readers skip files by value.
+PARQUET_OPTIONS = {"use_dictionary": ["run_id"], "write_statistics": True,
                    "column_encoding": {name: "DELTA_BINARY_PACKED" for name in INT_FIELDS}}
 
 
@@ -138,20 +141,30 @@ def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Arr
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
 
 
+#: The signals that end a run as interrupted: Ctrl-C, and SIGTERM (timeout, a batch system's time
+#: limit, docker stop), where the process has a handler for it (``python -m optlab`` does).
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def interrupt_deferred() -> Iterator[list[int]]:
-    """Ctrl-C inside the block is held until its end and reported in the yielded list (in the
-    main thread; Python delivers signals nowhere else)."""
+    """Ctrl-C (and SIGTERM, where the process handles it) inside the block is held until its end
+    and reported in the yielded list (in the main thread; Python delivers signals nowhere else)."""
     caught: list[int] = []
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+        for number in INTERRUPTS:
+            current = signal.getsignal(number)
+            if number == signal.SIGINT or callable(current):  # (a default SIGTERM ends the process at once)
+                previous[number] = signal.signal(number, lambda number, frame: caught.append(number))
     except ValueError:  # not the main thread
         yield caught
         return
     try:
         yield caught
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def pool_array(shape: int | tuple[int, ...], dtype: type = np.float64, fill: float | None = None) -> np.ndarray:
@@ -183,19 +196,45 @@ def write_table(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, **PARQUET_OPTIONS)
 
 
+def run_id_column(run_id: str, rows: int) -> pa.Array:
+    """``run_id`` repeated ``rows`` times as an Arrow string array, built from its buffers."""
+    data = run_id.encode()
+    offsets = np.arange(0, len(data) * (rows + 1), len(data), dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data * rows)])
+
+
+def file_metadata(run_id: str, run: dict | None = None) -> dict[bytes, bytes]:
+    """The key-value metadata of a run's iterate files: what they are without their folder."""
+    import json
+
+    from . import __version__
+
+    meta = {b"optlab.schema": SCHEMA_VERSION.encode(), b"optlab.version": __version__.encode(),
+            b"optlab.run_id": run_id.encode()}
+    if run is not None:
+        meta[b"optlab.run"] = json.dumps(run, allow_nan=False, default=str).encode()
+    return meta
+
+
 class ChunkFiles:
     """A sink of tables for one run's ``iterates.parquet``.
 
     Tables gather in memory; each time ``chunk_rows`` rows have gathered they are written as
-    ``iterates.parts/part-NNNNNN.parquet``, atomically, so a crashed run keeps them.
-    :meth:`merge` writes ``iterates.parquet`` (atomically) from the parts and the rows still in
-    memory, and removes the parts.
+    ``iterates.parts/part-RUNID-NNNNNN.parquet``, atomically, so a crashed run keeps them; the
+    run id in the name keeps apart the parts of different writers. :meth:`merge` writes
+    ``iterates.parquet`` (atomically) from this run's parts and the rows still in memory, and
+    removes those parts only. With a ``run_id``, every file carries it as a column and, with
+    ``run`` (the run's settings), in its key-value metadata (:func:`file_metadata`).
     """
 
-    def __init__(self, run_dir: Path, chunk_rows: int = 10_000) -> None:
+    def __init__(self, run_dir: Path, chunk_rows: int = 10_000, run_id: str | None = None,
+                 run: dict | None = None) -> None:
         self.final = run_dir / "iterates.parquet"
         self.parts = run_dir / "iterates.parts"
         self.chunk_rows = chunk_rows
+        self.run_id = run_id
+        self.metadata = file_metadata(run_id, run) if run_id is not None else None
+        self.prefix = f"part-{run_id}-" if run_id is not None else "part-"
         self.count = 0
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
@@ -206,33 +245,55 @@ class ChunkFiles:
         if self.pending_rows >= self.chunk_rows:
             self._write_part()
 
+    def _labelled(self, table: pa.Table) -> pa.Table:
+        """``table`` with the run id column and the file metadata, when there is a run id."""
+        if self.run_id is None:
+            return table
+        if "run_id" not in table.column_names:
+            table = table.append_column("run_id", run_id_column(self.run_id, table.num_rows))
+        return table.replace_schema_metadata(self.metadata)
+
     def _write_part(self) -> None:
         table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
+        table = self._labelled(table)
         self.parts.mkdir(exist_ok=True)
-        write_atomic(self.parts / f"part-{self.count:06d}.parquet", lambda p: write_table(table, p))
+        write_atomic(self.parts / f"{self.prefix}{self.count:06d}.parquet", lambda p: write_table(table, p))
         self.count += 1
         self.pending, self.pending_rows = [], 0
 
+    def own_parts(self) -> list[Path]:
+        """The part files this writer wrote, in order."""
+        return [self.parts / f"{self.prefix}{i:06d}.parquet" for i in range(self.count)
+                if (self.parts / f"{self.prefix}{i:06d}.parquet").exists()]
+
     def merge(self) -> None:
-        parts = sorted(self.parts.glob("part-*.parquet"))
+        """Write ``iterates.parquet``; when that fails (a full disk), the parts stay on disk and
+        the rows in memory stay pending, and the error is raised."""
+        parts = self.own_parts()
         tail, self.pending, self.pending_rows = self.pending, [], 0
         if not parts and not tail:
             return
-        if not parts:
-            write_atomic(self.final, lambda p: write_table(pa.concat_tables(tail), p))
-        elif len(parts) == 1 and not tail:  # already a complete file: renaming is atomic too
+
+        def write(tmp: Path) -> None:
+            if not parts:
+                write_table(self._labelled(pa.concat_tables(tail)), tmp)
+                return
+            schema = pq.ParquetFile(parts[0]).schema_arrow
+            with pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
+                for part in parts:
+                    writer.write_table(pq.ParquetFile(part).read())  # (read_table imports pandas)
+                for table in tail:
+                    writer.write_table(self._labelled(table))
+
+        if len(parts) == 1 and not tail:  # already a complete file: renaming is atomic too
             os.replace(parts[0], self.final)
         else:
-            def write(tmp: Path) -> None:
-                schema = pq.ParquetFile(parts[0]).schema_arrow
-                with pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
-                    for part in parts:
-                        writer.write_table(pq.ParquetFile(part).read())  # (read_table imports pandas)
-                    for table in tail:
-                        writer.write_table(table)
-
-            write_atomic(self.final, write)
+            try:
+                write_atomic(self.final, write)
+            except BaseException:
+                self.pending, self.pending_rows = tail, sum(t.num_rows for t in tail)
+                raise
             for part in parts:
                 part.unlink()
-        if self.parts.exists():
+        with contextlib.suppress(OSError):  # (left alone when other files are in it)
             self.parts.rmdir()

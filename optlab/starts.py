@@ -56,10 +56,13 @@ def start_points(objective: Objective, kind: str, n: int = 5, seed: int = 0, poi
 
 def _box(box: Any, dim: int) -> np.ndarray:
     try:
-        return as_box(box, dim)
+        bounds = as_box(box, dim)
+        if np.all(np.isfinite(bounds)):  # start points are drawn or spaced inside: the bounds must be finite
+            return bounds
     except (ConfigError, ValueError, TypeError):
-        raise ConfigError(f"starts.box={box!r} is not {dim} rows of [low, high] (or one [low, high] for every "
-                          f"axis); allowed: e.g. [[-2,2],[-1,3]] with low < high") from None
+        pass
+    raise ConfigError(f"starts.box={box!r} is not {dim} rows of [low, high] (or one [low, high] for every "
+                      f"axis); allowed: e.g. [[-2,2],[-1,3]] with finite low < high")
 
 
 def start_dir_name(index: int, count: int) -> str:

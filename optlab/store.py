@@ -10,21 +10,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import platform
 import uuid
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .lock import acquire, release
 from .log import ChunkFiles, IterateLog, interrupt_deferred, write_atomic
 from .objectives.base import Objective
+from .reading import RECORD
 from .runner import Outcome, run
 from .solvers.base import Solver
 from .stopping import FINISHED, POINT_MAX_DIM, Stop, point_kind, verdict
-
-RECORD = "run.json"
 
 
 def _version() -> str:
@@ -62,8 +62,22 @@ def describe_run(objective: Objective, solver: Solver, x0: np.ndarray, stop: Sto
     }
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that JSON cannot hold (inf, NaN: an objective's f* at 1e300
+    squared, an accepted option) as null, so that every record can be written."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return json_safe(value.tolist())
+    return value
+
+
 def write_record(run_dir: Path, record: dict[str, Any]) -> None:
-    text = json.dumps(record, indent=1, allow_nan=False)
+    text = json.dumps(json_safe(record), indent=1, allow_nan=False, default=str)
     write_atomic(run_dir / RECORD, lambda p: p.write_text(text))
 
 
@@ -96,32 +110,57 @@ def finish_record(record: dict[str, Any], objective: Objective, out: Outcome) ->
 
 
 class RunFiles:
-    """One run's directory while it runs: ``run.json`` written as ``running`` at the start (what
-    a killed run leaves), ``sink`` taking its iterates (:class:`~optlab.log.ChunkFiles`), and
-    :meth:`close` writing ``iterates.parquet`` and the final record."""
+    """One run's directory while it runs: locked for this process (:mod:`optlab.lock`),
+    ``run.json`` written as ``running`` at the start (what a killed run leaves), ``sink`` taking
+    its iterates (:class:`~optlab.log.ChunkFiles`), and :meth:`close` writing
+    ``iterates.parquet`` and the final record, then unlocking."""
 
     def __init__(self, run_dir: str | Path, objective: Objective, solver: Solver, x0: np.ndarray, stop: Stop,
                  extra: dict[str, Any] | None = None, chunk_rows: int = 10_000) -> None:
         self.dir = Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.record = describe_run(objective, solver, x0, stop, uuid.uuid4().hex[:12], extra)
-        write_record(self.dir, self.record)
-        for stale in (self.dir / "iterates.parts").glob("part-*.parquet"):  # left by a killed run in this dir
-            stale.unlink()
-        (self.dir / "iterates.parquet").unlink(missing_ok=True)
-        self.sink = ChunkFiles(self.dir, chunk_rows)
+        self.lock = acquire(self.dir)
+        try:
+            self.record = describe_run(objective, solver, x0, stop, uuid.uuid4().hex[:12], extra)
+            write_record(self.dir, self.record)
+            # The lock is held: parts here are a dead writer's, of a run this one replaces.
+            for stale in (self.dir / "iterates.parts").glob("part-*.parquet"):
+                stale.unlink()
+            (self.dir / "iterates.parquet").unlink(missing_ok=True)
+        except BaseException:
+            release(self.dir, self.lock)
+            raise
+        run = {k: v for k, v in json_safe(self.record).items() if k not in ("status", "started_at")}
+        self.sink = ChunkFiles(self.dir, chunk_rows, self.record["run_id"], run)
 
     def close(self, objective: Objective, outcome: Outcome) -> dict[str, Any]:
-        self.sink.merge()
-        self.record = finish_record(self.record, objective, outcome)
-        write_record(self.dir, self.record)
-        return self.record
+        """Merge the iterates and write the final record. When the iterates cannot be written (a
+        full disk), the record says so (status ``error``) and the parts written stay readable."""
+        try:
+            self.record = finish_record(self.record, objective, outcome)
+            try:
+                self.sink.merge()
+            except OSError as exc:
+                kept = len(self.sink.own_parts())
+                self.record = {**self.record, "status": "error", "message": (
+                    f"the run ended ({outcome.status}: {outcome.message}) but its iterates could not be "
+                    f"written: {exc}; {kept} chunk(s) of {self.sink.chunk_rows} rows are kept in iterates.parts")}
+            write_record(self.dir, self.record)
+            return self.record
+        finally:
+            release(self.dir, self.lock)
 
     @staticmethod
     def close_all(files: list[RunFiles], objective: Objective, outcomes: list[Outcome]) -> list[dict[str, Any]]:
         """Close runs that have ended; Ctrl-C meanwhile is held until every file is complete."""
         with interrupt_deferred() as caught:
-            records = [f.close(objective, o) for f, o in zip(files, outcomes)]
+            records, failure = [], None
+            for f, o in zip(files, outcomes):
+                try:
+                    records.append(f.close(objective, o))
+                except OSError as exc:  # the others are still closed
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
         if caught:
             raise KeyboardInterrupt
         return records
@@ -131,15 +170,23 @@ def run_to_dir(run_dir: str | Path, objective: Objective, solver: Solver, x0: An
                stop: Stop | None = None, *, max_coords: int = 100, chunk_rows: int = 10_000,
                extra: dict[str, Any] | None = None, progress: Any = None, log_grad_norm: bool = False
                ) -> dict[str, Any]:
-    """Run and keep everything in ``run_dir``; returns the final run record."""
+    """Run and keep everything in ``run_dir``; returns the final run record. The directory is
+    locked meanwhile: a second writer gets :class:`optlab.lock.LockHeld`."""
     stop = stop or Stop()
     solver.check(objective)
     files = RunFiles(run_dir, objective, solver, objective.start(x0), stop, extra, chunk_rows)
-    log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=files.sink)
-    outcome = run(objective, solver, objective.start(x0), stop, log=log, progress=progress,
-                  log_grad_norm=log_grad_norm)
+    try:
+        log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=files.sink)
+        outcome = run(objective, solver, objective.start(x0), stop, log=log, progress=progress,
+                      log_grad_norm=log_grad_norm)
+    except BaseException:
+        release(files.dir, files.lock)
+        raise
     with interrupt_deferred() as caught:  # the run has ended: its files are completed first
-        log.flush()
+        try:
+            log.flush()
+        except OSError as exc:  # the last chunk cannot be written: the record says so
+            outcome = dataclasses.replace(outcome, status="error", message=f"{outcome.message}; then: {exc}")
         record = files.close(objective, outcome)
     if caught:
         raise KeyboardInterrupt
@@ -147,99 +194,107 @@ def run_to_dir(run_dir: str | Path, objective: Objective, solver: Solver, x0: An
 
 
 # -- reading -----------------------------------------------------------------------------
-def _read_record(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(path.read_text())
-        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
-            raise ValueError("no run_id")
-        return record
-    except (OSError, ValueError) as exc:
-        warnings.warn(f"skipping {path}: not a run record ({exc})", stacklevel=3)
-        return None
+LOAD_FORMATS = ("pandas", "arrow", "polars")
 
 
-def _read_iterates(run_dir: Path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
+    """Read a run directory or a tree of them into ``(runs, iterates)``.
 
-    final = run_dir / "iterates.parquet"
-    files = [final] if final.exists() else sorted((run_dir / "iterates.parts").glob("part-*.parquet"))
-    tables = []
-    for path in files:
-        try:
-            tables.append(pq.read_table(path))
-        except (OSError, pa.ArrowException) as exc:
-            warnings.warn(f"skipping {path}: unreadable parquet ({exc})", stacklevel=3)
-    return tables
-
-
-def load(path: str | Path):
-    """Read a run directory or a tree of them into ``(runs, iterates)`` pandas DataFrames.
-
-    ``runs`` has one row per run (its parameters flattened to ``objective.NAME`` and
-    ``solver.NAME`` columns); ``iterates`` one row per iterate with its ``run_id``.
-    Unreadable files are skipped with a warning; nothing read is ever executed.
+    ``runs`` has one row per run (its parameters flattened to ``objective.NAME``,
+    ``solver.NAME`` and ``stop.NAME`` columns, and ``path``); ``iterates`` one row per iterate
+    with its ``run_id`` (docs/schema.md). ``as_`` is ``"pandas"`` (DataFrames), ``"arrow"``
+    (pyarrow Tables, the runs with a type per column) or ``"polars"`` (DataFrames of those).
+    A bad file never stops the reading: it is skipped with a warning that names it
+    (:mod:`optlab.reading`); nothing read is ever executed. ``path`` may also be a run's
+    ``run.json`` or ``iterates.parquet``: its run is read.
     """
-    import pandas as pd
-    import pyarrow as pa
+    from .reading import find_runs, flat_row, iterate_files, read_iterates, read_record, runs_table, warn
 
+    if as_ not in LOAD_FORMATS:
+        raise ValueError(f"as_={as_!r} is unknown; allowed: {', '.join(LOAD_FORMATS)}")
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist")
-    records_paths = [root / RECORD] if (root / RECORD).is_file() else sorted(root.rglob(RECORD))
-    rows, tables = [], []
-    for rp in records_paths:
-        record = _read_record(rp)
+    if root.is_file():
+        if root.name not in (RECORD, "iterates.parquet"):
+            raise ValueError(f"{root} is a file; allowed: a run directory, a folder of runs, or a run's "
+                             f"{RECORD} or iterates.parquet")
+        root = root.parent
+    root = root.resolve()
+    rows, files, seen = [], [], {}
+    for run_dir in find_runs(root):
+        record = read_record(run_dir / RECORD, root)
         if record is None:
             continue
-        flat = {k: v for k, v in record.items() if not k.endswith("_params") and k != "stop"}
-        for group in ("objective", "solver"):
-            for key, value in (record.get(f"{group}_params") or {}).items():
-                flat[f"{group}.{key}"] = value
-        for key, value in (record.get("stop") or {}).items():
-            flat[f"stop.{key}"] = value
-        flat["path"] = str(rp.parent)
-        rows.append(flat)
-        for table in _read_iterates(rp.parent):
-            tables.append(table.append_column("run_id", pa.array([record["run_id"]] * table.num_rows)))
-    runs = pd.DataFrame(rows)
-    if tables:
-        iterates = pa.concat_tables(tables, promote_options="permissive").to_pandas()
-    else:
-        iterates = pd.DataFrame(columns=["run_id", "iter", "f", "grad_norm"])
-    return runs, iterates
+        run_id = record["run_id"]
+        if run_id in seen:
+            warn(f"skipping {run_dir}: run id {run_id} is also the run in {seen[run_id]} "
+                 "(a copied run directory?); its rows would be counted twice")
+            continue
+        seen[run_id] = run_dir
+        rows.append(flat_row(record, run_dir))
+        files += [(f, run_id) for f in iterate_files(run_dir, run_id)]
+    table = read_iterates(files, root)
+    if as_ == "pandas":
+        import pandas as pd
+
+        return pd.DataFrame(rows), table.to_pandas()
+    runs = runs_table(rows)
+    if as_ == "arrow":
+        return runs, table
+    import polars as pl
+
+    return pl.from_arrow(runs), pl.from_arrow(table)
 
 
-def status_counts(root: str | Path) -> dict[str, int]:
-    """How many runs below ``root`` ended in each way (:func:`optlab.stopping.verdict`: statuses,
-    converged runs at saddles and maxima apart, ``not applicable``); unreadable records count as
-    ``unreadable``."""
+def job_records(sweep_dir: str | Path) -> list[Path]:
+    """The records of a sweep's jobs: ``JOB/run.json`` and ``JOB/start_NNN/run.json`` (multi-start
+    jobs), in hidden folders (``.superseded``) or the report's folder none."""
+    sweep_dir = Path(sweep_dir)
+    found = []
+    for job in sorted(sweep_dir.iterdir()) if sweep_dir.is_dir() else []:
+        if job.name.startswith(".") or job.is_symlink() or not job.is_dir():
+            continue
+        if (job / RECORD).is_file():
+            found.append(job / RECORD)
+        found += sorted(p for p in job.glob(f"start_*/{RECORD}") if p.is_file())
+    return found
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def status_counts(root: str | Path, sweep_id: str | None = None) -> dict[str, int]:
+    """How the runs of a sweep's jobs under ``root`` ended (:func:`optlab.stopping.verdict`:
+    statuses, converged runs at saddles and maxima apart, ``not applicable``); unreadable records
+    count as ``unreadable``. With ``sweep_id``, only the runs of that sweep count."""
     counts: dict[str, int] = {}
-    for path in sorted(Path(root).rglob(RECORD)):
-        try:
-            record = json.loads(path.read_text())
-            label = verdict(record) if isinstance(record, dict) else "unreadable"
-        except (OSError, ValueError):
-            label = "unreadable"
+    for path in job_records(root):
+        record = _read_json(path)
+        if sweep_id is not None and isinstance(record, dict) and record.get("sweep_id") != sweep_id:
+            continue
+        label = verdict(record) if isinstance(record, dict) and isinstance(record.get("status"), str) \
+            else "unreadable"
         counts[label] = counts.get(label, 0) + 1
     return counts
 
 
-def read_finished(run_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
-    """The record of a run already finished in ``run_dir`` with the same overrides, else None."""
-    path = Path(run_dir) / RECORD
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    same = isinstance(record, dict) and record.get("overrides") == overrides
+def read_finished(run_dir: Path, key: str) -> dict[str, Any] | None:
+    """The record of a run already finished in ``run_dir`` with the settings ``key``
+    (:func:`optlab.config.settings_key`), else None."""
+    record = _read_json(Path(run_dir) / RECORD)
+    same = isinstance(record, dict) and record.get("settings_key") == key
     return record if same and record.get("status") in FINISHED else None
 
 
-def write_invalid(run_dir: Path, message: str, extra: dict[str, Any], not_applicable: bool = False) -> None:
-    """Record a sweep job whose configuration was rejected, so the sweep keeps its fate.
+def write_invalid(run_dir: Path, message: str, extra: dict[str, Any], not_applicable: bool = False,
+                  status: str = "invalid") -> None:
+    """Record a sweep job that could not run: ``invalid`` when its configuration was rejected,
+    ``error`` when something else stopped it; so the sweep keeps its fate.
 
     ``not_applicable`` marks a solver that cannot treat the objective: a combination of a
     sweep's grid to skip rather than a mistake.
@@ -249,7 +304,7 @@ def write_invalid(run_dir: Path, message: str, extra: dict[str, Any], not_applic
     choices = extra.get("choices", {})
     write_record(run_dir, {
         "run_id": uuid.uuid4().hex[:12], "objective": choices.get("objective"),
-        "solver": choices.get("solver"), "status": "invalid", "message": message,
+        "solver": choices.get("solver"), "status": status, "message": message,
         "not_applicable": not_applicable, "iterations": 0, "optlab_version": _version(),
         "numpy_version": np.__version__, **extra,
     })

@@ -1,0 +1,351 @@
+"""Reading run directories safely: which files, checked how, into one Arrow table.
+
+:func:`optlab.load` reads through here. One bad file never stops it: every problem with a
+file (not JSON, a field of the wrong type, a parquet file of another layout, an Arrow extension
+type, a symlink out of the tree, a run id seen twice) becomes a warning naming the file, and the
+file is skipped. Symlinked folders are not entered; symlinked files are read only when they point
+inside the tree. Only JSON and parquet are read, never pickles, and no extension type is ever
+deserialised into a Python object.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .log import FIELDS, INT_FIELDS
+from .stopping import STATUSES
+
+RECORD = "run.json"
+ITERATES = "iterates.parquet"
+PARTS = "iterates.parts"
+MAX_RECORD_BYTES = 4 << 20
+RECORD_STATUSES = (*STATUSES, "invalid", "running")
+RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+X_COLUMN = re.compile(r"x_(\d{1,6})")
+LEGACY_PART = re.compile(r"part-\d{6}\.parquet")
+
+
+def warn(text: str) -> None:
+    warnings.warn(text, UserWarning, stacklevel=4)
+
+
+# -- finding files -------------------------------------------------------------------------
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+        return True
+    except (ValueError, OSError, RuntimeError):
+        return False
+
+
+def safe_file(path: Path, root: Path) -> bool:
+    """A regular file, or a symlink to one inside ``root`` (resolved)."""
+    try:
+        if path.is_symlink():
+            return _inside(path, root) and path.resolve().is_file()
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run directories (holding ``run.json``) under ``root``, itself included, in path order.
+    Symlinked and hidden folders are not entered; iterates without a record are warned about."""
+    if (root / RECORD).exists() or (root / RECORD).is_symlink():
+        return [root]
+    found, links = [], []
+    for here, dirs, files in os.walk(root, followlinks=False):
+        base = Path(here)
+        links += [base / d for d in dirs if (base / d).is_symlink()]
+        if RECORD in files:
+            found.append(base)
+            dirs[:] = sorted(d for d in dirs if d.startswith("start_") and not (base / d).is_symlink())
+            continue
+        if ITERATES in files or PARTS in dirs:
+            warn(f"skipping {base}: iterates without a {RECORD} (a run whose record was lost or removed)")
+        dirs[:] = sorted(d for d in dirs if not (base / d).is_symlink() and not d.startswith(".")
+                         and d != PARTS)
+    if links:
+        shown = ", ".join(str(p) for p in links[:3]) + (", ..." if len(links) > 3 else "")
+        warn(f"not following {len(links)} symlinked folder(s) under {root} ({shown}); pass them as paths instead")
+    return sorted(found)
+
+
+# -- records -------------------------------------------------------------------------------
+def _number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _count(v: Any) -> bool:
+    return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+
+def _numbers(v: Any) -> bool:
+    return v is None or (isinstance(v, list) and all(_number(x) for x in v))
+
+
+def _param(v: Any, depth: int = 0) -> bool:
+    if _number(v) or isinstance(v, (bool, str)):
+        return True
+    if isinstance(v, list) and depth < 2:
+        return all(_param(x, depth + 1) for x in v)
+    return False
+
+
+def _params(v: Any) -> bool:
+    return v is None or (isinstance(v, dict) and all(isinstance(k, str) and _param(x) for k, x in v.items()))
+
+
+def _text(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+CHECKS = {  # field -> (test, what it should be)
+    "status": (lambda v: v in RECORD_STATUSES, "a status"),
+    "objective": (_text, "a name"),
+    "solver": (_text, "a name"),
+    "objective_params": (_params, "a table of options"),
+    "solver_params": (_params, "a table of options"),
+    "stop": (lambda v: v is None or (isinstance(v, dict) and all(_number(x) for x in v.values())),
+             "a table of numbers"),
+    "start": (_params, "a table"),
+    "dim": (lambda v: v is None or (_count(v) and v >= 1), "a positive integer"),
+    "x0": (_numbers, "a list of numbers"),
+    "x_final": (_numbers, "a list of numbers"),
+    "f_star": (_number, "a number or null"),
+    "f_final": (_number, "a number or null"),
+    "gap": (_number, "a number or null"),
+    "wall_time_s": (_number, "a number or null"),
+    "iterations": (_count, "a count"),
+    "nfev": (_count, "a count"),
+    "ngev": (_count, "a count"),
+    "nhev": (_count, "a count"),
+    "message": (_text, "text"),
+    "overrides": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+                  "a list of overrides"),
+    "not_applicable": (lambda v: v is None or isinstance(v, bool), "true or false"),
+}
+
+
+def check_record(record: Any) -> str | None:
+    """Why this record cannot be used, or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    run_id = record.get("run_id")
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        return f"run_id {str(run_id)[:40]!r} is not an id (letters, digits, _.:-, at most 64)"
+    for field, (test, what) in CHECKS.items():
+        if not test(record.get(field)):
+            return f"field {field} is {repr(record.get(field))[:60]} (expected {what})"
+    return None
+
+
+def read_record(path: Path, root: Path) -> dict[str, Any] | None:
+    """The checked record at ``path``, or None with a warning naming it."""
+    try:
+        if not safe_file(path, root):
+            raise OSError("a symlink out of the tree, or not a file")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise OSError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
+        record = json.loads(data)
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
+        warn(f"skipping {path}: not a run record ({type(exc).__name__}: {str(exc)[:120]})")
+        return None
+    problem = check_record(record)
+    if problem:
+        warn(f"skipping {path}: {problem}")
+        return None
+    return record
+
+
+def flat_row(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """A record as a row of the runs table: options flattened to ``objective.NAME``,
+    ``solver.NAME`` and ``stop.NAME`` columns, and ``path``."""
+    flat = {k: v for k, v in record.items() if not k.endswith("_params") and k != "stop"}
+    for group in ("objective", "solver"):
+        for key, value in (record.get(f"{group}_params") or {}).items():
+            flat[f"{group}.{key}"] = value
+    for key, value in (record.get("stop") or {}).items():
+        flat[f"stop.{key}"] = value
+    flat["path"] = str(run_dir)
+    return flat
+
+
+# -- iterates ------------------------------------------------------------------------------
+def iterate_files(run_dir: Path, run_id: str) -> list[Path]:
+    """The run's iterate files: ``iterates.parquet``, or its parts (a killed run): its own, by
+    the run id in their names, or those of a version that wrote none."""
+    final = run_dir / ITERATES
+    if final.exists() or final.is_symlink():
+        return [final]
+    parts = run_dir / PARTS
+    if not parts.is_dir() or parts.is_symlink():
+        return []
+    return sorted(p for p in parts.glob("part-*.parquet")
+                  if p.name.startswith(f"part-{run_id}-") or LEGACY_PART.fullmatch(p.name))
+
+
+def expected_type(name: str) -> Any:
+    """The Arrow type of an iterate column, or None for a column that has no place there."""
+    import pyarrow as pa
+
+    if name in FIELDS:
+        return pa.int64() if name in INT_FIELDS else pa.float64()
+    if X_COLUMN.fullmatch(name):
+        return pa.float64()
+    if name == "run_id":
+        return pa.string()
+    return None
+
+
+def check_schema(schema: Any, run_id: str) -> str | None:
+    """Why an iterate file of this Arrow schema cannot be read as run ``run_id``'s, or None."""
+    import pyarrow as pa
+
+    meta = schema.metadata or {}
+    if b"optlab.run_id" in meta and meta[b"optlab.run_id"] != run_id.encode():
+        return f"its metadata names run {meta[b'optlab.run_id'][:40]!r}, its directory's record {run_id!r}"
+    for field in schema:
+        if isinstance(field.type, pa.ExtensionType) or b"ARROW:extension:name" in (field.metadata or {}):
+            return f"column {field.name[:40]!r} has an Arrow extension type (refused: never deserialised)"
+        want = expected_type(field.name)
+        if want is None:
+            return f"column {field.name[:40]!r} is not an iterate column (iter, f, grad_norm, ..., x_0, ...)"
+        if field.type != want and not (field.name == "run_id" and field.type == pa.large_string()):
+            return f"column {field.name!r} is {field.type}, not {want}"
+    if "iter" not in schema.names:
+        return "it has no iter column"
+    return None
+
+
+def column_order(names: set[str]) -> list[str]:
+    xs = sorted((n for n in names if X_COLUMN.fullmatch(n)), key=lambda n: int(n[2:]))
+    return [*(n for n in FIELDS if n in names), *xs, "run_id"]
+
+
+def read_iterates(files: list[tuple[Path, str]], root: Path) -> Any:
+    """One Arrow table of the iterate files ``(path, run id)``, through pyarrow's dataset reader;
+    every file is checked first (:func:`check_schema`) and the run id of each row is its file's."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    good: list[tuple[str, str, int]] = []
+    names: set[str] = set()
+    for path, run_id in files:
+        try:
+            if not safe_file(path, root):
+                raise OSError("a symlink out of the tree, or not a file")
+            meta = pq.read_metadata(path)
+            schema = meta.schema.to_arrow_schema()
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            warn(f"skipping {path}: unreadable parquet ({type(exc).__name__}: {str(exc)[:120]})")
+            continue
+        problem = check_schema(schema, run_id)
+        if problem:
+            warn(f"skipping {path}: {problem}")
+            continue
+        names.update(schema.names)
+        good.append((str(path), run_id, meta.num_rows))
+    names.add("run_id")
+    schema = pa.schema([(n, expected_type(n)) for n in column_order(names)])
+    if not good:
+        return schema.empty_table()
+    try:
+        table = ds.dataset([g[0] for g in good], schema=schema, format="parquet").to_table()
+    except (OSError, pa.ArrowException) as exc:  # a file that changed or broke since it was checked
+        warn(f"reading file by file: {str(exc)[:200]}")
+        return _one_by_one(good, schema)
+    # Files written before the run id was a column get theirs here; every other row must
+    # already hold its directory's run id (else the files are read one by one, the wrong ones skipped).
+    rows = np.repeat(np.arange(len(good), dtype=np.int32), [g[2] for g in good])
+    expected = pa.array([g[1] for g in good], pa.string()).take(pa.array(rows))
+    have = table.column("run_id")
+    if have.null_count:
+        have = pc.coalesce(have, expected)
+        table = table.set_column(table.schema.get_field_index("run_id"), "run_id", have)
+    if len(have) != len(expected) or not pc.all(pc.equal(have, expected)).as_py():
+        return _one_by_one(good, schema)
+    return table
+
+
+def _one_by_one(good: list[tuple[str, str, int]], schema: Any) -> Any:
+    """The slow path: each file on its own, those whose run ids disagree with their record skipped."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tables = []
+    for path, run_id, _ in good:
+        try:
+            table = pq.ParquetFile(path).read()
+        except (OSError, pa.ArrowException) as exc:
+            warn(f"skipping {path}: unreadable parquet ({str(exc)[:120]})")
+            continue
+        if "run_id" in table.column_names:
+            if not pc.all(pc.equal(table.column("run_id"), run_id)).as_py():
+                warn(f"skipping {path}: its run_id column holds other runs than {run_id!r}")
+                continue
+            table = table.drop_columns(["run_id"])
+        table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
+        tables.append(table.select([n for n in schema.names if n in table.column_names]).cast(
+            pa.schema([schema.field(n) for n in schema.names if n in table.column_names])))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables, promote_options="permissive").select(schema.names)
+
+
+# -- the runs table, typed ------------------------------------------------------------------
+def runs_table(rows: list[dict[str, Any]]) -> Any:
+    """The runs as an Arrow table with a type per column: integers, floats (a column of integers
+    and floats), booleans, strings, lists of numbers; tables (``start``) and columns whose values
+    differ in type are JSON text."""
+    import pyarrow as pa
+
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row if k not in names]
+    columns = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        present = [v for v in values if v is not None]
+        kinds = {_kind(v) for v in present}
+        if kinds <= {"int"}:
+            columns[name] = pa.array(values, pa.int64())
+        elif kinds <= {"int", "float"}:
+            columns[name] = pa.array([None if v is None else float(v) for v in values], pa.float64())
+        elif kinds == {"bool"}:
+            columns[name] = pa.array(values, pa.bool_())
+        elif kinds == {"str"}:
+            columns[name] = pa.array(values, pa.string())
+        elif kinds == {"numbers"}:
+            columns[name] = pa.array([None if v is None else [None if x is None else float(x) for x in v]
+                                      for v in values], pa.list_(pa.float64()))
+        else:
+            columns[name] = pa.array([None if v is None else json.dumps(v, default=str) for v in values],
+                                     pa.string())
+    return pa.table(columns) if columns else pa.table({"run_id": pa.array([], pa.string())})
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int" if -2**63 <= v < 2**63 else "other"
+    if isinstance(v, float):
+        return "float" if math.isfinite(v) else "other"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, list) and all(_number(x) for x in v):
+        return "numbers"
+    return "other"
