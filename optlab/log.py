@@ -219,7 +219,8 @@ def file_metadata(run_id: str, run: dict | None = None) -> dict[bytes, bytes]:
 class ChunkFiles:
     """A sink of tables for one run's ``iterates.parquet``.
 
-    Tables gather in memory; each time ``chunk_rows`` rows have gathered they are written as
+    Tables gather in memory; each time ``chunk_rows`` rows (or :data:`MAX_CHUNK_BYTES`) have
+    gathered they are written as
     ``iterates.parts/part-RUNID-NNNNNN.parquet``, atomically, so a crashed run keeps them; the
     run id in the name keeps apart the parts of different writers. :meth:`merge` writes
     ``iterates.parquet`` (atomically) from this run's parts and the rows still in memory, and
@@ -237,12 +238,13 @@ class ChunkFiles:
         self.prefix = f"part-{run_id}-" if run_id is not None else "part-"
         self.count = 0
         self.pending: list[pa.Table] = []
-        self.pending_rows = 0
+        self.pending_rows = self.pending_bytes = 0
 
     def __call__(self, table: pa.Table) -> None:
         self.pending.append(table)
         self.pending_rows += table.num_rows
-        if self.pending_rows >= self.chunk_rows:
+        self.pending_bytes += table.nbytes
+        if self.pending_rows >= self.chunk_rows or self.pending_bytes >= MAX_CHUNK_BYTES:  # wide logs: bounded
             self._write_part()
 
     def _labelled(self, table: pa.Table) -> pa.Table:
@@ -259,7 +261,7 @@ class ChunkFiles:
         self.parts.mkdir(exist_ok=True)
         write_atomic(self.parts / f"{self.prefix}{self.count:06d}.parquet", lambda p: write_table(table, p))
         self.count += 1
-        self.pending, self.pending_rows = [], 0
+        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
 
     def own_parts(self) -> list[Path]:
         """The part files this writer wrote, in order."""
@@ -270,7 +272,7 @@ class ChunkFiles:
         """Write ``iterates.parquet``; when that fails (a full disk), the parts stay on disk and
         the rows in memory stay pending, and the error is raised."""
         parts = self.own_parts()
-        tail, self.pending, self.pending_rows = self.pending, [], 0
+        tail, self.pending, self.pending_rows, self.pending_bytes = self.pending, [], 0, 0
         if not parts and not tail:
             return
 
@@ -292,6 +294,7 @@ class ChunkFiles:
                 write_atomic(self.final, write)
             except BaseException:
                 self.pending, self.pending_rows = tail, sum(t.num_rows for t in tail)
+                self.pending_bytes = sum(t.nbytes for t in tail)
                 raise
             for part in parts:
                 part.unlink()
