@@ -88,7 +88,8 @@ def _build(group: str, options: Any, cwd: str | None) -> Any:
         if cwd is not None and isinstance(value, str) and value and not os.path.isabs(value):
             options[key] = os.path.join(cwd, value)
     try:
-        return instantiate(group, options)
+        with np.errstate(all="ignore"):  # (data near 1e300: an overflow is the run's to report)
+            return instantiate(group, options)
     except ConfigError:
         raise
     except (Exception, MemoryError) as exc:  # noqa: BLE001 - the options are the user's: one line

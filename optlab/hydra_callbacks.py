@@ -18,16 +18,24 @@ from .stopping import PROBLEMS
 
 
 class SweepSummary(Callback):
-    """Print one line saying how every run of the sweep ended; exit 1 if a job could not run.
+    """Write ``runs.parquet`` (one row per run of the sweep, a typed column per parameter) and
+    print one line saying how every run of the sweep ended; exit 1 if a job could not run.
 
-    Hydra calls the end-of-sweep callbacks in reverse order, so this one, listed first in
-    ``conf/config.yaml``, runs after the report."""
+    Only this sweep's runs count (the sweep id of ``sweep.json``). Hydra calls the end-of-sweep
+    callbacks in reverse order, so this one, listed first in ``conf/config.yaml``, runs after
+    the report."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from .store import status_counts
+        from .sweep import read_sweep_id
 
         sweep_dir = Path(config.hydra.sweep.dir)
-        counts = status_counts(sweep_dir)
+        ident = read_sweep_id(sweep_dir)
+        try:
+            write_runs_table(sweep_dir, ident)
+        except Exception as exc:  # noqa: BLE001 - the runs are on disk; the table is a convenience
+            print(f"optlab: warning: no {RUNS_TABLE} in {sweep_dir} ({type(exc).__name__}: {exc})", file=sys.stderr)
+        counts = status_counts(sweep_dir, ident)
         total = sum(counts.values())
         parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
         problems = sum(counts.get(s, 0) for s in PROBLEMS)
@@ -36,6 +44,36 @@ class SweepSummary(Callback):
             print(f"optlab: {problems} of {total} runs could not run ({', '.join(PROBLEMS)}); "
                   "their run.json files say why", file=sys.stderr)
             sys.exit(1)
+
+
+RUNS_TABLE = "runs.parquet"
+
+
+def write_runs_table(sweep_dir: Path, sweep_id: str | None) -> Path:
+    """``<sweep dir>/runs.parquet``: the sweep's runs as :func:`optlab.load` reads them (as Arrow),
+    with the schema version and the sweep id in its metadata."""
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    from .log import SCHEMA_VERSION, write_atomic
+    from .reading import RECORD, flat_row, read_record, runs_table
+    from .store import job_records
+
+    rows = []
+    with warnings.catch_warnings():  # (a bad record is the summary's to count, not a reason to stop)
+        warnings.simplefilter("ignore")
+        for path in job_records(sweep_dir):
+            record = read_record(path, sweep_dir.resolve())
+            if record is not None and (sweep_id is None or record.get("sweep_id") == sweep_id):
+                rows.append(flat_row(record, path.parent))
+    table = runs_table(rows)
+    table = table.replace_schema_metadata({b"optlab.schema": SCHEMA_VERSION.encode(),
+                                           b"optlab.sweep_id": (sweep_id or "").encode(),
+                                           b"optlab.record": RECORD.encode()})
+    target = sweep_dir / RUNS_TABLE
+    write_atomic(target, lambda p: pq.write_table(table, p))
+    return target
 
 
 class SweepReport(Callback):
@@ -54,6 +92,9 @@ class SweepReport(Callback):
             from .report import build_report
 
             index = build_report(sweep_dir, sweep_dir / self.folder, tol=self.tol)
+        except KeyboardInterrupt:  # the runs are done; the summary line still comes
+            print(f"optlab: report interrupted; build it with: python -m optlab.report {sweep_dir}", file=sys.stderr)
+            return
         except Exception as exc:  # noqa: BLE001 - the sweep's runs are safe; the report can be rebuilt
             print(f"optlab: warning: no report for {sweep_dir} ({type(exc).__name__}: {exc}); "
                   f"build it with: python -m optlab.report {sweep_dir}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
@@ -20,7 +21,17 @@ def one_line(exc: BaseException, config_dir: str) -> str:
     not_struct = re.search(r"Could not override '([^']+)'", text)
     if not_struct and "is not in struct" in f"{text} {exc.__cause__}":
         key = not_struct.group(1)
-        return f"{key} is not an option; allowed: {allowed_keys(key, config_dir)} (add a new key with +{key}=...)"
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        if parent and f"{parent}=null" in sys.argv[1:]:
+            return (f"{key} cannot be set after {parent}=null, which removes the {parent} options; allowed: "
+                    f"{parent}=null or {key}=VALUE, not both")
+        return f"{key} is not an option; allowed: {allowed_keys(key, config_dir)}"
+    if "Config group override must be a string or a list" in text:
+        nulls = [a.split("=")[0] for a in sys.argv[1:] if re.fullmatch(r"[\w/]+=null", a)]
+        for group in nulls:
+            names = sorted(p.stem for p in Path(config_dir, group).glob("*.yaml"))
+            if names:
+                return f"{group}=null is not allowed; allowed: {group}=NAME with NAME one of {', '.join(names)}"
     ambiguous = re.match(r"Ambiguous value for argument '(.*)'\n", text)
     if ambiguous:
         return (f"{ambiguous.group(1)} is ambiguous; allowed: a list key=[a,b], a quoted string key='a,b', "
