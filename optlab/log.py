@@ -71,10 +71,13 @@ class IterateLog:
     def append_columns(self, columns: dict[str, np.ndarray], coords: np.ndarray) -> None:
         """Many rows at once: an array per field of :data:`FIELDS` (by name; a number is
         repeated), and ``coords`` with a row per coordinate of x (at least n_coords) and a
-        column per iterate. A block that fills a whole chunk becomes its table without the buffer."""
+        column per iterate. A block of a chunk or more becomes tables without the buffer (the
+        rows buffered before it go first, as a table of their own)."""
         m = len(columns["iter"])
         fields = [np.broadcast_to(np.asarray(columns[name], dtype=float if name not in INT_FIELDS else np.int64), m)
                   for name in FIELDS]
+        if m >= len(self.xs):
+            self.flush()
         done = 0
         while done < m:
             take = min(m - done, self.room())
