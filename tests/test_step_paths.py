@@ -239,16 +239,24 @@ def test_compiled_runs_follow_the_eager_engine(name, solver, options, x0, max_it
 def test_log_blocks_split_at_chunk_boundaries():
     tables = []
     log = IterateLog(2, chunk_rows=4, sink=tables.append)
-    rows = np.arange(10 * 8, dtype=float).reshape(10, 8)
-    rows[:, 0] = np.arange(10)
-    coords = np.arange(30, dtype=float).reshape(3, 10)  # a row per coordinate (one more than kept)
+    rows = np.arange(12 * 8, dtype=float).reshape(12, 8)
+    rows[:, 0] = np.arange(12)
+    coords = np.arange(36, dtype=float).reshape(3, 12)  # a row per coordinate (one more than kept)
     names = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
-    log.append_columns({name: rows[:3, j] for j, name in enumerate(names)}, coords[:, :3])
-    log.append_columns({name: rows[3:, j] for j, name in enumerate(names)}, coords[:, 3:])
-    assert [t.num_rows for t in tables] == [4, 4]
+
+    def block(lo, hi):
+        log.append_columns({name: rows[lo:hi, j] for j, name in enumerate(names)}, coords[:, lo:hi])
+
+    block(0, 2)
+    block(2, 3)  # shorter than a chunk: into the buffer
+    assert tables == []
+    block(3, 10)  # a chunk or more: the 3 rows buffered go first, then whole chunks without a copy
+    assert [t.num_rows for t in tables] == [3, 4]
+    block(10, 12)
     log.flush()
-    assert [t.num_rows for t in tables] == [4, 4, 2]
-    assert sum((t.column("iter").to_pylist() for t in tables), []) == list(range(10))
+    assert [t.num_rows for t in tables] == [3, 4, 4, 1]
+    assert all(t.num_rows <= 4 for t in tables)
+    assert sum((t.column("iter").to_pylist() for t in tables), []) == list(range(12))
     assert sum((t.column("x_1").to_pylist() for t in tables), []) == coords[1].tolist()
 
 
