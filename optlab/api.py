@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,12 +57,14 @@ def _build(kind: str, spec: Any, registry: dict[str, type], options: dict[str, A
 def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *,
              objective_options: dict[str, Any] | None = None,
              solver_options: dict[str, Any] | None = None, max_coords: int = 100,
-             log_grad_norm: bool = False, **stop: Any) -> Result:
+             log_grad_norm: bool = False, out: str | Path | None = None, **stop: Any) -> Result:
     """Minimise ``objective`` with ``solver``, by name or instance, keeping every iterate.
 
     ``stop`` takes the stopping rules of :class:`optlab.stopping.Stop` (``max_iter``,
     ``gtol``, ``xtol``, ``max_seconds``, ``max_fev``, ``target``, ``ftol``, ``patience``);
-    ``log_grad_norm`` logs ||grad f|| (counted) for methods that use no gradient.
+    ``log_grad_norm`` logs ||grad f|| (counted) for methods that use no gradient. With ``out``,
+    the run is also kept there as a run directory (``run.json``, ``iterates.parquet``), which
+    :func:`optlab.load` and the report read like any other.
 
     >>> minimize("double_well", "newton").x
     array([1.])
@@ -72,8 +75,26 @@ def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *
         raise ConfigError(f"unknown stopping rule(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
     obj = _build("objective", objective, OBJECTIVES, objective_options or {})
     sol = _build("solver", solver, SOLVERS, solver_options or {})
+    if out is not None:
+        return _saved(obj, sol, x0, Stop(**stop), max_coords, log_grad_norm, Path(out))
     log = IterateLog(min(obj.dim, max_coords))
-    out = run(obj, sol, x0, Stop(**stop), log=log, log_grad_norm=log_grad_norm)
-    return Result(out.status, out.message, out.state.x, out.state.f,
-                  obj.gap(out.state.f), out.iterations, out.nfev, out.ngev, out.nhev,
-                  out.wall_time_s, log.table().to_pandas(), out.setup_s)
+    outcome = run(obj, sol, x0, Stop(**stop), log=log, log_grad_norm=log_grad_norm)
+    return Result(outcome.status, outcome.message, outcome.state.x, outcome.state.f,
+                  obj.gap(outcome.state.f), outcome.iterations, outcome.nfev, outcome.ngev, outcome.nhev,
+                  outcome.wall_time_s, log.table().to_pandas(), outcome.setup_s)
+
+
+def _saved(objective: Objective, solver: Solver, x0: Any, stop: Stop, max_coords: int, log_grad_norm: bool,
+           out: Path) -> Result:
+    """The run kept in the run directory ``out``, as the command line keeps it."""
+    import pandas as pd
+
+    from .store import run_to_dir
+
+    record = run_to_dir(out, objective, solver, x0, stop, max_coords=max_coords, log_grad_norm=log_grad_norm)
+    iterates = pd.read_parquet(out / "iterates.parquet") if (out / "iterates.parquet").exists() else pd.DataFrame()
+    x = np.array([np.nan if v is None else v for v in record["x_final"]], dtype=float)
+    f = np.nan if record["f_final"] is None else record["f_final"]
+    return Result(record["status"], record["message"], x, f, record.get("gap"), record["iterations"],
+                  record["nfev"], record["ngev"], record["nhev"], record["wall_time_s"], iterates,
+                  record.get("setup_s", 0.0))

@@ -600,3 +600,14 @@ def test_a_constant_array_exponent_broadcasts_like_any_operand(shapes, data):
 def test_a_scalar_to_an_array_of_powers_sums_its_gradient():
     value, g = value_and_grad(lambda x: ad.sum(x ** np.array([1.0, 2.0, 3.0])))(np.array(2.0))
     assert value == 14.0 and g.shape == () and float(g) == 17.0  # 1 + 2 x + 3 x^2 at 2
+
+
+def test_misused_variables_are_one_line_errors_that_name_the_remedy():
+    x = Variable(np.array([1.0, -2.0]))
+    with pytest.raises(TypeError, match="cannot hold optlab Variables.*stack"):
+        np.array([x[0], x[1]])
+    with pytest.raises(TypeError, match="truth value of a Variable.*where"):
+        if x[0] < 0:
+            pass
+    y = ad.where(x < 0.0, -x, x * x)  # the branch written as an operation
+    np.testing.assert_array_equal(y.data, [1.0, 2.0])

@@ -311,3 +311,13 @@ def test_cli_runs_a_new_objective_and_help_lists_them_all(tmp_path):
     assert len(iterates) == runs.iterations[0] + 1
     listed = next(ln for ln in run_cli("--help").stdout.splitlines() if ln.startswith("objective: "))
     assert set(listed.removeprefix("objective: ").split(", ")) == set(OBJECTIVES) | {"black_box"}
+
+
+def test_a_data_file_is_recorded_by_its_absolute_path(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", A=rng.standard_normal((6, 2)), z=rng.standard_normal(6))
+    monkeypatch.chdir(tmp_path)
+    objective = OBJECTIVES["least_squares"](data="data.npz")
+    assert objective.params()["data"] == str(tmp_path / "data.npz")
+    monkeypatch.chdir("/")
+    assert type(objective)(**objective.params()).f_star == objective.f_star  # rebuilt from anywhere

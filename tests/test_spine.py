@@ -152,3 +152,11 @@ def test_compiling_is_set_up_time_not_the_runs_time():
     result = optlab.minimize(FreshBowl(), "newton", max_iter=20)
     record_time = result.iterates.time_s.to_numpy()
     assert result.setup_s > 0 and record_time[1] < result.setup_s  # the Hessian's code was built before the clock
+
+
+def test_minimize_can_keep_its_run_for_load_and_the_report(tmp_path):
+    result = optlab.minimize("rosenbrock", "bfgs", out=tmp_path / "run", gtol=1e-6)
+    runs, iterates = optlab.load(tmp_path)
+    assert runs.run_id.nunique() == 1 and runs.status[0] == result.status == "converged"
+    assert len(iterates) == len(result.iterates) == result.iterations + 1
+    np.testing.assert_array_equal(iterates.f.to_numpy(), result.iterates.f.to_numpy())

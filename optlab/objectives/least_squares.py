@@ -15,7 +15,8 @@ class LeastSquares(Objective):
 
     The data are generated from ``seed`` (``m`` rows, ``n`` unknowns, Gaussian noise of
     standard deviation ``noise``), or read from ``data``: an ``.npz`` file with arrays
-    ``A`` and ``z``, or a ``.csv`` file whose rows are ``a_1, ..., a_n, z``.
+    ``A`` and ``z``, or a ``.csv`` file whose rows are ``a_1, ..., a_n, z`` (recorded by its
+    absolute path).
     The gradient -2 A^T (z - A x) and Hessian 2 A^T A are also written out analytically.
     """
 
@@ -35,6 +36,7 @@ class LeastSquares(Objective):
             self.z = self.A @ self.x_true + self.noise * rng.standard_normal(self.m)
         else:
             self.A, self.z = read_data(data)
+            self.data = str(Path(data).expanduser().resolve())  # recorded absolute: readable from anywhere
             self.m, self.n = self.A.shape
             self.noise = self.seed = self.x_true = None
         x_ls, *_ = np.linalg.lstsq(self.A, self.z, rcond=None)
