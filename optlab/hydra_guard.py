@@ -13,7 +13,10 @@ job is queued. A mistake is a :class:`~optlab.errors.ConfigError`: one line, exi
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ CALLBACKS = ("optlab.hydra_callbacks.",)
 PLUGINS = ("hydra_plugins.", "hydra._internal.core_plugins.", "optuna.samplers.", "optuna.pruners.")
 #: Classes and factories that Python's logging config may call (``class:`` and ``()`` keys).
 LOGGING = ("logging.", "colorlog.")
+#: How long a sweep stopped by Ctrl-C waits for jobs in other processes to record how they ended.
+WORKER_GRACE_S = 10.0
 
 
 def _where(path: tuple[str, ...]) -> str:
@@ -134,10 +139,29 @@ class GuardedCallbacks(Callbacks):
         except BaseException:
             self._release()
             raise
+        self.handlers = {}
+        with contextlib.suppress(ValueError):  # (not the main thread)
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.handlers[number] = signal.signal(number, self._interrupted)
+
+    def _interrupted(self, number: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM in a sweep whose jobs run in other processes (joblib's workers get the
+        same Ctrl-C): wait until they have written their records, which a launcher that is told to
+        stop does not (it kills its workers), then stop."""
+        from .lock import LOCK
+
+        if self.sweep_lock is not None:
+            end = time.monotonic() + WORKER_GRACE_S
+            while time.monotonic() < end and any(self.sweep_lock[0].glob(f"*/{LOCK}")):
+                time.sleep(0.05)
+        raise KeyboardInterrupt
 
     def _release(self) -> None:
         from .lock import release
 
+        for number, handler in getattr(self, "handlers", {}).items():
+            signal.signal(number, handler)
+        self.handlers = {}
         if self.sweep_lock is not None:
             release(*self.sweep_lock)
             self.sweep_lock = None
