@@ -10,6 +10,7 @@ deserialised into a Python object.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -306,12 +307,31 @@ def _one_by_one(good: list[tuple[str, str, int]], schema: Any) -> Any:
 
 
 # -- the runs table, typed ------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _known_types() -> dict[str, Any]:
+    """The runs table's type of each record field, for columns that are null in every run."""
+    import dataclasses
+
+    import pyarrow as pa
+
+    from .stopping import Stop
+
+    floats = ("f_star", "f_final", "gap", "hessian_min_eig", "wall_time_s", "setup_s")
+    types = {name: pa.float64() for name in floats}
+    types.update({name: pa.string() for name in ("point", "message", "objective", "solver", "status")})
+    types.update({name: pa.int64() for name in ("iterations", "nfev", "ngev", "nhev", "dim")})
+    for field in dataclasses.fields(Stop):
+        types[f"stop.{field.name}"] = pa.int64() if "int" in str(field.type) else pa.float64()
+    return types
+
+
 def runs_table(rows: list[dict[str, Any]]) -> Any:
     """The runs as an Arrow table with a type per column: integers, floats (a column of integers
     and floats), booleans, strings, lists of numbers; tables (``start``) and columns whose values
     differ in type are JSON text."""
     import pyarrow as pa
 
+    known = _known_types()
     names: list[str] = []
     for row in rows:
         names += [k for k in row if k not in names]
@@ -320,7 +340,9 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
         values = [row.get(name) for row in rows]
         present = [v for v in values if v is not None]
         kinds = {_kind(v) for v in present}
-        if kinds <= {"int"}:
+        if not present:  # a column null in every run: its type when known, else null
+            columns[name] = pa.nulls(len(values), known.get(name, pa.null()))
+        elif kinds <= {"int"} and known.get(name) != pa.float64():
             columns[name] = pa.array(values, pa.int64())
         elif kinds <= {"int", "float"}:
             columns[name] = pa.array([None if v is None else float(v) for v in values], pa.float64())
@@ -328,6 +350,8 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
             columns[name] = pa.array(values, pa.bool_())
         elif kinds == {"str"}:
             columns[name] = pa.array(values, pa.string())
+        elif kinds <= {"strings"}:
+            columns[name] = pa.array(values, pa.list_(pa.string()))
         elif kinds == {"numbers"}:
             columns[name] = pa.array([None if v is None else [None if x is None else float(x) for x in v]
                                       for v in values], pa.list_(pa.float64()))
@@ -348,4 +372,6 @@ def _kind(v: Any) -> str:
         return "str"
     if isinstance(v, list) and all(_number(x) for x in v):
         return "numbers"
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return "strings"
     return "other"
