@@ -247,8 +247,18 @@ class ChunkFiles:
         self.pending.append(table)
         self.pending_rows += table.num_rows
         self.pending_bytes += table.nbytes
-        if self.pending_rows >= self.chunk_rows or self.pending_bytes >= MAX_CHUNK_BYTES:  # wide logs: bounded
-            self._write_part()
+        if self.pending_bytes >= MAX_CHUNK_BYTES:  # wide logs: bounded in memory
+            self._write_part(self._take(self.pending_rows))
+        while self.pending_rows >= self.chunk_rows:  # parts of exactly chunk_rows rows
+            self._write_part(self._take(self.chunk_rows))
+
+    def _take(self, rows: int) -> pa.Table:
+        """The first ``rows`` pending rows as one table; the rest stay pending (zero-copy slices)."""
+        table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
+        head, rest = table.slice(0, rows), table.slice(rows)
+        self.pending = [rest] if rest.num_rows else []
+        self.pending_rows, self.pending_bytes = rest.num_rows, rest.nbytes
+        return head
 
     def _labelled(self, table: pa.Table) -> pa.Table:
         """``table`` with the run id column and the file metadata, when there is a run id."""
@@ -258,13 +268,11 @@ class ChunkFiles:
             table = table.append_column("run_id", run_id_column(self.run_id, table.num_rows))
         return table.replace_schema_metadata(self.metadata)
 
-    def _write_part(self) -> None:
-        table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
+    def _write_part(self, table: pa.Table) -> None:
         table = self._labelled(table)
         self.parts.mkdir(exist_ok=True)
         write_atomic(self.parts / f"{self.prefix}{self.count:06d}.parquet", lambda p: write_table(table, p))
         self.count += 1
-        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
 
     def own_parts(self) -> list[Path]:
         """The part files this writer wrote, in order."""
