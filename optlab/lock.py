@@ -73,7 +73,7 @@ def _alive(owner: dict[str, Any], path: Path) -> bool:
 def covered(directory: Path) -> bool:
     """Whether this process already holds a lock on ``directory`` or on a folder above it."""
     here = directory.resolve()
-    return any(here == held or held in here.parents for held in _HELD)
+    return here in _HELD or any(parent in _HELD for parent in here.parents)
 
 
 def describe_owner(owner: dict[str, Any]) -> str:

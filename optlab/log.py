@@ -309,5 +309,6 @@ class ChunkFiles:
                 raise
             for part in parts:
                 part.unlink()
-        with contextlib.suppress(OSError):  # (left alone when other files are in it)
-            self.parts.rmdir()
+        if self.count:
+            with contextlib.suppress(OSError):  # (left alone when other files are in it)
+                self.parts.rmdir()

@@ -7,6 +7,7 @@ end. :func:`load` reads one run directory or a whole tree of them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -123,8 +124,12 @@ class RunFiles:
             self.record = describe_run(objective, solver, x0, stop, uuid.uuid4().hex[:12], extra)
             write_record(self.dir, self.record)
             # The lock is held: parts here are a dead writer's, of a run this one replaces.
-            for stale in (self.dir / "iterates.parts").glob("part-*.parquet"):
-                stale.unlink()
+            stale = list((self.dir / "iterates.parts").glob("part-*.parquet"))
+            for part in stale:
+                part.unlink()
+            if stale:
+                with contextlib.suppress(OSError):
+                    (self.dir / "iterates.parts").rmdir()
             (self.dir / "iterates.parquet").unlink(missing_ok=True)
         except BaseException:
             release(self.dir, self.lock)
