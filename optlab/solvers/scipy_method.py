@@ -184,10 +184,7 @@ class _Session:
             return
         except BaseException as exc:  # noqa: BLE001 - the driver raises it as the run's end (EndRun: max_fev)
             event = ("raise", exc)
-        try:
-            self._hand_over(event)
-        except _Abandoned:
-            return
+        self._hand_over(event, last=True)
 
     def callback(self, intermediate_result: Any) -> None:
         """scipy's callback: hand a new iterate to the driver and wait for the next turn. A step
@@ -202,12 +199,18 @@ class _Session:
         self.last_x = x
         self._hand_over(("iterate", x, f, g))
 
-    def _hand_over(self, event: tuple) -> None:
+    def _hand_over(self, event: tuple, last: bool = False) -> None:
+        """Give ``event`` to the driver and wait for the next turn; after the ``last`` event (scipy's
+        result or exception) the worker ends at once, holding nothing of the run."""
         with self.cond:
             if self.abandoned:
+                if last:
+                    return
                 raise _Abandoned
             self.event, self.turn = event, "driver"
             self.cond.notify_all()
+            if last:
+                return
             while self.turn != "scipy" and not self.abandoned:
                 self.cond.wait()
             if self.abandoned:
@@ -225,7 +228,8 @@ class _Session:
                 self.cond.notify_all()
                 while self.turn != "driver":
                     self.cond.wait()
-                return self.event
+                event, self.event = self.event, None  # (an exception kept here would keep its frames alive)
+                return event
         except BaseException:
             self.abandon()
             raise
@@ -272,8 +276,14 @@ class ScipyMethod(Solver):
     name: ClassVar[str] = "scipy"
 
     def __init__(self, method: str = "BFGS", options: dict[str, Any] | None = None, tol: float | None = None,
-                 hessian: str = "auto") -> None:
+                 hessian: str = "auto", **recorded: Any) -> None:
         optimize = _scipy()
+        options = dict(options or {}) if isinstance(options, dict) or options is None else options
+        for key, value in recorded.items():  # options as params() records them: options.gtol=1e-8
+            if not key.startswith("options.") or not isinstance(options, dict):
+                raise ConfigError(f"solver.{key} is not an option of solver {type(self).__module__}."
+                                  f"{type(self).__name__}; allowed: method, options, tol, hessian")
+            options[key.split(".", 1)[1]] = value
         from scipy.optimize._minimize import MINIMIZE_METHODS
 
         if not isinstance(method, str) or method.lower() not in MINIMIZE_METHODS:
@@ -281,6 +291,8 @@ class ScipyMethod(Solver):
                               f"{', '.join(MINIMIZE_METHODS)} (any case)")
         self.method = method
         self.key = method.lower()
+        # recorded per instance, so a report tells scipy's BFGS from optlab's bfgs (and from scipy's CG)
+        self.name = f"scipy:{method}"  # type: ignore[misc]
         self.hessian = check_choice("solver.hessian", hessian, HESSIANS)
         if options is not None and not isinstance(options, dict):
             raise ConfigError(f"solver.options={describe(options)} is not a table; allowed: scipy's options of "
@@ -316,7 +328,11 @@ class ScipyMethod(Solver):
             _, x, f, g = event
             return ScipyState(x=x, f=f, g=g, run=state.run)
         if event[0] == "raise":
-            raise event[1]
+            error, event = event[1], None
+            try:
+                raise error
+            finally:  # no cycle through this frame: the run's states are released when it ends
+                error = None
         result = event[1]
         x = np.array(result.x, dtype=float).reshape(session.x0.shape)
         if session.pending is None and not np.array_equal(x, session.last_x):
@@ -352,7 +368,10 @@ class ScipyMethod(Solver):
         return self._optimize.minimize(session.value, session.x0.copy(), **kwargs)
 
     def params(self) -> dict[str, Any]:
-        return {"method": self.method, "options": dict(self.options), "tol": self.tol, "hessian": self.hessian}
+        """The options, scipy's each under ``options.NAME`` (a record holds plain values, not tables);
+        ``type(s)(**s.params())`` rebuilds the solver."""
+        return {"method": self.method, "tol": self.tol, "hessian": self.hessian,
+                **{f"options.{k}": v for k, v in sorted(self.options.items())}}
 
 
 __all__ = ["ScipyMethod", "ScipyState", "method_options", "status_of"]
