@@ -7,6 +7,10 @@ solved it, NaN if it did not run there (its jobs were recorded as not applicable
 not in the sweep). Each setting's profile is over the problems it applies to, the best cost on
 a problem over the settings that apply to it. The cost is ``nfev``, ``nfev + ngev + nhev``
 (default: Newton's Hessians are not free) or wall-clock time.
+
+On COCO's BBOB functions (``objective=bbob``) the report also draws COCO's own view: the
+empirical distribution of runtimes to reach each of 51 targets f* + 10^k, k = 2, 1.8, ..., -8,
+against function evaluations / dimension (Hansen et al., COCO: performance assessment, 2022).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from .data import COST_COLUMNS, COSTS, ReportData
 from .style import NA_COLOR, Plot, context, grid, legend_width, log_ticks, natural_key, title
 
 MIN_PROBLEMS = 4
+#: Objectives with COCO's targets (f* known, targets f* + 10^k): the runtime profile is drawn for them.
+COCO_OBJECTIVES = ("bbob",)
+COCO_EXPONENTS = np.round(np.linspace(2.0, -8.0, 51), 10)  # COCO's 51 targets: 10^2 ... 10^-8, 5 per decade
 OUTCOME_CMAP = ListedColormap(["#fcbba1", "#e5f5e0", "#a1d99b", "#41ab5d"])  # none, under half, half or more, all
 
 
@@ -46,6 +53,78 @@ def data_profile(cost: np.ndarray, dims: np.ndarray | None, kappas: np.ndarray) 
     units = cost / (dims[:, None] + 1.0) if dims is not None else cost
     hits = (np.where(applies, units, np.inf)[:, :, None] <= kappas[None, None, :]) & applies[:, :, None]
     return hits.sum(axis=0) / np.maximum(applies.sum(axis=0), 1)[:, None]
+
+
+def coco_runtimes(f: np.ndarray, nfev: np.ndarray, f_star: float, exponents: np.ndarray = COCO_EXPONENTS
+                  ) -> np.ndarray:
+    """For each target f* + 10^k: the function evaluations (nfev) at the first iterate with
+    f - f* <= 10^k, inf if the run never got there (COCO's runtime of a run on a target)."""
+    gap = np.where(np.isfinite(f), f - f_star, np.inf)
+    best = np.minimum.accumulate(gap) if gap.size else gap
+    out = np.full(len(exponents), np.inf)
+    for i, k in enumerate(exponents):
+        hit = np.flatnonzero(best <= 10.0 ** k)
+        if hit.size:
+            out[i] = nfev[hit[0]]
+    return out
+
+
+def coco_ecdf(runtimes: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """The fraction of (problem, target) pairs (the entries of ``runtimes``, per dimension already
+    divided) reached within each budget."""
+    flat = np.sort(np.ravel(runtimes))
+    return np.searchsorted(flat, budgets, side="right") / max(flat.size, 1)
+
+
+def coco_data(data: ReportData) -> dict[int, dict[str, tuple[np.ndarray, float]]]:
+    """Per dimension and setting: the runtimes / dim of every BBOB run on every target (rows: runs)
+    and the largest budget / dim the setting spent on a run."""
+    out: dict[int, dict[str, tuple[list, float]]] = {}
+    valid = data.valid
+    for run_id, problem, setting in zip(valid.run_id, valid.problem, valid.solver_label):
+        info = data.problems.get(problem)
+        if info is None or info.name not in COCO_OBJECTIVES or info.f_star is None:
+            continue
+        t = data.traces[run_id]
+        per_dim = out.setdefault(info.dim, {})
+        rows, spent = per_dim.get(setting, ([], 0.0))
+        rows.append(coco_runtimes(t.f, t.nfev, info.f_star) / info.dim)
+        last = t.nfev[np.isfinite(t.nfev)]
+        per_dim[setting] = (rows, max(spent, float(last[-1]) / info.dim if last.size else 0.0))
+    return {d: {s: (np.array(r), spent) for s, (r, spent) in v.items()} for d, v in sorted(out.items())}
+
+
+def _coco_figure(data: ReportData) -> Figure:
+    by_dim = coco_data(data)
+    settings = [s for s in data.ranking if any(s in v for v in by_dim.values())]
+    g = grid(1, len(by_dim), w=4.0, h=3.1, right=legend_width(settings), top=0.75, bottom=0.6, wspace=0.6)
+    for ax, (dim, runs) in zip(np.ravel(g.axes), by_dim.items()):
+        spent = max(v[1] for v in runs.values())
+        hi = max(10.0, spent * 2)
+        budgets = np.geomspace(0.1, hi, 400)
+        functions = {data.problems[p].params.get("function") for p in set(data.valid.problem)
+                     if data.problems[p].name in COCO_OBJECTIVES and data.problems[p].dim == dim}
+        for setting in settings:
+            if setting not in runs:
+                continue
+            rows, most = runs[setting]
+            frac = coco_ecdf(rows, budgets)
+            style = data.style(setting)
+            ax.step(budgets, frac, where="post", lw=1.6, **style)
+            ax.plot([most], [coco_ecdf(rows, np.array([most]))[0]], marker="x", ms=7, mew=1.6, ls="none",
+                    color=style.get("color"))
+        ax.set_xscale("log")
+        ax.set_xlim(0.1, hi)
+        log_ticks(ax.xaxis, 0.1, hi)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("function evaluations / dimension (log)")
+        ax.set_ylabel("fraction of (function, target) pairs")
+        title(ax, f"{len(functions)} BBOB function(s), {dim}-D, 51 targets 10^[-8..2]", 9.5)
+    handles = [Line2D([], [], lw=1.6, label=s, **data.style(s)) for s in settings]
+    g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
+                 borderaxespad=0, title="best first")
+    g.fig.suptitle("COCO runtime profile (empirical cumulative distribution of runtimes)")
+    return g.fig
 
 
 def cost_matrix(data: ReportData, cost: str | None = None) -> tuple[np.ndarray, list[str], list[tuple], np.ndarray]:
@@ -96,10 +175,11 @@ def outcome_table(data: ReportData) -> tuple[list[str], list[str], list[list[str
     return settings, [data.problems[p].label for p in problems], rows
 
 
-def profile_figure(data: ReportData, cost: str | None = None) -> Figure:
-    """The performance profile and the data profile by ``cost`` ("nfev", "evals" or "time")."""
+def profile_figure(data: ReportData, cost: str | None = None, coco: bool = False) -> Figure:
+    """The performance profile and the data profile by ``cost`` ("nfev", "evals" or "time"); with
+    ``coco``, COCO's runtime profile of the runs on BBOB functions instead (one panel per dimension)."""
     with context():
-        return _profile_figure(data, cost or data.cost)
+        return _coco_figure(data) if coco else _profile_figure(data, cost or data.cost)
 
 
 def _profile_figure(data: ReportData, cost: str) -> Figure:
@@ -185,9 +265,19 @@ def _na_patch(j: int, i: int, text: str) -> Any:
 
 def profile_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]:
     valid = data.valid
-    if valid.empty or valid.solver_label.nunique() < 2:
+    if valid.empty:
         return []
     out = []
+    if coco_data(data):  # COCO's view, also for one setting alone (its runtimes against the budget)
+        caption = ("COCO's runtime profile on the BBOB runs: for each run and each of COCO's 51 targets f* + 10^k "
+                   "(k = 2, 1.8, ..., -8), the function evaluations (finite differences included) until the best "
+                   "f so far first reached the target, divided by the dimension; each curve is the fraction of "
+                   "(run, target) pairs reached within a budget, × where the setting's longest run ended. "
+                   "One panel per dimension (Hansen et al., COCO: performance assessment, 2022).")
+        out.append((Plot("profiles_coco", "Profiles", "COCO runtime profile (BBOB)", caption), "profile_figure",
+                    {"coco": True}))
+    if valid.solver_label.nunique() < 2:
+        return out
     cost_m, settings, problems, _ = cost_matrix(data)
     if len(problems) >= MIN_PROBLEMS and np.isfinite(cost_m).any():
         caption = (f"A problem is an objective with its options and a start point ({len(problems)} here); a run "
