@@ -127,5 +127,6 @@ def test_any_value_of_any_option_exits_0_1_or_2_without_a_traceback(command, tmp
         assert len(lines) == 1 and lines[0].startswith("optlab: error: "), (args, out.err)
     elif sweeping:
         assert "sweep: " in out.out and str(where) in out.out, (args, out.out, out.err)
-    else:
-        assert json.loads((where / "run.json").read_text())["status"] in STATUSES
+    else:  # one run, or one per start (starts=...)
+        records = sorted(where.rglob("run.json"))
+        assert records and all(json.loads(r.read_text())["status"] in STATUSES for r in records), args
