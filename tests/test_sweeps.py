@@ -44,6 +44,15 @@ def test_failing_diverging_and_invalid_runs_do_not_stop_the_sweep(tmp_path):
                 for r in by_job.values()}
     assert statuses == {("solver.lr=0.001", "x0=[0,2]"): "max_iter", ("solver.lr=0.1", "x0=[0,2]"): "diverged",
                         ("solver.lr=0.001", "x0=[1,2,3]"): "invalid", ("solver.lr=0.1", "x0=[1,2,3]"): "invalid"}
+    # Each job's messages are also in its own log file (Hydra's JOB/NAME.log), the printed ones kept.
+    for job, record in by_job.items():
+        (log_file,) = (sweep / job).glob("*.log")
+        text = log_file.read_text()
+        if record["status"] == "invalid":
+            assert f"[{job}] invalid configuration: x0=[1, 2, 3] has length 3" in text
+        else:
+            assert f"[{job}] gd on rosenbrock: {record['status']} after" in text and f"log: {sweep / job}" in text
+    assert "] invalid configuration: x0=[1, 2, 3]" in out.stderr and "] gd on rosenbrock: max_iter" in out.stdout
     # The report was built by the end-of-sweep callback and counts every run, diverged and invalid too.
     assert f"report: {sweep / 'report' / 'index.html'}" in out.stdout
     summary = pd.read_csv(sweep / "report" / "summary.csv")
