@@ -167,13 +167,13 @@ def run_many(objective: Objective, solver: Solver, starts: np.ndarray, stop: Sto
     going then) and its ``setup_s`` its share of the set-up; ``max_seconds`` is a budget for
     the batch.
     """
-    from .program import program_for
+    from .program import program_for, traceable
 
     setup = time.perf_counter()
     compiled = Problem(objective).derivatives.compiled(np.array(starts[0], dtype=float))
     if compiled is None:
         raise NotCompilable("the objective's derivatives are not compiled")
-    traced = ("lr",) if hasattr(solver, "lr") and not np.all(lrs == lrs[0]) else ()
+    traced = traceable(solver) if not np.all(lrs == lrs[0]) else ()
     program = program_for(solver, compiled, solver.init_carry(starts[0]), traced)
     x = starts.reshape(len(starts), -1).T.copy()
     f, g = compiled.vectorised("value_and_grad")(x)

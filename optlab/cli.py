@@ -23,6 +23,7 @@ from .scoring import score
 from .stopping import verdict
 
 EXIT_USAGE = 2
+SWEEPER = "hydra_plugins.optlab_sweeper.optlab_sweeper.OptlabSweeper"
 EXIT_INTERRUPTED = 130
 
 
@@ -250,6 +251,18 @@ def main() -> None:
             os.environ["HYDRA_FULL_ERROR"] = user_setting
 
 
+def _register_sweeper() -> None:
+    """``hydra/sweeper=optlab`` (the default), also where Hydra's scan of ``hydra_plugins`` does
+    not see it (an editable install)."""
+    from hydra.core.plugins import Plugins
+
+    plugins = Plugins.instance()  # (scans hydra_plugins, importing what it finds)
+    if SWEEPER not in plugins.class_name_to_class:
+        from hydra_plugins.optlab_sweeper.optlab_sweeper import OptlabSweeper
+
+        plugins.register(OptlabSweeper)
+
+
 def _main(user_setting: str | None) -> None:
     import hydra
     from hydra.errors import HydraException
@@ -261,6 +274,7 @@ def _main(user_setting: str | None) -> None:
 
     register_resolvers()
     install()
+    _register_sweeper()
     if os.getcwd() not in sys.path:  # user plugins in the working directory, as with python -m
         sys.path.insert(0, os.getcwd())
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer

@@ -40,8 +40,9 @@ STOP, FLOAT_ERROR = 1, 2
 
 
 def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -> Callable:
-    """``loop(carry, f, step, k, k_end, unrolled, gate, xgate, limit, deadline, out, clock)`` -> ``(code,
-    interrupted, k, k_blocks, carry, f, step, previous_x)`` (see the module docstring).
+    """``loop(carry, params, f, step, k, k_end, unrolled, gate, xgate, limit, deadline, out, clock)`` ->
+    ``(code, interrupted, k, k_blocks, carry, f, step, previous_x)`` (see the module docstring);
+    ``params`` are the values of the program's traced options (its learning rate).
 
     ``out`` receives, per block, the clock reading and the carry the block ends with, then,
     per single step, the clock reading, f, ||grad f||, the step size and the first ``n_log``
@@ -49,6 +50,7 @@ def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -
     passes it; a put for a step that did not count (Ctrl-C in between) is dropped by the caller.
     """
     n, width = program.n, program.width
+    params = [f"p_{i}" for i in range(len(program.traced))]
     src = Source()
     logged = n_log >= 0
     clock = ["t = clock()"] if logged or timed else []
@@ -59,7 +61,7 @@ def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -
         writer.common.clear()
         writer.negated.clear()
         mark = len(writer.statements)
-        out = program.write(writer, inputs, k)
+        out = program.write(writer, inputs, k, params)
         lines = writer.body([*out.carry, out.f, out.gn, out.step_size], since=mark)
         x_in, x_new = [writer.text(a) for a in inputs[:n]], [writer.text(a) for a in out.x]
         diff = " + ".join(f"({y} - {x}) * ({y} - {x})" for y, x in zip(x_new, x_in))
@@ -89,7 +91,8 @@ def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -
     row = [text(last.f), text(last.gn), text(last.step_size), *(text(a) for a in last.x[:n_log])]
     put_row = [f"put((t, {', '.join(row)},))"] if logged else []
     new = [text(a) for a in last.carry]
-    lines = [f"{', '.join(carry)}, = carry", "put = out.extend", "code = 0", "interrupted = False",
+    lines = [f"{', '.join(carry)}, = carry", *([f"{', '.join(params)}, = params"] if params else []),
+             "put = out.extend", "code = 0", "interrupted = False",
              "k_blocks = None", "try:",
              f"    while unrolled and k + {unroll} <= k_end:",
              "        try:", *(f"            {line}" for line in block),
@@ -113,10 +116,10 @@ def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -
              f"{text(last.step_size)}, ({', '.join(carry[:n])},)",
              f"return code, interrupted, k, k_blocks, ({', '.join(carry)},), f, step, None"]
     src.env.update(_errors=SCALAR_ERRORS, _sqrt=math.sqrt)
-    loop = src.function("loop", "carry, f, step, k, k_end, unrolled, gate, xgate, limit, deadline, out, clock", lines,
-                        "a fused stretch of steps (see optlab.fused)")
+    loop = src.function("loop", "carry, params, f, step, k, k_end, unrolled, gate, xgate, limit, deadline, out, clock",
+                        lines, "a fused stretch of steps (see optlab.fused)")
     for _ in range(WARM_UP_CALLS):  # an empty stretch: the calls only count towards specialisation
-        loop((0.0,) * width, 0.0, 0.0, 0, 0, True, 0.0, 0.0, 0.0, 0.0, [], time.perf_counter)
+        loop((0.0,) * width, (0.0,) * len(params), 0.0, 0.0, 0, 0, True, 0.0, 0.0, 0.0, 0.0, [], time.perf_counter)
     loop.unroll = unroll
     return loop
 
@@ -141,8 +144,9 @@ class Stretch:
 class FusedRun:
     """Advances one run of ``program`` with its fused loop and recovers every step's log row."""
 
-    def __init__(self, program: StepProgram, n_log: int, gtol: float, xtol: float, timed: bool) -> None:
-        self.program, self.n_log = program, n_log
+    def __init__(self, program: StepProgram, params: tuple[float, ...], n_log: int, gtol: float, xtol: float,
+                 timed: bool) -> None:
+        self.program, self.params, self.n_log = program, params, n_log
         self.loop = program.loop(n_log, timed, xtol == 0.0)
         self.gate = gtol * (1.0 + ROUNDING_SLACK) + TINY
         self.xgate = xtol * xtol * (1.0 + ROUNDING_SLACK)
@@ -152,7 +156,8 @@ class FusedRun:
                 t0: float, unrolled: bool = True) -> Stretch:
         out: list[float] = []
         code, interrupted, k_new, k_blocks, end, f_new, step_new, previous = self.loop(
-            tuple(carry), f, step_size, k, k_end, unrolled, self.gate, self.xgate, limit, deadline, out, self.clock)
+            tuple(carry), self.params, f, step_size, k, k_end, unrolled, self.gate, self.xgate, limit, deadline, out,
+            self.clock)
         rows = None
         if self.n_log >= 0 and k_new > k:
             rows = self._rows(out, carry, k, k_blocks, k_new, t0)
@@ -190,7 +195,7 @@ class FusedRun:
         rows[0, :width] = np.concatenate([start[:, None], ends[:-1].T], axis=1)
         ks = k + unroll * np.arange(blocks, dtype=float)
         for j in range(unroll):
-            step(rows[j, :width], ks + j, (), rows[j + 1])
+            step(rows[j, :width], ks + j, self.params, rows[j + 1])
         if not np.array_equal(rows[unroll, :width], ends.T):
             return None
         fs, norms, sizes = (rows[1:, width + i].T.ravel() for i in range(3))

@@ -161,6 +161,12 @@ class StepProgram:
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Compiled -> {solver key: program}
 
 
+def traceable(solver: StepSolver) -> tuple[str, ...]:
+    """The options of ``solver`` a program keeps as inputs: its learning rate, so that runs
+    at different rates (a sweep's jobs, a batch) share one program and its compiled code."""
+    return ("lr",) if isinstance(getattr(solver, "lr", None), (int, float)) else ()
+
+
 def program_for(solver: StepSolver, compiled: Compiled, carry: tuple, traced: Sequence[str] = ()) -> StepProgram:
     """The step program of ``solver`` on ``compiled``'s objective, made once per solver options.
 
@@ -176,5 +182,10 @@ def program_for(solver: StepSolver, compiled: Compiled, carry: tuple, traced: Se
            tuple(np.shape(leaf) for leaf in carry), type(carry))
     programs = _PROGRAMS.setdefault(compiled, {})
     if key not in programs:
-        programs[key] = StepProgram(solver, compiled, carry, traced)
+        try:
+            programs[key] = StepProgram(solver, compiled, carry, traced)
+        except TypeError as exc:  # the step branches on a traced option (``if self.lr > ...``)
+            if not traced:
+                raise
+            raise NotCompilable(f"the step uses {', '.join(traced)} as a number: {exc}") from exc
     return programs[key]

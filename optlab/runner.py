@@ -73,7 +73,7 @@ def prepare(problem: Problem, solver: Solver, x: np.ndarray, stop: Stop, log: It
     and gradient out, or they have no scalar code)."""
     from .autodiff.compile import NotCompilable
     from .fused import FusedRun
-    from .program import program_for
+    from .program import program_for, traceable
 
     compiled = problem.derivatives.compiled(x)
     if compiled is not None:
@@ -82,12 +82,15 @@ def prepare(problem: Problem, solver: Solver, x: np.ndarray, stop: Stop, log: It
         return None
     if "value_and_grad" in problem.derivatives.analytic or stop.ftol > 0.0:  # (the loop keeps no history of f)
         return None
-    try:
-        program = program_for(solver, compiled, solver.init_carry(x))
-        n_log = -1 if log is None else log.n_coords
-        return FusedRun(program, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
-    except NotCompilable:
-        return None
+    n_log = -1 if log is None else log.n_coords
+    for traced in dict.fromkeys([traceable(solver), ()]):  # (a step that branches on lr: a constant)
+        try:
+            program = program_for(solver, compiled, solver.init_carry(x), traced)
+        except NotCompilable:
+            continue
+        params = tuple(float(getattr(solver, name)) for name in traced)
+        return FusedRun(program, params, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
+    return None
 
 
 def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None = None,

@@ -21,8 +21,10 @@ def listed_packages() -> set[str]:
 
 
 def test_every_subpackage_is_listed():
-    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "optlab").rglob("__init__.py")}
+    found = {".".join(p.parent.relative_to(REPO).parts) for top in ("optlab", "hydra_plugins")
+             for p in (REPO / top).rglob("__init__.py")}
     assert found | {"optlab.conf"} == listed_packages()
+    assert not (REPO / "hydra_plugins" / "__init__.py").exists()  # a namespace package Hydra scans
 
 
 def test_readme_commands_set_up_from_nothing():
@@ -62,6 +64,11 @@ def test_wheel_install_finds_configs(tmp_path):
         [sys.executable, "-c", "import optlab; print(optlab.__file__)"], cwd=elsewhere, env=env,
         capture_output=True, text=True).stdout
     assert list((elsewhere / "outputs" / "runs").rglob("iterates.parquet"))
+    sweep = subprocess.run([sys.executable, "-m", "optlab", "-m", "solver.lr=1e-3,2e-3", "stop.max_iter=5",
+                            "report.auto=false", "hydra.sweep.dir=sweep"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert sweep.returncode == 0, sweep.stderr
+    assert "OptlabSweeper" in (elsewhere / "sweep" / "1" / ".hydra" / "hydra.yaml").read_text()
 
 
 def test_console_script_runs():

@@ -294,3 +294,30 @@ def test_runs_import_neither_pandas_nor_matplotlib_nor_the_report(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "iterates.parquet").exists()
+
+
+def test_runs_at_different_rates_share_one_fused_loop():
+    """A job of an lr sweep compiles nothing the job before it compiled: lr is an input of the
+    step program, not a constant of its code."""
+    objective = OBJECTIVES["rosenbrock"]()
+    first = fused_loop_of(objective, SOLVERS["adam"](lr=1e-3))
+    second = fused_loop_of(objective, SOLVERS["adam"](lr=3e-2))
+    assert first.loop is second.loop and (first.params, second.params) == ((1e-3,), (3e-2,))
+    assert_same_runs(logged(objective, SOLVERS["adam"](lr=3e-2), max_iter=300),
+                     logged(objective, SOLVERS["adam"](lr=3e-2), fused=False, max_iter=300))
+
+
+class ThresholdStep(SOLVERS["gd"]):
+    """A step that uses lr as a Python number (a branch on it): it cannot be an input."""
+
+    def step(self, x, g, carry, k):
+        lr = self.lr if self.lr < 0.01 else 0.01
+        return x - lr * g, carry, lr
+
+
+def test_a_step_branching_on_lr_keeps_lr_a_constant_of_its_fused_loop():
+    objective = OBJECTIVES["rosenbrock"]()
+    run_ = fused_loop_of(objective, ThresholdStep(lr=0.5))
+    assert run_ is not None and run_.params == ()
+    assert_same_runs(logged(objective, ThresholdStep(lr=0.5), max_iter=200),
+                     logged(objective, ThresholdStep(lr=0.5), fused=False, max_iter=200))
