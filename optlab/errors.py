@@ -22,8 +22,9 @@ class SolverFailure(RuntimeError):
 
 
 def describe(value: object, limit: int = 60) -> str:
-    """``value`` as a message shows it: strings quoted, long ones (a 400-digit number) cut."""
-    text = repr(value) if isinstance(value, str) else str(value)
+    """``value`` as a message shows it, in the command line's words: strings quoted, null, long
+    values (a 400-digit number) cut."""
+    text = repr(value) if isinstance(value, str) else "null" if value is None else str(value)
     return text if len(text) <= limit else f"{text[: limit // 2]}...({len(text)} characters)"
 
 

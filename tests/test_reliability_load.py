@@ -158,3 +158,15 @@ def test_load_as_arrow_and_polars(tree):
     with pytest.raises(ValueError, match="as_='numpy' is unknown; allowed: pandas, arrow, polars"):
         optlab.load(tree, as_="numpy")
     np.testing.assert_array_equal(its.column("iter").to_numpy(), its_pl["iter"].to_numpy())
+
+
+def test_report_of_a_missing_path_creates_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    out = subprocess.run([sys.executable, "-m", "optlab.report", "missing/path"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 2 and "missing/path does not exist" in out.stderr
+    assert list(tmp_path.iterdir()) == []  # no stray report/ folder

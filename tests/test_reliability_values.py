@@ -47,7 +47,7 @@ SINGLE = {  # issue 12: each of these was a traceback
     "400-digit lr": ([f"solver.lr={'9' * 400}"], ["solver.lr=999", "(400 characters) is out of range"]),
     "unknown stop key": (["+stop.foo=1"], ["stop.foo is not an option of stop", "allowed: max_iter"]),
     "unknown top key": (["+foo=1"], ["foo is not an option", "allowed: objective, solver"]),
-    "log null": (["log=null"], ["log=None is not a table of log options"]),
+    "log null": (["log=null"], ["log=null is not a table of log options"]),
     "solver null": (["solver=null"], ["solver=null is not allowed", "gd, lbfgs"]),
     "data not a path": (["objective=least_squares", "objective.data=5", "solver=lstsq"],
                         ["cannot be built with", "data=5", "TypeError"]),
