@@ -40,7 +40,10 @@ def test_the_same_sweep_started_twice_runs_once(tmp_path):
     first = start([*SLOW_SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
     wait_for(lambda: (sweep / "0" / "run.json").exists())
     second = start([*SLOW_SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    other = start([*SLOW_SWEEP, "solver.lr=3e-7", f"hydra.sweep.dir={sweep}"], tmp_path)  # a different sweep
     _, err2 = second.communicate(timeout=120)
+    _, err3 = other.communicate(timeout=120)
+    assert other.returncode == 1 and f"{sweep} is being written by process {first.pid}" in err3
     out1, err1 = first.communicate(timeout=120)
     assert first.returncode == 0, err1
     assert second.returncode == 1
@@ -60,12 +63,15 @@ def test_a_different_sweep_into_a_used_directory_is_refused(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert f"hydra.sweep.dir={sweep} holds another sweep" in out.stderr and "allowed:" in out.stderr
     assert {p: p.read_bytes() for p in sweep.rglob("run.json")} == before  # nothing overwritten
+    # A record left `running` by another sweep (copied in by hand) is not this sweep's to count.
+    (sweep / "9").mkdir()
+    (sweep / "9" / "run.json").write_text(json.dumps({"run_id": "abc", "status": "running", "sweep_id": "other"}))
     # The same sweep again, its arguments and values in another order and the report switched
     # on: the same jobs, matched by their settings; nothing runs again.
     again = run_cli("-m", "report.auto=false", *reversed(base), "solver.lr=0.002,0.001")
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already complete (max_iter), skipped") == 2
-    assert {p: p.read_bytes() for p in sweep.rglob("run.json")} == before
+    assert {p: p.read_bytes() for p in sweep.rglob("run.json") if p.parent.name != "9"} == before
     assert f"sweep: 2 runs in {sweep}: 2 max_iter" in again.stdout
 
 
