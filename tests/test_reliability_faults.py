@@ -24,7 +24,7 @@ def test_sigterm_ends_the_run_as_interrupted_with_its_partial_chunk(tmp_path):
     """``timeout`` (as Slurm's time limit and docker stop) sends SIGTERM: treated as Ctrl-C."""
     run_dir = tmp_path / "run"
     env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(["timeout", "--preserve-status", "-s", "TERM", "4", sys.executable, "-m", "optlab",
+    proc = subprocess.Popen(["timeout", "--preserve-status", "-s", "TERM", "2.5", sys.executable, "-m", "optlab",
                              *LONG_RUN, f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stdout, stderr = proc.communicate(timeout=120)

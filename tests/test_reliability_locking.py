@@ -20,9 +20,9 @@ from optlab.lock import LOCK, LockHeld, acquire, release
 from .conftest import run_cli
 from .test_reliability_interrupt import start, wait_for
 
-# Two jobs of about 1.5 s each (a tiny rate never converges; the clock ends them).
+# Two jobs of about 1 s each (a tiny rate never converges; the clock ends them).
 SLOW_SWEEP = ["-m", "objective=rosenbrock", "solver=gd", "solver.lr=1e-7,2e-7", "stop.gtol=0",
-              "stop.max_iter=100000000", "stop.max_seconds=1.5", "log.chunk_rows=5000", "report.auto=false"]
+              "stop.max_iter=100000000", "stop.max_seconds=1", "log.chunk_rows=5000", "report.auto=false"]
 
 
 def assert_whole(root) -> None:
@@ -84,7 +84,7 @@ def test_a_folder_of_other_runs_is_not_a_sweep_directory(tmp_path):
 
 def test_two_runs_into_one_directory(tmp_path):
     run_dir = tmp_path / "run"
-    long = ["solver=gd", "solver.lr=1e-7", "stop.gtol=0", "stop.max_iter=100000000", "stop.max_seconds=2",
+    long = ["solver=gd", "solver.lr=1e-7", "stop.gtol=0", "stop.max_iter=100000000", "stop.max_seconds=1.2",
             f"hydra.run.dir={run_dir}"]
     first = start(long, tmp_path)
     wait_for(lambda: (run_dir / "run.json").exists())
