@@ -216,6 +216,13 @@ def test_options_are_checked_and_recorded():
         ScipyMethod("BFGS", options={"xatol": 1e-3})
     with pytest.raises(ConfigError, match=r"^solver.hessian='exact' is unknown; allowed: auto, hess, hessp, none"):
         ScipyMethod("trust-ncg", hessian="exact")
+    with pytest.raises(ConfigError, match=r"^solver.hessian=hessp does not apply to scipy's trust-exact; allowed: "
+                                          r"auto, none \(hessian=hessp for newton-cg, trust-ncg"):
+        ScipyMethod("trust-exact", hessian="hessp")
+    with pytest.raises(ConfigError, match=r"^solver.tol=-1 is out of range"):
+        ScipyMethod("BFGS", tol=-1)
+    hess = optlab.minimize(Rosenbrock(), ScipyMethod("Newton-CG", hessian="hess"), x0=START)
+    assert hess.status == "converged" and hess.nhev == hess.iterations  # one Hessian per step, no products
     solver = ScipyMethod("Nelder-Mead", options={"maxfev": 50, "xatol": 1e-6})
     params = solver.params()
     assert params == {"method": "Nelder-Mead", "tol": None, "hessian": "auto", "options.maxfev": 50,

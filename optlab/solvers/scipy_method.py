@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ConfigError, EndRun, NoProgress, SolverFailure, describe
+from ..errors import ConfigError, EndRun, NoProgress, SolverFailure, check_number, describe
 from ..problem import Problem
 from .base import Solver, State
 from .options import check_choice
@@ -303,7 +303,11 @@ class ScipyMethod(Solver):
             if known and name not in known:
                 raise ConfigError(f"solver.options.{name} is not an option of scipy's {method}; allowed: "
                                   f"{', '.join(known)}")
-        self.tol = None if tol is None else float(tol)
+        self.tol = check_number("solver.tol", tol, low=0, allow_none=True)
+        takes = {"hess": HESSP + HESS, "hessp": HESSP}.get(self.hessian)
+        if takes is not None and self.key not in takes:
+            raise ConfigError(f"solver.hessian={self.hessian} does not apply to scipy's {method}; allowed: auto, none"
+                              f" (hessian={self.hessian} for {', '.join(takes)})")
         self._optimize = optimize
         self.uses_gradient = self.key not in DERIVATIVE_FREE
         self.second = ({"auto": "hessp" if self.key in HESSP else "hess" if self.key in HESS else "none"}
