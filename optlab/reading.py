@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -48,24 +49,26 @@ def _inside(path: Path, root: Path) -> bool:
 def safe_file(path: Path, root: Path) -> bool:
     """A regular file, or a symlink to one inside ``root`` (resolved)."""
     try:
-        if path.is_symlink():
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
             return _inside(path, root) and path.resolve().is_file()
-        return path.is_file()
+        return stat.S_ISREG(mode)
     except OSError:
         return False
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Run directories (holding ``run.json``) under ``root``, itself included, in path order.
-    Symlinked and hidden folders are not entered; iterates without a record are warned about."""
+def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
+    """Run directories (holding ``run.json``) under ``root``, itself included, in path order, each
+    with the names it holds. Symlinked and hidden folders are not entered; iterates without a
+    record are warned about."""
     if (root / RECORD).exists() or (root / RECORD).is_symlink():
-        return [root]
+        return [(root, set(os.listdir(root)))]
     found, links = [], []
     for here, dirs, files in os.walk(root, followlinks=False):
         base = Path(here)
         links += [base / d for d in dirs if (base / d).is_symlink()]
         if RECORD in files:
-            found.append(base)
+            found.append((base, {*files, *dirs}))
             dirs[:] = sorted(d for d in dirs if d.startswith("start_") and not (base / d).is_symlink())
             continue
         if ITERATES in files or PARTS in dirs:
@@ -181,12 +184,15 @@ def flat_row(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 # -- iterates ------------------------------------------------------------------------------
-def iterate_files(run_dir: Path, run_id: str) -> list[Path]:
+def iterate_files(run_dir: Path, run_id: str, names: set[str] | None = None) -> list[Path]:
     """The run's iterate files: ``iterates.parquet``, or its parts (a killed run): its own, by
-    the run id in their names, or those of a version that wrote none."""
+    the run id in their names, or those of a version that wrote none. ``names``: what the run
+    directory holds, when already listed."""
     final = run_dir / ITERATES
-    if final.exists() or final.is_symlink():
+    if (ITERATES in names) if names is not None else (final.exists() or final.is_symlink()):
         return [final]
+    if names is not None and PARTS not in names:
+        return []
     parts = run_dir / PARTS
     if not parts.is_dir() or parts.is_symlink():
         return []
@@ -232,6 +238,15 @@ def column_order(names: set[str]) -> list[str]:
     return [*(n for n in FIELDS if n in names), *xs, "run_id"]
 
 
+def _holds_only(meta: Any, column: int, run_id: str) -> bool:
+    """Whether the file's statistics show that its ``run_id`` column holds ``run_id`` alone."""
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.null_count or stats.min != run_id or stats.max != run_id:
+            return False
+    return True
+
+
 def read_iterates(files: list[tuple[Path, str]], root: Path) -> Any:
     """One Arrow table of the iterate files ``(path, run id)``, through pyarrow's dataset reader;
     every file is checked first (:func:`check_schema`) and the run id of each row is its file's."""
@@ -239,16 +254,19 @@ def read_iterates(files: list[tuple[Path, str]], root: Path) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
+    import pyarrow.fs as pafs
 
-    good: list[tuple[str, str, int]] = []
+    fmt, local = ds.ParquetFileFormat(), pafs.LocalFileSystem()
+    good: list[tuple[Any, str, int]] = []
     names: set[str] = set()
+    proven = True  # every file's statistics show it holds its run's id alone
     for path, run_id in files:
         try:
             if not safe_file(path, root):
                 raise OSError("a symlink out of the tree, or not a file")
-            meta = pq.read_metadata(path)
-            schema = meta.schema.to_arrow_schema()
+            fragment = fmt.make_fragment(str(path), local)
+            fragment.ensure_complete_metadata()  # (the footer, read once: the dataset reuses it)
+            meta, schema = fragment.metadata, fragment.physical_schema
         except (OSError, pa.ArrowException, ValueError) as exc:
             warn(f"skipping {path}: unreadable parquet ({type(exc).__name__}: {str(exc)[:120]})")
             continue
@@ -257,16 +275,19 @@ def read_iterates(files: list[tuple[Path, str]], root: Path) -> Any:
             warn(f"skipping {path}: {problem}")
             continue
         names.update(schema.names)
-        good.append((str(path), run_id, meta.num_rows))
+        good.append((fragment, run_id, meta.num_rows))
+        proven = proven and "run_id" in schema.names and _holds_only(meta, schema.get_field_index("run_id"), run_id)
     names.add("run_id")
     schema = pa.schema([(n, expected_type(n)) for n in column_order(names)])
     if not good:
         return schema.empty_table()
     try:
-        table = ds.dataset([g[0] for g in good], schema=schema, format="parquet").to_table()
+        table = ds.FileSystemDataset([g[0] for g in good], schema, fmt, local).to_table()
     except (OSError, pa.ArrowException) as exc:  # a file that changed or broke since it was checked
         warn(f"reading file by file: {str(exc)[:200]}")
         return _one_by_one(good, schema)
+    if proven:
+        return table
     # Files written before the run id was a column get theirs here; every other row must
     # already hold its directory's run id (else the files are read one by one, the wrong ones skipped).
     rows = np.repeat(np.arange(len(good), dtype=np.int32), [g[2] for g in good])
@@ -280,14 +301,15 @@ def read_iterates(files: list[tuple[Path, str]], root: Path) -> Any:
     return table
 
 
-def _one_by_one(good: list[tuple[str, str, int]], schema: Any) -> Any:
+def _one_by_one(good: list[tuple[Any, str, int]], schema: Any) -> Any:
     """The slow path: each file on its own, those whose run ids disagree with their record skipped."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     tables = []
-    for path, run_id, _ in good:
+    for fragment, run_id, _ in good:
+        path = fragment.path
         try:
             table = pq.ParquetFile(path).read()
         except (OSError, pa.ArrowException) as exc:

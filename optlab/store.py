@@ -227,7 +227,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
         root = root.parent
     root = root.resolve()
     rows, files, seen = [], [], {}
-    for run_dir in find_runs(root):
+    for run_dir, names in find_runs(root):
         record = read_record(run_dir / RECORD, root)
         if record is None:
             continue
@@ -238,7 +238,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
             continue
         seen[run_id] = run_dir
         rows.append(flat_row(record, run_dir))
-        files += [(f, run_id) for f in iterate_files(run_dir, run_id)]
+        files += [(f, run_id) for f in iterate_files(run_dir, run_id, names)]
     table = read_iterates(files, root)
     if as_ == "pandas":
         import pandas as pd
