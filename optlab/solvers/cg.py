@@ -27,6 +27,8 @@ def polak_ribiere_plus(g: np.ndarray, g_previous: np.ndarray) -> float:
     return max(0.0, float(g @ (g - g_previous)) / float(g_previous @ g_previous))
 
 
+RESTART_EVERY = 10  # at least; n iterations for n > 10
+
 BETAS = {"polak_ribiere_plus": polak_ribiere_plus, "fletcher_reeves": fletcher_reeves}
 
 
@@ -35,8 +37,13 @@ class ConjugateGradient(DescentSolver):
 
     beta_k = ||g_k||^2 / ||g_{k-1}||^2 (``fletcher_reeves``) or max(0, g_k^T (g_k - g_{k-1}) /
     ||g_{k-1}||^2) (``polak_ribiere_plus``, the default: beta_k = 0 restarts along -g by
-    itself when conjugacy is lost). The method also restarts with d_k = -g_k when d_k would
-    not descend, and when the line search finds no decrease of f along d_k. Powell's restart
+    itself when conjugacy is lost). The method restarts with d_k = -g_k every max(n, 10)
+    iterations (n: the dimension), when d_k would not descend, and when the line search finds
+    no decrease of f along d_k. Without the periodic restart one inexact step (a first trial
+    of 1 accepted within c2) can cost conjugacy for good: on a 5-D quadratic of condition 999,
+    135 iterations against 17 with it; restarting every n alone (Nocedal and Wright, Sec. 5.2)
+    makes small problems nearly steepest descent (2-D Rosenbrock: 65 evaluations against 48
+    for max(n, 10) and scipy's 43). Powell's restart
     test (|g_k^T g_{k-1}| >= 0.1 ||g_k||^2, Nocedal and Wright eq. 5.52) is not used: on
     badly scaled problems it fires at almost every step and turns the method into steepest
     descent (on a quadratic of condition 1e10 it ran 10,000 iterations and 400,000
@@ -59,7 +66,7 @@ class ConjugateGradient(DescentSolver):
 
     def direction(self, problem: Problem, state: CGState) -> np.ndarray:
         g = state.g
-        if state.d_previous is None:
+        if state.d_previous is None or state.k % max(g.size, RESTART_EVERY) == 0:
             return -g
         d = -g + self.beta_rule(g, state.g_previous) * state.d_previous
         return d if float(g @ d) < 0 else -g
