@@ -52,12 +52,16 @@ def _terminate(number: int, frame: Any) -> None:
 
 @contextlib.contextmanager
 def interrupt_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM raise KeyboardInterrupt in the block, also in a launcher's worker
-    process that ignores Ctrl-C (joblib's), so its job records ``interrupted``."""
+    """Ctrl-C, SIGTERM and the sweep's stop signal (:data:`optlab.log.STOP_SIGNAL`) raise
+    KeyboardInterrupt in the block, also in a launcher's worker process that ignores Ctrl-C
+    (joblib's), so its job records ``interrupted``."""
+    from .log import STOP_SIGNAL
+
     previous = {}
     try:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminate)
+        previous[STOP_SIGNAL] = signal.signal(STOP_SIGNAL, _terminate)
     except ValueError:  # not the main thread: signals are not delivered here anyway
         pass
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ from .errors import ConfigError, describe
 
 #: ``_target_`` prefixes allowed where: callbacks are optlab's own; launchers and sweepers are
 #: Hydra's plugins (Hydra itself accepts no others there), with the samplers and pruners of Optuna.
-CALLBACKS = ("optlab.hydra_callbacks.",)
+CALLBACKS = ("optlab.hydra_callbacks.", "optlab.tracking.")
 PLUGINS = ("hydra_plugins.", "hydra._internal.core_plugins.", "optuna.samplers.", "optuna.pruners.")
 #: Classes and factories that Python's logging config may call (``class:`` and ``()`` keys).
 LOGGING = ("logging.", "colorlog.")
@@ -145,12 +146,18 @@ class GuardedCallbacks(Callbacks):
                 self.handlers[number] = signal.signal(number, self._interrupted)
 
     def _interrupted(self, number: int, frame: Any) -> None:
-        """Ctrl-C or SIGTERM in a sweep whose jobs run in other processes (joblib's workers get the
-        same Ctrl-C): wait until they have written their records, which a launcher that is told to
-        stop does not (it kills its workers), then stop."""
-        from .lock import LOCK
+        """Ctrl-C or SIGTERM in a sweep whose jobs run in other processes: pass it on to the jobs'
+        processes on this host (the owners of their directories' locks; a signal sent to this
+        process alone, or Ray's workers in process groups of their own, would not reach them) as
+        :data:`optlab.log.STOP_SIGNAL`, wait until they have written their records (a launcher told
+        to stop kills its workers), then stop."""
+        from .lock import LOCK, owners
+        from .log import STOP_SIGNAL
 
         if self.sweep_lock is not None:
+            for pid in owners(self.sweep_lock[0].glob(f"*/{LOCK}")):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, STOP_SIGNAL)
             end = time.monotonic() + WORKER_GRACE_S
             while time.monotonic() < end and any(self.sweep_lock[0].glob(f"*/{LOCK}")):
                 time.sleep(0.05)

@@ -76,6 +76,20 @@ def covered(directory: Path) -> bool:
     return here in _HELD or any(parent in _HELD for parent in here.parents)
 
 
+def owners(paths: Any) -> list[int]:
+    """The pids of the live processes of this host, this one aside, that hold the lock files
+    ``paths``."""
+    pids = []
+    for path in paths:
+        found = _read(Path(path))
+        owner = found[1] if found else {}
+        pid = owner.get("pid")
+        if owner.get("host") == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() \
+                and _alive(owner, Path(path)):
+            pids.append(pid)
+    return pids
+
+
 def describe_owner(owner: dict[str, Any]) -> str:
     if not owner:
         return "an unknown process (the lock file is unreadable)"

@@ -144,9 +144,13 @@ def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Arr
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
 
 
+#: The signal a sweep stopped by Ctrl-C sends to its jobs' processes: not SIGINT, which some
+#: launchers' workers never see as Python's (Ray's handle it in C).
+STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
 #: The signals that end a run as interrupted: Ctrl-C, and SIGTERM (timeout, a batch system's time
-#: limit, docker stop), where the process has a handler for it (``python -m optlab`` does).
-INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+#: limit, docker stop) and :data:`STOP_SIGNAL`, where the process has a handler for them
+#: (``python -m optlab`` does).
+INTERRUPTS = tuple(dict.fromkeys((signal.SIGINT, signal.SIGTERM, STOP_SIGNAL)))
 
 
 @contextlib.contextmanager
