@@ -67,9 +67,14 @@ def assert_close_scaled(actual: np.ndarray, expected: np.ndarray, rel: float) ->
 
 
 # -- registry and configs ------------------------------------------------------------------
+# Configs that are not registered classes: forms built around a user's function (black_box) or
+# an outside library's (bbob, COCO's functions through cocoex).
+FORMS = {"black_box", "bbob"}
+
+
 def test_registry_and_configs_agree():
     conf = REPO / "conf" / "objective"
-    assert {p.stem for p in conf.glob("*.yaml")} == set(OBJECTIVES) | {"black_box"}  # a form, built from its function
+    assert {p.stem for p in conf.glob("*.yaml")} == set(OBJECTIVES) | FORMS
     for name, cls in OBJECTIVES.items():
         assert cls.name == name
         options = yaml.safe_load((conf / f"{name}.yaml").read_text())
@@ -310,7 +315,7 @@ def test_cli_runs_a_new_objective_and_help_lists_them_all(tmp_path):
     assert runs.objective[0] == "six_hump_camel" and runs.f_star[0] == SixHumpCamel().f_star
     assert len(iterates) == runs.iterations[0] + 1
     listed = next(ln for ln in run_cli("--help").stdout.splitlines() if ln.startswith("objective: "))
-    assert set(listed.removeprefix("objective: ").split(", ")) == set(OBJECTIVES) | {"black_box"}
+    assert set(listed.removeprefix("objective: ").split(", ")) == set(OBJECTIVES) | FORMS
 
 
 def test_a_data_file_is_recorded_by_its_absolute_path(tmp_path, monkeypatch):
