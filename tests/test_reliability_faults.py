@@ -150,7 +150,10 @@ def test_ctrl_c_in_the_sweep_report_still_ends_with_the_status_line(tmp_path, ca
     assert f"sweep: 2 runs in {sweep}: 2 max_iter" in out
 
 
-def test_ctrl_c_with_parallel_workers_records_every_job_interrupted(tmp_path):
+@pytest.mark.parametrize("to_group", [True, False])
+def test_ctrl_c_with_parallel_workers_records_every_job_interrupted(tmp_path, to_group):
+    """A terminal's Ctrl-C reaches every process of the group; a signal to the sweep's process alone
+    is passed on to the workers by the sweep."""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "sweep"
     env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "PYTHONPATH": str(REPO)}
@@ -160,7 +163,10 @@ def test_ctrl_c_with_parallel_workers_records_every_job_interrupted(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     wait_for(lambda: all(parts(sweep / j) for j in "01"), timeout=120)
     time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group
+    else:
+        os.kill(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     runs, its = optlab.load(sweep)
