@@ -91,9 +91,6 @@ def test_sigterm_to_a_joblib_sweep_records_every_job_interrupted(tmp_path):
     assert_every_job_interrupted(*interrupt_sweep(tmp_path, JOBLIB, signal.SIGTERM, whole_group=True))
 
 
-@pytest.mark.xfail(strict=True, reason="Ray's workers run in process groups of their own, so Ctrl-C does not reach "
-                                       "them; GuardedCallbacks._interrupted must ray.cancel the driver's tasks "
-                                       "(optlab/hydra_guard.py)")
 def test_ctrl_c_in_a_ray_sweep_records_every_job_interrupted(tmp_path):
     needs_ray()
     assert_every_job_interrupted(*interrupt_sweep(tmp_path, RAY, signal.SIGINT, whole_group=True))

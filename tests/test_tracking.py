@@ -103,8 +103,6 @@ def test_missing_mlflow_is_one_line(monkeypatch):
         MLflowCallback()
 
 
-@pytest.mark.xfail(strict=True, reason="optlab.hydra_guard.CALLBACKS must also allow 'optlab.tracking.' "
-                                       "(a change outside this feature's files)")
 def test_the_command_line_accepts_the_callback(tmp_path, store):
     out = run_cli("solver=newton", "objective=double_well", CALLBACK, f"+hydra.callbacks.mlflow.tracking_uri={store}",
                   f"hydra.run.dir={tmp_path / 'run'}", env={"MLFLOW_ALLOW_FILE_STORE": "true"})
