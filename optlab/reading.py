@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .log import FIELDS, INT_FIELDS
-from .stopping import STATUSES
+from .stopping import POINTS, STATUSES
 
 RECORD = "run.json"
 ITERATES = "iterates.parquet"
@@ -82,6 +82,10 @@ def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
 
 
 # -- records -------------------------------------------------------------------------------
+MAX_LIST = 100_000  # coordinates in x0 and x_final
+MAX_OPTIONS = 100  # entries in a table of options
+
+
 def _number(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
@@ -91,19 +95,20 @@ def _count(v: Any) -> bool:
 
 
 def _numbers(v: Any) -> bool:
-    return v is None or (isinstance(v, list) and all(_number(x) for x in v))
+    return v is None or (isinstance(v, list) and len(v) <= MAX_LIST and all(_number(x) for x in v))
 
 
 def _param(v: Any, depth: int = 0) -> bool:
     if _number(v) or isinstance(v, (bool, str)):
         return True
-    if isinstance(v, list) and depth < 2:
+    if isinstance(v, list) and depth < 2 and len(v) <= 1000:
         return all(_param(x, depth + 1) for x in v)
     return False
 
 
 def _params(v: Any) -> bool:
-    return v is None or (isinstance(v, dict) and all(isinstance(k, str) and _param(x) for k, x in v.items()))
+    return v is None or (isinstance(v, dict) and len(v) <= MAX_OPTIONS
+                         and all(isinstance(k, str) and _param(x) for k, x in v.items()))
 
 
 def _text(v: Any) -> bool:
@@ -111,7 +116,7 @@ def _text(v: Any) -> bool:
 
 
 CHECKS = {  # field -> (test, what it should be)
-    "status": (lambda v: v in RECORD_STATUSES, "a status"),
+    "status": (lambda v: v in RECORD_STATUSES, "one of " + ", ".join(RECORD_STATUSES)),
     "objective": (_text, "a name"),
     "solver": (_text, "a name"),
     "objective_params": (_params, "a table of options"),
@@ -134,6 +139,7 @@ CHECKS = {  # field -> (test, what it should be)
     "overrides": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
                   "a list of overrides"),
     "not_applicable": (lambda v: v is None or isinstance(v, bool), "true or false"),
+    "point": (lambda v: v is None or v in POINTS, "one of " + ", ".join(POINTS)),
 }
 
 
@@ -143,10 +149,15 @@ def check_record(record: Any) -> str | None:
         return "not a JSON object"
     run_id = record.get("run_id")
     if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
-        return f"run_id {str(run_id)[:40]!r} is not an id (letters, digits, _.:-, at most 64)"
+        return f"run_id {repr(run_id)[:40]} is not an id (letters, digits, _.:-, at most 64)"
     for field, (test, what) in CHECKS.items():
         if not test(record.get(field)):
             return f"field {field} is {repr(record.get(field))[:60]} (expected {what})"
+    if record["status"] != "invalid" and not isinstance(record.get("objective"), str):
+        return "it names no objective"
+    x0, dim = record.get("x0"), record.get("dim")
+    if x0 is not None and dim is not None and len(x0) != dim:
+        return f"x0 has {len(x0)} coordinates, dim is {dim}"
     return None
 
 

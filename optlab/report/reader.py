@@ -19,22 +19,14 @@ import hashlib
 import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from ..stopping import POINTS
-from ..stopping import STATUSES as RUN_STATUSES
+from ..reading import ITERATES, MAX_RECORD_BYTES, RECORD, check_record, safe_file
 
-RECORD = "run.json"
-ITERATES = "iterates.parquet"
-MAX_RECORD_BYTES = 4 << 20
 MAX_TEXT = 200  # names, options
 MAX_MESSAGE = 1000
-MAX_LIST = 100_000
-STATUSES = (*RUN_STATUSES, "invalid", "running")
 COLUMNS = ("iter", "f", "grad_norm", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1")
-RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 @dataclasses.dataclass
@@ -60,24 +52,6 @@ def cut(text: Any, limit: int = MAX_TEXT) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root)
-        return True
-    except (ValueError, OSError, RuntimeError):
-        return False
-
-
-def _safe_file(path: Path, root: Path) -> bool:
-    """A regular file, or a symlink to one inside ``root``."""
-    try:
-        if path.is_symlink():
-            return _inside(path, root) and path.resolve().is_file()
-        return path.is_file()
-    except OSError:
-        return False
-
-
 def find_runs(root: Path) -> tuple[list[Path], list[str]]:
     """Run directories under ``root`` (itself included) in path order; symlinked folders are not entered."""
     notes: list[str] = []
@@ -94,76 +68,6 @@ def find_runs(root: Path) -> tuple[list[Path], list[str]]:
         shown = ", ".join(str(p) for p in links[:3]) + (", ..." if len(links) > 3 else "")
         notes.append(f"{len(links)} symlinked folder(s) not followed ({shown}); pass them as paths instead")
     return sorted(found), notes
-
-
-# -- record checks -------------------------------------------------------------------------
-def _number(v: Any) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-
-
-def _count(v: Any) -> bool:
-    return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
-
-
-def _numbers(v: Any) -> bool:
-    return v is None or (isinstance(v, list) and len(v) <= MAX_LIST and all(_number(x) for x in v))
-
-
-def _param(v: Any, depth: int = 0) -> bool:
-    if _number(v) or isinstance(v, (bool, str)):
-        return True
-    if isinstance(v, list) and depth < 2 and len(v) <= 1000:
-        return all(_param(x, depth + 1) for x in v)
-    return False
-
-
-def _params(v: Any) -> bool:
-    return v is None or (isinstance(v, dict) and len(v) <= 100 and all(isinstance(k, str) and _param(x)
-                                                                         for k, x in v.items()))
-
-
-CHECKS = {  # field -> (test, what it should be)
-    "status": (lambda v: v in STATUSES, "one of " + ", ".join(STATUSES)),
-    "objective": (lambda v: v is None or isinstance(v, str), "a name"),
-    "solver": (lambda v: v is None or isinstance(v, str), "a name"),
-    "objective_params": (_params, "a table of options"),
-    "solver_params": (_params, "a table of options"),
-    "stop": (lambda v: v is None or (isinstance(v, dict) and all(_number(x) for x in v.values())),
-             "a table of numbers"),
-    "dim": (lambda v: v is None or (_count(v) and v >= 1), "a positive integer"),
-    "x0": (_numbers, "a list of numbers"),
-    "x_final": (_numbers, "a list of numbers"),
-    "f_star": (_number, "a number or null"),
-    "f_final": (_number, "a number or null"),
-    "gap": (_number, "a number or null"),
-    "wall_time_s": (_number, "a number or null"),
-    "iterations": (_count, "a count"),
-    "nfev": (_count, "a count"),
-    "ngev": (_count, "a count"),
-    "nhev": (_count, "a count"),
-    "message": (lambda v: v is None or isinstance(v, str), "text"),
-    "start": (lambda v: v is None or (isinstance(v, dict) and _params(v)), "a table"),
-    "not_applicable": (lambda v: v is None or isinstance(v, bool), "true or false"),
-    "point": (lambda v: v is None or v in POINTS, "one of " + ", ".join(POINTS)),
-}
-
-
-def check_record(record: Any) -> str | None:
-    """Why this record cannot be used, or None."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    run_id = record.get("run_id")
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
-        return f"run_id {cut(repr(run_id), 40)} is not an id (letters, digits, _.:-, at most 64)"
-    for field, (test, what) in CHECKS.items():
-        if not test(record.get(field)):
-            return f"field {field} is {cut(repr(record.get(field)), 60)} (expected {what})"
-    if record["status"] != "invalid" and not isinstance(record.get("objective"), str):
-        return "it names no objective"
-    x0, dim = record.get("x0"), record.get("dim")
-    if x0 is not None and dim is not None and len(x0) != dim:
-        return f"x0 has {len(x0)} coordinates, dim is {dim}"
-    return None
 
 
 def clean(record: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +89,7 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
 
 # -- reading -------------------------------------------------------------------------------
 def _read_bytes(path: Path, root: Path, limit: int | None = None) -> bytes:
-    if not _safe_file(path, root):
+    if not safe_file(path, root):
         raise OSError("a symlink out of the tree, or not a file")
     with open(path, "rb") as fh:
         data = fh.read(limit + 1 if limit else -1)
