@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 from .data import ReportData
 from .landscape import background
 from .problems import ProblemInfo
-from .style import DIVERGED_COLOR, Plot, context, grid, legend_width, slug, title
+from .style import DIVERGED_COLOR, Plot, context, grid, legend_width, outer_labels, slug, title
 
 BASIN_MIN_STARTS = 9
 BASIN_MIN_GRID = 4  # a grid of starts is laid out to map the basins
@@ -98,17 +98,10 @@ def _figure(data: ReportData, problem: str) -> Figure:
     g = grid(math.ceil(len(groups) / ncols), ncols, w=3.6, h=3.0, right=legend_width([h.get_label() for h in
                                                                                         handles]), top=0.7,
              wspace=0.4, sharex=True, sharey=True)
-    for k, (ax, (label, runs_g)) in enumerate(zip(g.axes.ravel(), groups)):
+    for ax, (label, runs_g) in zip(g.axes.ravel(), groups):
         _panel(ax, info, runs_g, targets, radius)
         title(ax, label, 8.5)
-        if k + ncols < len(groups):
-            ax.set_xlabel("")
-        else:
-            ax.xaxis.set_tick_params(labelbottom=True)
-        if k % ncols:
-            ax.set_ylabel("")
-    for ax in g.axes.ravel()[len(groups):]:
-        ax.set_visible(False)
+    outer_labels(g, len(groups))
     g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
                  borderaxespad=0)
     g.fig.suptitle(f"Basins of attraction on {info.label}: which minimum each start reaches")

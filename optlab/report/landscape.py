@@ -32,6 +32,7 @@ from .style import (
     legend_width,
     log_ticks,
     needs_bar,
+    outer_labels,
     slug,
     start_style,
 )
@@ -201,7 +202,7 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
         bottom=1.25 if info.dim == 2 else 0.55, wspace=0.4, sharex=True,
         sharey=True)
     image = None
-    for k, (ax, (title, runs)) in enumerate(zip(g.axes.ravel(), panels)):
+    for ax, (title, runs) in zip(g.axes.ravel(), panels):
         image = background(ax, info) or image
         for r in runs.itertuples():
             color = colors(r.lr) if colors is not None else data.style(r.solver_label)["color"]
@@ -213,14 +214,7 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
         n_all = (everyone.solver_name if mode == "lr" else everyone.solver_label).eq(title).sum()
         shown = f" ({len(runs)} of {n_all} runs)" if mode != "overlay" and len(runs) < n_all else ""
         set_title(ax, title + shown, 8.5)
-        if k + ncols < len(panels):
-            ax.set_xlabel("")
-        else:
-            ax.xaxis.set_tick_params(labelbottom=True)
-        if k % ncols:
-            ax.set_ylabel("")
-    for ax in g.axes.ravel()[len(panels):]:
-        ax.set_visible(False)
+    outer_labels(g, len(panels))
     bar_and_legend(g, colors, handles)
     if image is not None:
         width = g.fig.get_figwidth()

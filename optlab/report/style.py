@@ -96,6 +96,21 @@ def grid(rows: int, cols: int, *, w: float = 3.4, h: float = 2.5, left: float = 
 BAR_WIDTH = 1.05  # inches of right margin for a colour bar of learning rates
 
 
+def outer_labels(g: Grid, used: int) -> None:
+    """Axis labels on the outer panels only (x below the last panel of each column, y in the
+    first column) of the first ``used`` panels; the panels after them hidden."""
+    ncols = g.axes.shape[1] if g.axes.ndim == 2 else len(g.axes)
+    for k, ax in enumerate(g.axes.ravel()[:used]):
+        if k + ncols < used:
+            ax.set_xlabel("")
+        else:
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if k % ncols:
+            ax.set_ylabel("")
+    for ax in g.axes.ravel()[used:]:
+        ax.set_visible(False)
+
+
 def bar_and_legend(g: Grid, colors: LrColors | None, handles: list) -> None:
     """The learning-rate colour bar (when the rates are too many for a legend) and the legend, in the
     right margin of ``g``."""
