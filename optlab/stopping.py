@@ -78,6 +78,9 @@ class Stop:
     patience: int = 10
 
     def __post_init__(self) -> None:
+        for budget in ("max_seconds", "max_fev"):  # an infinite budget is no budget, as on the command line
+            if isinstance(getattr(self, budget), float) and getattr(self, budget) == math.inf:
+                setattr(self, budget, None)
         self.max_iter = check_number("stop.max_iter", self.max_iter, low=0, strict=False, integer=True)
         self.gtol = check_number("stop.gtol", self.gtol, low=0, strict=False)
         self.xtol = check_number("stop.xtol", self.xtol, low=0, strict=False)

@@ -8,6 +8,8 @@ last improvement; converged runs say what kind of point they reached.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -134,3 +136,11 @@ def test_newton_on_himmelblau_counts_saddles_and_maxima_apart(tmp_path):
     assert {"converged", "converged at a saddle", "converged at a maximum"} <= labels
     assert sum(counts.values()) == len(grid) and counts["converged at a saddle"] == sum(
         r["point"] == "saddle" for r in records)
+
+
+def test_an_infinite_budget_is_no_budget_and_other_infinities_are_refused():
+    stop = Stop(max_seconds=math.inf, max_fev=math.inf)
+    assert stop.max_seconds is None and stop.max_fev is None
+    for bad in ({"max_seconds": -math.inf}, {"max_iter": math.inf}, {"gtol": math.nan}, {"target": math.inf}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            Stop(**bad)
