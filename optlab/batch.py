@@ -194,7 +194,7 @@ class _Many:
     def __init__(self, program: Any, stop: Stop, lrs: np.ndarray | None, n_log: int, sinks: list,
                  log_rows: int) -> None:
         self.program, self.stop, self.lrs, self.n_log, self.sinks = program, stop, lrs, n_log, sinks
-        self.step = program.vector_step(batched_k=False, batched_params=("lr",) if lrs is not None else ())
+        self.step = program.vector_step(batched_k=False, batched_params=program.traced if lrs is not None else ())
         self.log_rows, self.count = log_rows, len(sinks)
         self.outcomes: list[Outcome | None] = [None] * self.count
         self.buffer = pool_array((BLOCK + 1, program.width + 3, self.count))

@@ -24,7 +24,7 @@ from .log import IterateLog
 from .objectives.base import Objective
 from .problem import Problem
 from .solvers.base import Solver, State, StepSolver, StepState
-from .stopping import STATUSES, Stop, message, norm, rule
+from .stopping import FINISHED, STATUSES, Stop, message, norm, rule
 
 __all__ = ["STATUSES", "Clock", "Outcome", "Stop", "run"]
 
@@ -173,8 +173,8 @@ def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None 
         except SolverFailure as exc:
             status, text = "failed", f"{exc} (at iteration {k})"
         except EndRun as exc:
-            status, text = (exc.status, f"{exc} (at iteration {k})") if exc.status in STATUSES[:-1] else (
-                "error", f"EndRun with status {exc.status!r}; allowed: one of {', '.join(STATUSES[:-1])}: {exc}")
+            status, text = (exc.status, f"{exc} (at iteration {k})") if exc.status in FINISHED else (
+                "error", f"EndRun with status {exc.status!r}; allowed: one of {', '.join(FINISHED)}: {exc}")
         except ConfigError:
             raise
         except KeyboardInterrupt:
