@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from .log import FIELDS, INT_FIELDS
-from .stopping import POINTS, STATUSES
+from .records import check_record, is_number
 
 RECORD = "run.json"
 ITERATES = "iterates.parquet"
 PARTS = "iterates.parts"
 MAX_RECORD_BYTES = 4 << 20
-RECORD_STATUSES = (*STATUSES, "invalid", "running")
-RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 X_COLUMN = re.compile(r"x_(\d{1,6})")
 LEGACY_PART = re.compile(r"part-\d{6}\.parquet")
 
@@ -82,85 +80,6 @@ def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
 
 
 # -- records -------------------------------------------------------------------------------
-MAX_LIST = 100_000  # coordinates in x0 and x_final
-MAX_OPTIONS = 100  # entries in a table of options
-
-
-def _number(v: Any) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-
-
-def _count(v: Any) -> bool:
-    return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
-
-
-def _numbers(v: Any) -> bool:
-    return v is None or (isinstance(v, list) and len(v) <= MAX_LIST and all(_number(x) for x in v))
-
-
-def _param(v: Any, depth: int = 0) -> bool:
-    if _number(v) or isinstance(v, (bool, str)):
-        return True
-    if isinstance(v, list) and depth < 2 and len(v) <= 1000:
-        return all(_param(x, depth + 1) for x in v)
-    return False
-
-
-def _params(v: Any) -> bool:
-    return v is None or (isinstance(v, dict) and len(v) <= MAX_OPTIONS
-                         and all(isinstance(k, str) and _param(x) for k, x in v.items()))
-
-
-def _text(v: Any) -> bool:
-    return v is None or isinstance(v, str)
-
-
-CHECKS = {  # field -> (test, what it should be)
-    "status": (lambda v: v in RECORD_STATUSES, "one of " + ", ".join(RECORD_STATUSES)),
-    "objective": (_text, "a name"),
-    "solver": (_text, "a name"),
-    "objective_params": (_params, "a table of options"),
-    "solver_params": (_params, "a table of options"),
-    "stop": (lambda v: v is None or (isinstance(v, dict) and all(_number(x) for x in v.values())),
-             "a table of numbers"),
-    "start": (_params, "a table"),
-    "dim": (lambda v: v is None or (_count(v) and v >= 1), "a positive integer"),
-    "x0": (_numbers, "a list of numbers"),
-    "x_final": (_numbers, "a list of numbers"),
-    "f_star": (_number, "a number or null"),
-    "f_final": (_number, "a number or null"),
-    "gap": (_number, "a number or null"),
-    "wall_time_s": (_number, "a number or null"),
-    "iterations": (_count, "a count"),
-    "nfev": (_count, "a count"),
-    "ngev": (_count, "a count"),
-    "nhev": (_count, "a count"),
-    "message": (_text, "text"),
-    "overrides": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
-                  "a list of overrides"),
-    "not_applicable": (lambda v: v is None or isinstance(v, bool), "true or false"),
-    "point": (lambda v: v is None or v in POINTS, "one of " + ", ".join(POINTS)),
-}
-
-
-def check_record(record: Any) -> str | None:
-    """Why this record cannot be used, or None."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    run_id = record.get("run_id")
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
-        return f"run_id {repr(run_id)[:40]} is not an id (letters, digits, _.:-, at most 64)"
-    for field, (test, what) in CHECKS.items():
-        if not test(record.get(field)):
-            return f"field {field} is {repr(record.get(field))[:60]} (expected {what})"
-    if record["status"] != "invalid" and not isinstance(record.get("objective"), str):
-        return "it names no objective"
-    x0, dim = record.get("x0"), record.get("dim")
-    if x0 is not None and dim is not None and len(x0) != dim:
-        return f"x0 has {len(x0)} coordinates, dim is {dim}"
-    return None
-
-
 def read_record(path: Path, root: Path) -> dict[str, Any] | None:
     """The checked record at ``path``, or None with a warning naming it."""
     try:
@@ -403,7 +322,7 @@ def _kind(v: Any) -> str:
         return "float" if math.isfinite(v) else "other"
     if isinstance(v, str):
         return "str"
-    if isinstance(v, list) and all(_number(x) for x in v):
+    if isinstance(v, list) and all(is_number(x) for x in v):
         return "numbers"
     if isinstance(v, list) and all(isinstance(x, str) for x in v):
         return "strings"

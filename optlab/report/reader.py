@@ -22,7 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..reading import ITERATES, MAX_RECORD_BYTES, RECORD, check_record, safe_file
+from ..reading import ITERATES, MAX_RECORD_BYTES, RECORD, safe_file
+from ..records import check_record
 
 MAX_TEXT = 200  # names, options
 MAX_MESSAGE = 1000
