@@ -54,14 +54,23 @@ def _terminate(number: int, frame: Any) -> None:
 def interrupt_signals() -> Iterator[None]:
     """Ctrl-C, SIGTERM and the sweep's stop signal (:data:`optlab.log.STOP_SIGNAL`) raise
     KeyboardInterrupt in the block, also in a launcher's worker process that ignores Ctrl-C
-    (joblib's), so its job records ``interrupted``."""
+    (joblib's), so its job records ``interrupted``. Only the first does: a job often gets two
+    (a terminal's Ctrl-C to its process group, then the sweep's stop signal), and a second one
+    while the job ends would leave its record unwritten."""
     from .log import STOP_SIGNAL
+
+    raised = False
+
+    def first_only(number: int, frame: Any) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise KeyboardInterrupt
 
     previous = {}
     try:
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminate)
-        previous[STOP_SIGNAL] = signal.signal(STOP_SIGNAL, _terminate)
+        for number in dict.fromkeys((signal.SIGINT, signal.SIGTERM, STOP_SIGNAL)):
+            previous[number] = signal.signal(number, first_only)
     except ValueError:  # not the main thread: signals are not delivered here anyway
         pass
     try:

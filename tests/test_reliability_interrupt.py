@@ -155,3 +155,20 @@ def test_ctrl_c_while_a_finished_run_is_written_completes_its_files_first(tmp_pa
     runs, its = optlab.load(tmp_path)
     assert runs.status[0] == "max_iter" and len(its) == 701 and its.iter.tolist() == list(range(701))
     assert (tmp_path / "iterates.parquet").exists() and not (tmp_path / "iterates.parts").exists()
+
+
+def test_a_job_raises_only_the_first_of_several_interrupts():
+    """Ctrl-C to the process group, then the sweep's stop signal: the second must not break
+    the job while it writes its record."""
+    from optlab.cli import interrupt_signals
+    from optlab.log import STOP_SIGNAL
+
+    raised = 0
+    with interrupt_signals():
+        for number in (signal.SIGINT, STOP_SIGNAL, signal.SIGTERM):
+            try:
+                os.kill(os.getpid(), number)
+                time.sleep(0.05)  # (delivered at the next bytecode)
+            except KeyboardInterrupt:
+                raised += 1
+    assert raised == 1
