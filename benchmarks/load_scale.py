@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO))
 
 
 def make_tree(root: Path, runs: int, iters: int) -> None:
-    from optlab.batch import run_batch_to_dirs
+    from optlab.engine.batch import run_batch_to_dirs
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.solvers import SOLVERS
-    from optlab.stopping import Stop
 
     rng = np.random.default_rng(0)
     starts = rng.uniform([-2.0, -1.0], [2.0, 3.0], size=(runs, 2))

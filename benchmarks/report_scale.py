@@ -45,11 +45,11 @@ def make_tree(root: Path, runs: int, iters: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from optlab.log import INT_FIELDS, columns
+    from optlab.engine.driver import Stop
+    from optlab.engine.log import INT_FIELDS, columns
     from optlab.objectives import Rosenbrock
-    from optlab.runner import Stop
+    from optlab.rundir.store import describe_run, write_record
     from optlab.solvers import SOLVERS
-    from optlab.store import describe_run, write_record
 
     rng = np.random.default_rng(0)
     lrs = np.repeat(np.geomspace(1e-4, 5e-3, 10), runs // 10)

@@ -63,7 +63,7 @@ def profile(jobs: int, iters: int, root: Path) -> None:
     sys.argv = ["optlab", "-m", f"solver.lr={lrs}", f"stop.max_iter={iters}", "report.auto=false",
                 f"hydra.sweep.dir={root / 'profiled'}"]
     sys.path.insert(0, str(REPO))
-    from optlab.cli import main
+    from optlab.app.cli import main
 
     profiler = cProfile.Profile()
     profiler.enable()

@@ -42,8 +42,8 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize as scipy_minimize
 
+from optlab.engine.driver import Stop, run
 from optlab.objectives import OBJECTIVES, Objective
-from optlab.runner import Stop, run
 from optlab.solvers import SOLVERS
 
 MAX_ITER = 10_000

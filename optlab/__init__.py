@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from . import moved
+
+__version__ = "0.2.0"
 
 __all__ = ["Result", "__version__", "load", "minimize"]
+
+moved.install()  # the modules of 0.1 by their old names, for one more release
 
 
 def __getattr__(name: str) -> Any:
@@ -16,7 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "load":
-        from .store import load
+        from .rundir.load import load
 
         return load
     raise AttributeError(f"module 'optlab' has no attribute {name!r}")

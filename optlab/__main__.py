@@ -1,4 +1,4 @@
-from optlab.cli import main
+from optlab.app.cli import main
 
 if __name__ == "__main__":
     main()

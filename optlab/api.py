@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from .engine.driver import run
+from .engine.log import IterateLog
+from .engine.stopping import SUCCESSES, Stop
 from .errors import ConfigError
-from .log import IterateLog
 from .objectives import OBJECTIVES, Objective
-from .runner import run
 from .solvers import SOLVERS, Solver
-from .stopping import SUCCESSES, Stop
 
 
 @dataclasses.dataclass
@@ -89,7 +89,7 @@ def _saved(objective: Objective, solver: Solver, x0: Any, stop: Stop, max_coords
     """The run kept in the run directory ``out``, as the command line keeps it."""
     import pandas as pd
 
-    from .store import run_to_dir
+    from .rundir.store import run_to_dir
 
     record = run_to_dir(out, objective, solver, x0, stop, max_coords=max_coords, log_grad_norm=log_grad_norm)
     iterates = pd.read_parquet(out / "iterates.parquet") if (out / "iterates.parquet").exists() else pd.DataFrame()

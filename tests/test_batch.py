@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from optlab.batch import batchable, run_batch, run_batch_to_dirs
+from optlab.engine.batch import batchable, run_batch, run_batch_to_dirs
+from optlab.engine.driver import Stop, run
+from optlab.engine.log import IterateLog
 from optlab.errors import ConfigError
-from optlab.log import IterateLog
 from optlab.objectives import OBJECTIVES
-from optlab.runner import Stop, run
+from optlab.rundir.load import load
 from optlab.solvers import SOLVERS
-from optlab.store import load
 
 from .conftest import Branching, assert_same_runs, interrupting_clock
 
@@ -151,9 +151,9 @@ def test_bad_inputs_are_one_line_config_errors(tmp_path):
 
 
 def test_ctrl_c_ends_the_runs_still_going_as_interrupted(monkeypatch):
-    import optlab.batch
+    import optlab.engine.batch
 
-    monkeypatch.setattr(optlab.batch, "time", interrupting_clock(50))
+    monkeypatch.setattr(optlab.engine.batch, "time", interrupting_clock(50))
     obj = OBJECTIVES["rosenbrock"]()
     results = run_batch(obj, SOLVERS["gd"](), [[0.0, 2.0], [1.0, 1.0], [-1.0, 1.0]], Stop(max_iter=1000))
     assert results[1].outcome.status == "converged" and results[1].outcome.iterations == 0

@@ -16,9 +16,9 @@ import pytest
 
 import optlab.autodiff as ad
 from optlab.autodiff import compile as C
-from optlab.derivatives import derivatives_of
 from optlab.objectives import OBJECTIVES
 from optlab.objectives.base import Objective
+from optlab.objectives.derivatives import derivatives_of
 
 from .conftest import Branching
 

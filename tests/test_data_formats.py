@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import optlab
-from optlab.log import SCHEMA_VERSION
+from optlab.rundir.chunks import SCHEMA_VERSION
 
 from .conftest import REPO, run_cli
 

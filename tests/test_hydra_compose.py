@@ -15,8 +15,8 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 import hydra_plugins.optlab_sweeper.optlab_sweeper  # noqa: F401 - registers hydra/sweeper=optlab
-from optlab.cli import config_dir, register_resolvers
-from optlab.hydra_compose import ComposeOnce
+from optlab.app.cli import config_dir, register_resolvers
+from optlab.app.compose import ComposeOnce
 
 from .conftest import REPO
 

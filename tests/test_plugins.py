@@ -142,9 +142,9 @@ def test_user_plugins_from_python(monkeypatch):
 
 
 def test_a_user_step_solver_runs_fused_and_batched_like_its_generic_runs(monkeypatch):
-    from optlab.batch import batchable, run_batch
-    from optlab.log import IterateLog
-    from optlab.runner import Stop, run
+    from optlab.engine.batch import batchable, run_batch
+    from optlab.engine.driver import Stop, run
+    from optlab.engine.log import IterateLog
 
     from .conftest import assert_same_runs
 

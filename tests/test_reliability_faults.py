@@ -42,11 +42,11 @@ def full_disk(*args, **kwargs):
 
 
 def test_full_disk_at_the_merge_is_recorded_and_keeps_the_chunks(tmp_path, monkeypatch):
-    from optlab.log import ChunkFiles
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
+    from optlab.rundir.chunks import ChunkFiles
+    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
-    from optlab.stopping import Stop
-    from optlab.store import run_to_dir
 
     monkeypatch.setattr(ChunkFiles, "merge", full_disk)
     record = run_to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=700, gtol=0),
@@ -62,13 +62,13 @@ def test_full_disk_at_the_merge_is_recorded_and_keeps_the_chunks(tmp_path, monke
 
 
 def test_full_disk_while_a_chunk_is_written_ends_the_run_with_a_record(tmp_path, monkeypatch):
-    from optlab import log
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
+    from optlab.rundir import chunks
+    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
-    from optlab.stopping import Stop
-    from optlab.store import run_to_dir
 
-    monkeypatch.setattr(log, "write_table", full_disk)
+    monkeypatch.setattr(chunks, "write_table", full_disk)
     record = run_to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3, line_search="armijo"), None,
                         Stop(max_iter=700, gtol=0), chunk_rows=300)
     assert record["status"] == "error" and "No space left on device" in record["message"]
@@ -76,12 +76,12 @@ def test_full_disk_while_a_chunk_is_written_ends_the_run_with_a_record(tmp_path,
 
 
 def test_unwritable_output_is_one_line(tmp_path, capsys, monkeypatch):
-    import optlab.store
+    import optlab.rundir.store
 
     def read_only(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "run" / "run.json"))
 
-    monkeypatch.setattr(optlab.store, "write_record", read_only)
+    monkeypatch.setattr(optlab.rundir.store, "write_record", read_only)
     code, _, err = call(["objective=double_well", f"hydra.run.dir={tmp_path / 'run'}"], capsys, monkeypatch)
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert f"cannot write the run to {tmp_path / 'run'}" in err and "Permission denied" in err
@@ -99,22 +99,23 @@ def test_output_folder_that_cannot_be_created_is_one_line(tmp_path):
 
 
 def test_ctrl_c_at_start_up_is_one_line(capsys, monkeypatch):
-    import optlab.cli
+    import optlab.app.cli
 
     def interrupted():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(optlab.cli, "register_resolvers", interrupted)
+    monkeypatch.setattr(optlab.app.cli, "register_resolvers", interrupted)
     code, _, err = call(["objective=double_well"], capsys, monkeypatch)
     assert code == 130 and err.strip() == "optlab: interrupted"
 
 
 def test_ctrl_c_during_a_batch_final_records_completes_them(tmp_path, monkeypatch):
+    from optlab.app.job import run_starts
+    from optlab.engine.starts import start_points
+    from optlab.engine.stopping import Stop
     from optlab.objectives import DoubleWell
+    from optlab.rundir.store import RunFiles
     from optlab.solvers import SOLVERS
-    from optlab.starts import run_starts, start_points
-    from optlab.stopping import Stop
-    from optlab.store import RunFiles
 
     close = RunFiles.close
     calls = []

@@ -114,11 +114,11 @@ def test_rerun_of_a_killed_sweep_redoes_only_the_incomplete_jobs(tmp_path):
 
 @pytest.mark.parametrize("solver, options", [("gd", {"line_search": "armijo"}), ("gd", {})])  # generic, fused
 def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, solver, options):
-    from optlab.log import ChunkFiles
+    from optlab.engine.driver import Stop
     from optlab.objectives import Rosenbrock
-    from optlab.runner import Stop
+    from optlab.rundir.chunks import ChunkFiles
+    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
-    from optlab.store import run_to_dir
 
     write = ChunkFiles.__call__
 
@@ -137,11 +137,11 @@ def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, so
 
 
 def test_ctrl_c_while_a_finished_run_is_written_completes_its_files_first(tmp_path, monkeypatch):
-    from optlab.log import ChunkFiles
+    from optlab.engine.driver import Stop
     from optlab.objectives import Rosenbrock
-    from optlab.runner import Stop
+    from optlab.rundir.chunks import ChunkFiles
+    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
-    from optlab.store import run_to_dir
 
     merge = ChunkFiles.merge
 
@@ -160,8 +160,7 @@ def test_ctrl_c_while_a_finished_run_is_written_completes_its_files_first(tmp_pa
 def test_a_job_raises_only_the_first_of_several_interrupts():
     """Ctrl-C to the process group, then the sweep's stop signal: the second must not break
     the job while it writes its record."""
-    from optlab.cli import interrupt_signals
-    from optlab.log import STOP_SIGNAL
+    from optlab.interrupts import STOP_SIGNAL, interrupt_signals
 
     raised = 0
     with interrupt_signals():

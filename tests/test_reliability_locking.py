@@ -15,7 +15,8 @@ import pyarrow as pa
 import pytest
 
 import optlab
-from optlab.lock import LOCK, LockHeld, acquire, release
+from optlab.rundir.layout import LOCK
+from optlab.rundir.lock import LockHeld, acquire, release
 
 from .conftest import run_cli
 from .test_reliability_interrupt import start, wait_for
@@ -116,7 +117,7 @@ def test_lock_of_another_host_is_respected(tmp_path):
 
 
 def test_lock_is_exclusive_between_processes(tmp_path):
-    code = ("import sys\nfrom optlab.lock import acquire, LockHeld\n"
+    code = ("import sys\nfrom optlab.rundir.lock import acquire, LockHeld\n"
             "try:\n    acquire(sys.argv[1])\nexcept LockHeld as e:\n    print(e)\n    sys.exit(3)\n")
     held = acquire(tmp_path)
     try:
@@ -129,7 +130,7 @@ def test_lock_is_exclusive_between_processes(tmp_path):
 
 
 def test_writers_touch_only_their_own_parts(tmp_path):
-    from optlab.log import ChunkFiles
+    from optlab.rundir.chunks import ChunkFiles
 
     def table(start: int, n: int) -> pa.Table:
         return pa.table({"iter": pa.array(range(start, start + n), pa.int64()), "f": pa.array([1.0] * n)})

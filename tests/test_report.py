@@ -18,15 +18,16 @@ import pytest
 from PIL import Image
 
 import optlab
+from optlab.app.job import run_starts
+from optlab.engine.driver import Stop
+from optlab.engine.starts import start_points
 from optlab.objectives import DoubleWell, Rosenbrock
 from optlab.objectives.base import Objective
 from optlab.report import build_report
 from optlab.report.basins import classify
 from optlab.report.profiles import data_profile, performance_profile
-from optlab.runner import Stop
+from optlab.rundir.store import run_to_dir, write_invalid
 from optlab.solvers import SOLVERS
-from optlab.starts import run_starts, start_points
-from optlab.store import run_to_dir, write_invalid
 
 from .conftest import REPO
 

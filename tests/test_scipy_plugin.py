@@ -19,12 +19,12 @@ pytest.importorskip("scipy", reason="solver=scipy needs scipy (the scipy extra)"
 import scipy.optimize  # noqa: E402
 
 import optlab  # noqa: E402
-from optlab.derivatives import derivatives_of  # noqa: E402
+from optlab.engine.stopping import Stop  # noqa: E402
 from optlab.errors import ConfigError  # noqa: E402
 from optlab.objectives import BlackBox, Himmelblau, Rosenbrock  # noqa: E402
+from optlab.objectives.derivatives import derivatives_of  # noqa: E402
+from optlab.rundir.store import run_to_dir  # noqa: E402
 from optlab.solvers.scipy_method import GRADIENT_NEXT, ScipyMethod, status_of  # noqa: E402
-from optlab.stopping import Stop  # noqa: E402
-from optlab.store import run_to_dir  # noqa: E402
 
 from .conftest import REPO, run_cli  # noqa: E402
 from .test_reliability_interrupt import start, wait_for  # noqa: E402
@@ -281,7 +281,7 @@ def test_sweep_of_scipy_and_optlab_methods_and_the_report(tmp_path):
 
 
 def test_runs_from_python_and_multi_start_jobs(tmp_path):
-    from optlab.starts import run_starts
+    from optlab.app.job import run_starts
 
     starts = np.array([[-1.2, 1.0], [0.0, 0.0], [2.0, 2.0]])
     records = run_starts(tmp_path, Rosenbrock(), ScipyMethod("L-BFGS-B"), starts, Stop(gtol=0),

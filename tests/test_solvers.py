@@ -16,10 +16,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import optlab
+from optlab.engine.driver import Stop, run
 from optlab.objectives import OBJECTIVES, Objective
-from optlab.problem import Problem
-from optlab.runner import Stop, run
 from optlab.solvers import SOLVERS
+from optlab.solvers.problem import Problem
 
 NOTES_NEWTON = [2.0, 1.4545454545454546, 1.1510467893775467, 1.0253259289766978,
                 1.0009084519430513, 1.0000012353089454, 1.000000000002289, 1.0]

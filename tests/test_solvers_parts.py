@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from optlab import autodiff as ad
 from optlab.errors import SolverFailure
 from optlab.objectives import OBJECTIVES, Objective
-from optlab.problem import Problem
 from optlab.solvers import SOLVERS
 from optlab.solvers.gd import GradientDescent
 from optlab.solvers.hessian_modification import MODIFICATIONS
 from optlab.solvers.line_search import LineSearch, make_line_search
 from optlab.solvers.newton_cg import forcing_tolerance, truncated_cg
+from optlab.solvers.problem import Problem
 from optlab.solvers.residuals import evaluate_residual, residual_and_jacobian
 from optlab.solvers.trust_subproblems import exact_step, steihaug_cg
 

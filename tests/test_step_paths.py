@@ -21,17 +21,19 @@ import pyarrow.parquet as pq
 import pytest
 
 import optlab.autodiff as ad
-import optlab.fused as fused
+import optlab.engine.fused as fused
 from optlab.autodiff import compile as C
-from optlab.batch import run_batch
-from optlab.derivatives import derivatives_of
-from optlab.log import MAX_CHUNK_BYTES, ChunkFiles, IterateLog
+from optlab.engine.batch import run_batch
+from optlab.engine.driver import Stop, prepare, run
+from optlab.engine.log import MAX_CHUNK_BYTES, IterateLog
 from optlab.objectives import OBJECTIVES
 from optlab.objectives.base import Objective
-from optlab.problem import Problem
-from optlab.runner import Stop, prepare, run
+from optlab.objectives.derivatives import derivatives_of
+from optlab.rundir.chunks import ChunkFiles
+from optlab.rundir.load import load
+from optlab.rundir.store import run_to_dir
 from optlab.solvers import SOLVERS
-from optlab.store import load, run_to_dir
+from optlab.solvers.problem import Problem
 
 from .conftest import REPO, assert_same_runs, interrupting_clock
 
@@ -94,10 +96,10 @@ def test_generic_fused_and_batched_runs_are_the_same_run(solver_name, schedule):
 
 @pytest.mark.parametrize("solver_name", STEP_SOLVERS)
 def test_fused_runs_cross_log_chunks_and_stretches_like_the_generic_path(solver_name, monkeypatch):
-    import optlab.runner
+    import optlab.engine.driver
 
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS[solver_name](lr=1e-3)
-    monkeypatch.setattr(optlab.runner, "STRETCH", 37)  # stretches end inside blocks and chunks
+    monkeypatch.setattr(optlab.engine.driver, "STRETCH", 37)  # stretches end inside blocks and chunks
     assert_same_runs(logged(obj, solver, chunk_rows=7, max_iter=300, gtol=0),
                      logged(obj, solver, fused=False, max_iter=300, gtol=0))
 
@@ -281,11 +283,11 @@ def test_last_chunk_goes_straight_into_the_final_file(tmp_path):
 
 def test_runs_import_neither_pandas_nor_matplotlib_nor_the_report(tmp_path):
     code = (
-        "import sys, optlab, optlab.batch\n"
-        "from optlab.store import run_to_dir\n"
+        "import sys, optlab, optlab.engine.batch\n"
+        "from optlab.rundir.store import run_to_dir\n"
         "from optlab.objectives import Rosenbrock\n"
         "from optlab.solvers import GradientDescent\n"
-        "from optlab.runner import Stop\n"
+        "from optlab.engine.driver import Stop\n"
         f"run_to_dir({str(tmp_path / 'run')!r}, Rosenbrock(), GradientDescent(), None, Stop(max_iter=30000))\n"
         "bad = [m for m in sys.modules\n"
         "       if m.split('.')[0] in ('pandas', 'matplotlib') or m.startswith('optlab.report')]\n"

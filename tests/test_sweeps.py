@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 import optlab
+from optlab.app.scoring import score as _score
+from optlab.engine.starts import start_points
 from optlab.errors import ConfigError
 from optlab.objectives import DoubleWell, Rosenbrock
-from optlab.scoring import score as _score
-from optlab.starts import start_points
 
 from .conftest import REPO, run_cli
 

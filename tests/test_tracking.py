@@ -1,4 +1,4 @@
-"""optlab.tracking.MLflowCallback: each run's parameters, status and curve in MLflow (a local file store)."""
+"""optlab.app.tracking.MLflowCallback: each run's parameters, status and curve in MLflow (a local file store)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,23 @@ import numpy as np
 import pytest
 
 import optlab
-from optlab import hydra_guard
+from optlab.app import guard as hydra_guard
+from optlab.engine.stopping import Stop
 from optlab.errors import ConfigError
 from optlab.objectives import Rosenbrock
+from optlab.rundir.store import run_to_dir
 from optlab.solvers import SOLVERS
-from optlab.stopping import Stop
-from optlab.store import run_to_dir
 
 from .conftest import run_cli
 from .test_reliability_values import call
 
-pytest.importorskip("mlflow", reason="optlab.tracking.MLflowCallback needs mlflow (the mlflow extra)")
+pytest.importorskip("mlflow", reason="optlab.app.tracking.MLflowCallback needs mlflow (the mlflow extra)")
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from optlab.tracking import MLflowCallback, thinned  # noqa: E402
+from optlab.app.tracking import MLflowCallback, thinned  # noqa: E402
 
-CALLBACK = "+hydra.callbacks.mlflow._target_=optlab.tracking.MLflowCallback"
+CALLBACK = "+hydra.callbacks.mlflow._target_=optlab.app.tracking.MLflowCallback"
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def mlflow_runs(uri: str, experiment: str) -> list:
 
 def test_a_sweep_sends_every_run_with_its_curve(tmp_path, store, capsys, monkeypatch):
     # optlab's guard lets hydra.callbacks name optlab's own callbacks only; this one is optlab's too
-    monkeypatch.setattr(hydra_guard, "CALLBACKS", (*hydra_guard.CALLBACKS, "optlab.tracking."))
+    monkeypatch.setattr(hydra_guard, "CALLBACKS", (*hydra_guard.CALLBACKS, "optlab.app.tracking."))
     sweep = tmp_path / "sweep"
     code, out, err = call(["-m", "solver=gd,newton", "objective=double_well", "stop.max_iter=40", "report.auto=false",
                            CALLBACK, f"+hydra.callbacks.mlflow.tracking_uri={store}",

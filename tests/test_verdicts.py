@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import optlab
+from optlab.engine.driver import run
+from optlab.engine.stopping import Stop, norm, point_kind, verdict
 from optlab.errors import ConfigError
 from optlab.objectives import OBJECTIVES
-from optlab.runner import run
 from optlab.solvers import SOLVERS
-from optlab.stopping import Stop, norm, point_kind, verdict
 
 GRADIENT_SOLVERS = sorted(name for name in SOLVERS if SOLVERS[name].uses_gradient)
 HARD = [("quadratic", {"dim": 5, "cond": cond}) for cond in (1e10, 1e12, 1e16)] + [
@@ -121,11 +121,11 @@ def test_point_kinds_from_the_hessian_eigenvalues(eigenvalues, kind):
 
 
 def test_newton_on_himmelblau_counts_saddles_and_maxima_apart(tmp_path):
-    from optlab.store import status_counts
+    from optlab.rundir.load import status_counts
 
     objective = OBJECTIVES["himmelblau"]()
     grid = np.stack(np.meshgrid(np.linspace(-5, 5, 7), np.linspace(-5, 5, 7)), axis=-1).reshape(-1, 2)
-    from optlab.batch import run_batch_to_dirs
+    from optlab.engine.batch import run_batch_to_dirs
 
     records = run_batch_to_dirs([tmp_path / str(i) for i in range(len(grid))], objective, SOLVERS["newton"](), grid,
                                 Stop(max_iter=100))

@@ -13,7 +13,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from optlab.hydra_compose import ComposeOnce
+from optlab.app.compose import ComposeOnce
 
 
 @dataclass

@@ -89,7 +89,7 @@ class Objective:
 
 
 def _derivatives(objective: Objective) -> Any:
-    from ..derivatives import derivatives_of
+    from .derivatives import derivatives_of
 
     return derivatives_of(objective)
 

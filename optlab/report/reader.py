@@ -22,8 +22,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..reading import ITERATES, MAX_RECORD_BYTES, RECORD, safe_file
-from ..records import check_record
+from ..rundir.layout import ITERATES, RECORD
+from ..rundir.reading import MAX_RECORD_BYTES, safe_file
+from ..rundir.records import check_record
 
 MAX_TEXT = 200  # names, options
 MAX_MESSAGE = 1000

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..stopping import verdict
+from ..engine.stopping import verdict
 from .data import ReportData
 from .style import natural_key
 

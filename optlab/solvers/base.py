@@ -9,7 +9,7 @@ import numpy as np
 
 from ..objectives.base import Objective
 from ..options import constructor_options
-from ..problem import Problem
+from .problem import Problem
 
 
 @dataclasses.dataclass

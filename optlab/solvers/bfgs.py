@@ -4,9 +4,9 @@ import dataclasses
 
 import numpy as np
 
-from ..problem import Problem
 from .descent import DescentSolver, DescentState
 from .line_search import Step, interpolated_step
+from .problem import Problem
 
 
 @dataclasses.dataclass

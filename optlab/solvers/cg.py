@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 
 from ..errors import NoProgress
-from ..problem import Problem
 from .descent import DescentSolver, DescentState
 from .line_search import Step, first_step, interpolated_step
 from .options import check_choice
+from .problem import Problem
 
 
 @dataclasses.dataclass

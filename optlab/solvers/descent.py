@@ -13,9 +13,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..problem import Problem
 from .base import Solver, State
 from .line_search import LINE_SEARCHES, LineSearch, Step, make_line_search
+from .problem import Problem
 
 
 @dataclasses.dataclass

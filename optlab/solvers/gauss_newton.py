@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 
 from ..objectives.base import Objective
-from ..problem import Problem
 from .descent import DescentSolver, DescentState
+from .problem import Problem
 from .residuals import ResidualTrials, require_residual
 
 

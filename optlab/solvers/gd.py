@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from ..problem import Problem
 from .base import StepSolver, StepState
 from .line_search import FixedStep, make_line_search
+from .problem import Problem
 from .schedules import ScheduledSolver
 
 

@@ -4,10 +4,10 @@ import dataclasses
 
 import numpy as np
 
-from ..problem import Problem
 from .descent import DescentSolver, DescentState
 from .line_search import Step, first_step
 from .options import check_count
+from .problem import Problem
 
 
 @dataclasses.dataclass

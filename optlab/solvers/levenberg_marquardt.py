@@ -6,9 +6,9 @@ import numpy as np
 
 from ..errors import NoProgress, check_number
 from ..objectives.base import Objective
-from ..problem import Problem
 from .base import Solver
 from .gauss_newton import ResidualState, residual_state
+from .problem import Problem
 from .residuals import ResidualTrials, require_residual
 from .trust_subproblems import exact_step, gain_ratio
 

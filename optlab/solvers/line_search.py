@@ -32,8 +32,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import NoProgress, SolverFailure
-from ..problem import Problem
 from .options import check_choice, check_wolfe_constants
+from .problem import Problem
 
 # f is computed with a relative error of a few machine epsilons (each operation adds at most
 # one half eps); differences below this multiple of |f| cannot be told from rounding.

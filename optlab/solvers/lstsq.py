@@ -4,8 +4,8 @@ import numpy as np
 
 from ..errors import NotApplicable
 from ..objectives.base import Objective
-from ..problem import Problem
 from .base import Solver, State
+from .problem import Problem
 
 
 class LeastSquaresSolver(Solver):

@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 
 from ..errors import NoProgress, check_number
-from ..problem import Problem
 from .base import Solver, State
 from .options import check_flag
+from .problem import Problem
 
 # Simplex iterations without a new best vertex, per vertex, before the method is stalled: by then
 # contractions have shrunk the simplex by orders of magnitude without finding a lower f.

@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SolverFailure
-from ..problem import Problem
 from .descent import DescentSolver, DescentState
 from .hessian_modification import MODIFICATIONS
 from .options import check_choice
+from .problem import Problem
 
 
 def newton_direction(hessian: np.ndarray, g: np.ndarray) -> np.ndarray:

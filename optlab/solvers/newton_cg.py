@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..problem import Problem
 from .descent import DescentSolver, DescentState
 from .options import check_count
+from .problem import Problem
 
 
 def truncated_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, tolerance: float,

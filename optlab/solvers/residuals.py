@@ -14,7 +14,7 @@ import numpy as np
 from .. import autodiff as ad
 from ..errors import NotApplicable
 from ..objectives.base import Objective
-from ..problem import Problem
+from .problem import Problem
 
 
 def has_residual(objective: Objective) -> bool:

@@ -32,9 +32,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ConfigError, EndRun, NoProgress, SolverFailure, check_number, describe
-from ..problem import Problem
 from .base import Solver, State
 from .options import check_choice
+from .problem import Problem
 
 #: Methods that use no derivatives: ``g`` is None and ``stop.gtol`` does not apply.
 DERIVATIVE_FREE = ("nelder-mead", "powell", "cobyla", "cobyqa")

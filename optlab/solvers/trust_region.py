@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 
 from ..errors import ConfigError, NoProgress, SolverFailure, check_number
-from ..problem import Problem
 from .base import Solver, State
 from .options import check_choice, check_interval
+from .problem import Problem
 from .trust_subproblems import exact_step, gain_ratio, steihaug_cg
 
 SUBPROBLEMS = ("steihaug", "exact")

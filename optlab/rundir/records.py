@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .stopping import POINTS, STATUSES
+from ..engine.stopping import POINTS, STATUSES
 
 RECORD_STATUSES = (*STATUSES, "invalid", "running")
 RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")

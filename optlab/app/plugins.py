@@ -11,9 +11,9 @@ import importlib
 import inspect
 from typing import Any
 
-from .errors import ConfigError
-from .objectives.base import Objective
-from .solvers.base import Solver
+from ..errors import ConfigError
+from ..objectives.base import Objective
+from ..solvers.base import Solver
 
 PLUGIN_BASES: dict[str, type] = {"objective": Objective, "solver": Solver}
 

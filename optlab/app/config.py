@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError, check_number, describe
-from .objectives.base import Objective
+from ..engine.stopping import Stop
+from ..errors import ConfigError, check_number, describe
+from ..objectives.base import Objective
+from ..solvers.base import Solver
 from .plugins import instantiate
-from .solvers.base import Solver
-from .stopping import Stop
 
 STARTS_OPTIONS = ("n", "seed", "points", "box")
 #: The keys of a job's config and, for the groups that hold options, the options each may have.
@@ -46,7 +46,7 @@ class JobConfig:
     log_grad_norm: bool = False
 
     def start_points(self) -> np.ndarray:
-        from .starts import start_points
+        from ..engine.starts import start_points
 
         options = {k: v for k, v in self.starts.items() if k != "kind"}
         return start_points(self.objective, self.starts.get("kind"), **options)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .errors import check_number
+from ..errors import check_number
 
 #: Every status a run can end with; ``running`` is only ever seen on disk (a killed process).
 STATUSES = ("converged", "stalled", "target", "max_iter", "max_fev", "max_seconds", "diverged", "failed", "error",

@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-LOCK = ".optlab.lock"
+from .layout import LOCK
+
 #: Directories this process holds a lock on: a lock inside one of them is already covered (the
 #: run directories of a job, the starts of a batch), so no file is written for it.
 _HELD: dict[Path, int] = {}

@@ -20,10 +20,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .log import write_atomic
+from ..errors import ConfigError
+from ..rundir.layout import MANIFEST, write_atomic
 
-MANIFEST = "sweep.json"
 IGNORED = ("report.",)  # overrides that change no run: a resumed sweep may add or drop them
 _INDEX: dict[tuple[str, str], dict[str, Path]] = {}  # per process: (sweep dir, sweep id) -> {settings: job dir}
 
@@ -54,7 +53,7 @@ def sweep_id(overrides: list[str]) -> str:
 def open_sweep(sweep_dir: Path, overrides: list[str]) -> str:
     """Claim ``sweep_dir`` for the sweep of ``overrides`` (with its lock held) and return its id;
     :class:`ConfigError` when the directory holds another sweep or other runs."""
-    from .store import job_records
+    from ..rundir.load import job_records
 
     ident = sweep_id(overrides)
     manifest = sweep_dir / MANIFEST
@@ -88,7 +87,7 @@ def read_sweep_id(sweep_dir: Path) -> str | None:
 
 
 def _keys_in(job_dir: Path) -> set[Any]:
-    from .store import RECORD
+    from ..rundir.layout import RECORD
 
     keys = set()
     for path in [job_dir / RECORD, *job_dir.glob(f"start_*/{RECORD}")]:
@@ -100,7 +99,7 @@ def _keys_in(job_dir: Path) -> set[Any]:
 
 def _index(sweep_dir: Path, ident: str | None) -> dict[str, Path]:
     """Which job directory holds runs of which settings (read once per process and sweep)."""
-    from .store import job_records
+    from ..rundir.load import job_records
 
     cache = (str(sweep_dir), ident or "")
     if cache not in _INDEX:

@@ -26,9 +26,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .autodiff.codegen import Source
-from .autodiff.compile import SCALAR_ERRORS
-from .autodiff.scalar_code import ScalarWriter
+from ..autodiff.codegen import Source
+from ..autodiff.compile import SCALAR_ERRORS
+from ..autodiff.scalar_code import ScalarWriter
 from .program import StepProgram
 
 UNROLL = 16  # steps per block, which share a clock reading

@@ -7,16 +7,12 @@ the objective's plot box), ``random`` (``n`` seeded uniform points in the box) o
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, check_number
-from .objectives.base import Objective, as_box
-from .runner import Stop
-from .solvers.base import Solver
+from ..errors import ConfigError, check_number
+from ..objectives.base import Objective, as_box
 
 KINDS = ("grid", "random", "list")
 MAX_STARTS = 10_000
@@ -65,33 +61,3 @@ def _box(box: Any, dim: int) -> np.ndarray:
                       f"axis); allowed: e.g. [[-2,2],[-1,3]] with finite low < high")
 
 
-def start_dir_name(index: int, count: int) -> str:
-    return f"start_{index:0{max(3, len(str(count - 1)))}d}"
-
-
-def run_starts(job_dir: str | Path, objective: Objective, solver: Solver, points: np.ndarray, stop: Stop,
-               spec: dict[str, Any], *, extra: dict[str, Any] | None = None,
-               finished: Callable[[Path], dict[str, Any] | None] | None = None,
-               **store_options: Any) -> list[dict[str, Any]]:
-    """Run ``solver`` from every row of ``points``, each into ``job_dir/start_NNN/``.
-
-    Each run is a run like any other (its own run id, ``run.json`` and iterates) whose record
-    also holds ``start`` (the ``spec`` of the starts, with this start's index and the count).
-    ``finished(dir)`` returns the record of a start already complete there (it is then kept,
-    not run again), so a resumed job redoes only what is missing. The remaining starts go to
-    :func:`optlab.batch.run_batch_to_dirs`: all at once when the solver and objective have a
-    batched form (gradient descent at a constant rate), else one after the other.
-    """
-    from .batch import run_batch_to_dirs
-
-    job_dir = Path(job_dir)
-    dirs = [job_dir / start_dir_name(i, len(points)) for i in range(len(points))]
-    records = [finished(d) if finished is not None else None for d in dirs]
-    todo = [i for i, r in enumerate(records) if r is None]
-    if todo:
-        extras = [{**(extra or {}), "start": {**spec, "index": i, "count": len(points)}} for i in todo]
-        ran = run_batch_to_dirs([dirs[i] for i in todo], objective, solver, np.asarray(points)[todo], stop,
-                                extras=extras, **store_options)
-        for i, record in zip(todo, ran):
-            records[i] = record
-    return records

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .derivatives import Derivatives, derivatives_of
-from .errors import EndRun
-from .objectives.base import Objective
+from ..errors import EndRun
+from ..objectives.base import Objective
+from ..objectives.derivatives import Derivatives, derivatives_of
 
 
 class Problem:

@@ -35,13 +35,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .autodiff.compile import NotCompilable
-from .errors import ConfigError
-from .log import IterateLog, arrow_column, columns, interrupt_deferred, pool_array
-from .objectives.base import Objective
-from .problem import Problem
-from .runner import Clock, Outcome, interrupted_message, run
-from .solvers.base import Solver, StepSolver, StepState
+from ..autodiff.compile import NotCompilable
+from ..errors import ConfigError
+from ..interrupts import interrupt_deferred
+from ..objectives.base import Objective
+from ..solvers.base import Solver, StepSolver, StepState
+from ..solvers.problem import Problem
+from .driver import Clock, Outcome, interrupted_message, run
+from .log import IterateLog, arrow_column, columns, pool_array
 from .stopping import Stop, message, row_norms, rule_name, rules
 
 MEMORY_BYTES = 512 * 2**20  # a batch's log buffers take at most about this much
@@ -58,7 +59,7 @@ class BatchRun:
 
 def batchable(objective: Objective, solver: Solver) -> str | None:
     """None when runs of ``solver`` on ``objective`` can be batched, else the reason they cannot."""
-    from .derivatives import derivatives_of
+    from ..objectives.derivatives import derivatives_of
     from .program import program_for
 
     if not isinstance(solver, StepSolver):
@@ -137,7 +138,7 @@ def run_batch_to_dirs(run_dirs: Sequence[str | Path], objective: Objective, solv
 
     Batched when :func:`batchable`, else one run after the other. Returns the final records.
     """
-    from .store import RunFiles, run_to_dir
+    from ..rundir.store import RunFiles, run_to_dir
 
     stop = stop or Stop()
     points = _starts(objective, starts)

@@ -14,7 +14,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .stopping import PROBLEMS
+from ..engine.stopping import PROBLEMS
+from ..rundir.layout import RUNS_TABLE
 
 
 class SweepSummary(Callback):
@@ -26,7 +27,7 @@ class SweepSummary(Callback):
     the report."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from .store import status_counts
+        from ..rundir.load import status_counts
         from .sweep import read_sweep_id
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -46,9 +47,6 @@ class SweepSummary(Callback):
             sys.exit(1)
 
 
-RUNS_TABLE = "runs.parquet"
-
-
 def write_runs_table(sweep_dir: Path, sweep_id: str | None) -> Path:
     """``<sweep dir>/runs.parquet``: the sweep's runs as :func:`optlab.load` reads them (as Arrow),
     with the schema version and the sweep id in its metadata."""
@@ -56,9 +54,10 @@ def write_runs_table(sweep_dir: Path, sweep_id: str | None) -> Path:
 
     import pyarrow.parquet as pq
 
-    from .log import SCHEMA_VERSION, write_atomic
-    from .reading import RECORD, flat_row, read_record, runs_table
-    from .store import job_records
+    from ..rundir.chunks import SCHEMA_VERSION
+    from ..rundir.layout import RECORD, write_atomic
+    from ..rundir.load import job_records
+    from ..rundir.reading import flat_row, read_record, runs_table
 
     rows = []
     with warnings.catch_warnings():  # (a bad record is the summary's to count, not a reason to stop)
@@ -89,7 +88,7 @@ class SweepReport(Callback):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            from .report import build_report
+            from ..report import build_report
 
             index = build_report(sweep_dir, sweep_dir / self.folder, tol=self.tol)
         except KeyboardInterrupt:  # the runs are done; the summary line still comes

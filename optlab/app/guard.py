@@ -26,11 +26,11 @@ from hydra._internal.callbacks import Callbacks
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError, describe
+from ..errors import ConfigError, describe
 
 #: ``_target_`` prefixes allowed where: callbacks are optlab's own; launchers and sweepers are
 #: Hydra's plugins (Hydra itself accepts no others there), with the samplers and pruners of Optuna.
-CALLBACKS = ("optlab.hydra_callbacks.", "optlab.tracking.")
+CALLBACKS = ("optlab.app.callbacks.", "optlab.app.tracking.")
 PLUGINS = ("hydra_plugins.", "hydra._internal.core_plugins.", "optuna.samplers.", "optuna.pruners.")
 #: Classes and factories that Python's logging config may call (``class:`` and ``()`` keys).
 LOGGING = ("logging.", "colorlog.")
@@ -83,8 +83,8 @@ def check_sweep_values(overrides: list[str]) -> None:
     """Every value a sweep gives to ``stop.*`` and ``log.*``, checked before any job runs."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from ..engine.stopping import Stop
     from .config import LOG_KEYS, STOP_KEYS
-    from .stopping import Stop
 
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.get_key_element().lstrip("+~")
@@ -106,7 +106,7 @@ def check_sweep_values(overrides: list[str]) -> None:
                 if not isinstance(value, bool):
                     raise ConfigError(f"log.grad_norm={describe(value)} is not true or false; allowed: true, false")
             else:
-                from .errors import check_number
+                from ..errors import check_number
 
                 check_number(key, value, low=0 if name == "max_coords" else 1, strict=False, integer=True)
 
@@ -128,7 +128,7 @@ class GuardedCallbacks(Callbacks):
             raise
 
     def _claim_sweep(self, config: DictConfig) -> None:
-        from .lock import acquire
+        from ..rundir.lock import acquire
         from .sweep import open_sweep
 
         overrides = list(OmegaConf.select(config, "hydra.overrides.task") or [])
@@ -151,8 +151,9 @@ class GuardedCallbacks(Callbacks):
         process alone, or Ray's workers in process groups of their own, would not reach them) as
         :data:`optlab.log.STOP_SIGNAL`, wait until they have written their records (a launcher told
         to stop kills its workers), then stop."""
-        from .lock import LOCK, owners
-        from .log import STOP_SIGNAL
+        from ..interrupts import STOP_SIGNAL
+        from ..rundir.layout import LOCK
+        from ..rundir.lock import owners
 
         if self.sweep_lock is not None:
             for pid in owners(self.sweep_lock[0].glob(f"*/{LOCK}")):
@@ -164,7 +165,7 @@ class GuardedCallbacks(Callbacks):
         raise KeyboardInterrupt
 
     def _release(self) -> None:
-        from .lock import release
+        from ..rundir.lock import release
 
         for number, handler in getattr(self, "handlers", {}).items():
             signal.signal(number, handler)

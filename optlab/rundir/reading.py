@@ -20,12 +20,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .log import FIELDS, INT_FIELDS
+from ..engine.log import FIELDS, INT_FIELDS
+from .layout import ITERATES, PARTS, RECORD
 from .records import check_record, is_number
 
-RECORD = "run.json"
-ITERATES = "iterates.parquet"
-PARTS = "iterates.parts"
 MAX_RECORD_BYTES = 4 << 20
 X_COLUMN = re.compile(r"x_(\d{1,6})")
 LEGACY_PART = re.compile(r"part-\d{6}\.parquet")
@@ -266,7 +264,7 @@ def _known_types() -> dict[str, Any]:
 
     import pyarrow as pa
 
-    from .stopping import Stop
+    from ..engine.stopping import Stop
 
     floats = ("f_star", "f_final", "gap", "hessian_min_eig", "wall_time_s", "setup_s")
     types = {name: pa.float64() for name in floats}

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from . import autodiff as ad
-from .autodiff import compile as ad_compile
-from .objectives.base import Objective
+from .. import autodiff as ad
+from ..autodiff import compile as ad_compile
+from .base import Objective
 
 NAMES = ("value", "value_and_grad", "grad", "hessian", "hvp")
 _FLOAT = np.dtype(float)

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, EndRun, NoProgress, SolverFailure
+from ..errors import ConfigError, EndRun, NoProgress, SolverFailure
+from ..objectives.base import Objective
+from ..solvers.base import Solver, State, StepSolver, StepState
+from ..solvers.problem import Problem
 from .log import IterateLog
-from .objectives.base import Objective
-from .problem import Problem
-from .solvers.base import Solver, State, StepSolver, StepState
 from .stopping import FINISHED, STATUSES, Stop, message, norm, rule
 
 __all__ = ["STATUSES", "Clock", "Outcome", "Stop", "run"]
@@ -71,7 +71,7 @@ def prepare(problem: Problem, solver: Solver, x: np.ndarray, stop: Stop, log: It
     solver evaluates, and the fused loop for this run, or None where the generic path applies
     (the solver is no :class:`StepSolver` or adds a line search, the objective writes its value
     and gradient out, or they have no scalar code)."""
-    from .autodiff.compile import NotCompilable
+    from ..autodiff.compile import NotCompilable
     from .fused import FusedRun
     from .program import program_for, traceable
 
@@ -193,7 +193,7 @@ def _advance(loop: Any, problem: Problem, state: StepState, k_end: int, limit: f
     """A fused stretch from ``state``: the new state, the x before the last step where a
     stopping rule might hold (else None), the number of steps (0: take a generic step) and
     whether Ctrl-C came (every counted step is logged)."""
-    from .log import interrupt_deferred
+    from ..interrupts import interrupt_deferred
 
     program = loop.program
     stretch = loop.advance(program.carry_of(state.x, state.g, state.carry), state.f, state.step_size, state.k,

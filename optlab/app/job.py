@@ -1,83 +1,57 @@
-"""``python -m optlab``: the thin Hydra layer over :func:`optlab.store.run_to_dir`.
-
-Hydra composes the config; :func:`optlab.config.read_config` turns it into a job, which runs
-into Hydra's output directory, and a summary is printed. A user's mistake ends in one line on
-stderr and exit code 2 (``HYDRA_FULL_ERROR=1`` shows the traceback instead).
-"""
+"""One job of ``python -m optlab``: a run, or one run per start point, into Hydra's output directory."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import secrets
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ..engine.stopping import Stop, verdict
+from ..errors import ConfigError, NotApplicable
+from ..interrupts import interrupt_signals
+from ..objectives.base import Objective
+from ..rundir.layout import start_dir_name
+from ..solvers.base import Solver
 from .config import JobConfig
-from .errors import ConfigError, NotApplicable
 from .scoring import score
-from .stopping import verdict
 
 EXIT_USAGE = 2
-SWEEPER = "hydra_plugins.optlab_sweeper.optlab_sweeper.OptlabSweeper"
 EXIT_INTERRUPTED = 130
 
 
-def config_dir() -> str:
-    """The packaged configs (``optlab/conf``) or, in a source checkout, the top-level ``conf/``."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"optlab's configs are missing: neither {here / 'conf'} nor {here.parent / 'conf'}")
 
+def run_starts(job_dir: str | Path, objective: Objective, solver: Solver, points: np.ndarray, stop: Stop,
+               spec: dict[str, Any], *, extra: dict[str, Any] | None = None,
+               finished: Callable[[Path], dict[str, Any] | None] | None = None,
+               **store_options: Any) -> list[dict[str, Any]]:
+    """Run ``solver`` from every row of ``points``, each into ``job_dir/start_NNN/``.
 
-def register_resolvers() -> None:
-    from omegaconf import OmegaConf
+    Each run is a run like any other (its own run id, ``run.json`` and iterates) whose record
+    also holds ``start`` (the ``spec`` of the starts, with this start's index and the count).
+    ``finished(dir)`` returns the record of a start already complete there (it is then kept,
+    not run again), so a resumed job redoes only what is missing. The remaining starts go to
+    :func:`optlab.batch.run_batch_to_dirs`: all at once when the solver and objective have a
+    batched form (gradient descent at a constant rate), else one after the other.
+    """
+    from ..engine.batch import run_batch_to_dirs
 
-    # One id per process, cached by OmegaConf like ${now:}, so two sweeps started in the same
-    # second get different directories while the jobs of one sweep agree on theirs.
-    OmegaConf.register_new_resolver("optlab.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
-
-
-def _terminate(number: int, frame: Any) -> None:
-    """SIGTERM (timeout, a batch system's time limit, docker stop) ends a run as Ctrl-C does:
-    status interrupted, every iterate counted kept."""
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def interrupt_signals() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and the sweep's stop signal (:data:`optlab.log.STOP_SIGNAL`) raise
-    KeyboardInterrupt in the block, also in a launcher's worker process that ignores Ctrl-C
-    (joblib's), so its job records ``interrupted``. Only the first does: a job often gets two
-    (a terminal's Ctrl-C to its process group, then the sweep's stop signal), and a second one
-    while the job ends would leave its record unwritten."""
-    from .log import STOP_SIGNAL
-
-    raised = False
-
-    def first_only(number: int, frame: Any) -> None:
-        nonlocal raised
-        if not raised:
-            raised = True
-            raise KeyboardInterrupt
-
-    previous = {}
-    try:
-        for number in dict.fromkeys((signal.SIGINT, signal.SIGTERM, STOP_SIGNAL)):
-            previous[number] = signal.signal(number, first_only)
-    except ValueError:  # not the main thread: signals are not delivered here anyway
-        pass
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    job_dir = Path(job_dir)
+    dirs = [job_dir / start_dir_name(i, len(points)) for i in range(len(points))]
+    records = [finished(d) if finished is not None else None for d in dirs]
+    todo = [i for i, r in enumerate(records) if r is None]
+    if todo:
+        extras = [{**(extra or {}), "start": {**spec, "index": i, "count": len(points)}} for i in todo]
+        ran = run_batch_to_dirs([dirs[i] for i in todo], objective, solver, np.asarray(points)[todo], stop,
+                                extras=extras, **store_options)
+        for i, record in zip(todo, ran):
+            records[i] = record
+    return records
 
 
 def job_messages(out_dir: Path) -> Callable[..., None]:
@@ -95,6 +69,7 @@ def job_messages(out_dir: Path) -> Callable[..., None]:
     return say
 
 
+
 def _task(cfg: Any, show_traceback: bool) -> float | None:
     """One job: a run, or one run per start point. In a sweep, whatever stops a job is recorded
     as its status (``invalid``, ``error``) and the sweep goes on; alone, it ends the process in
@@ -102,9 +77,10 @@ def _task(cfg: Any, show_traceback: bool) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from ..rundir.layout import RECORD
+    from ..rundir.lock import LockHeld, locked
+    from ..rundir.store import read_finished, write_invalid
     from .config import read_config, settings_key
-    from .lock import LockHeld, locked
-    from .store import RECORD, read_finished, write_invalid
     from .sweep import job_dir, read_sweep_id
 
     hc = HydraConfig.get()
@@ -167,6 +143,7 @@ def _task(cfg: Any, show_traceback: bool) -> float | None:
     return score([record])
 
 
+
 def _fail(exc: BaseException, code: int, show_traceback: bool, cause: BaseException | None = None) -> None:
     """End the process with one line; SystemExit passes through Hydra, which would otherwise
     print its own banner first."""
@@ -176,11 +153,12 @@ def _fail(exc: BaseException, code: int, show_traceback: bool, cause: BaseExcept
     sys.exit(code)
 
 
+
 def _run_starts(job: JobConfig, out_dir: Path, extra: dict[str, Any], sweeping: bool, prefix: str,
                 say: Callable[..., None]) -> float:
     """``starts=grid|random|list``: one solver from many start points, one run dir per start."""
-    from .starts import run_starts
-    from .store import read_finished
+    from ..rundir.store import read_finished
+    from .job import run_starts
 
     finished = (lambda d: read_finished(d, extra["settings_key"])) if sweeping else None
     records = run_starts(out_dir, job.objective, job.solver, job.start_points(), job.stop, job.starts, extra=extra,
@@ -196,8 +174,9 @@ def _run_starts(job: JobConfig, out_dir: Path, extra: dict[str, Any], sweeping: 
     return score(records)
 
 
+
 def _run_one(job: JobConfig, out_dir: Path, extra: dict[str, Any], progress: bool) -> dict[str, Any]:
-    from .store import run_to_dir
+    from ..rundir.store import run_to_dir
 
     bar = _progress_bar(job.stop.max_iter, enabled=progress)
     try:
@@ -208,6 +187,7 @@ def _run_one(job: JobConfig, out_dir: Path, extra: dict[str, Any], progress: boo
             bar.close()
 
 
+
 def _progress_bar(total: int, enabled: bool) -> Any:
     if not (enabled and sys.stderr.isatty() and total >= 1000):
         return None
@@ -216,9 +196,11 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     return tqdm(total=total, unit="it", leave=False, mininterval=0.25, dynamic_ncols=True)
 
 
+
 def _fmt_vec(x: list[float | None], limit: int = 6) -> str:
     shown = ", ".join("nan" if v is None else f"{v:.10g}" for v in x[:limit])
     return f"[{shown}{', ...' if len(x) > limit else ''}]"
+
 
 
 def _summary(record: dict[str, Any], where: Path, prefix: str = "", say: Callable[..., None] | None = None) -> None:
@@ -236,85 +218,3 @@ def _summary(record: dict[str, Any], where: Path, prefix: str = "", say: Callabl
         (say or print)("\n".join(lines))
     except BrokenPipeError:  # output piped into `head`: the run is saved, stop printing quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def main() -> None:
-    """Console entry: run Hydra, turning user mistakes into one line and exit code 2. A sweep
-    whose jobs could not all run exits 1 (:class:`optlab.hydra_callbacks.SweepSummary`); Ctrl-C
-    and SIGTERM end it with 130."""
-    if "--version" in sys.argv[1:]:  # (Hydra's own --version would show Hydra's)
-        from . import __version__
-
-        print(f"optlab {__version__}")
-        return
-    user_setting = os.environ.get("HYDRA_FULL_ERROR")
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        _main(user_setting)
-    except KeyboardInterrupt:  # at start-up, or between jobs
-        if user_setting == "1":
-            raise
-        print("optlab: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if user_setting is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = user_setting
-
-
-def _register_sweeper() -> None:
-    """``hydra/sweeper=optlab`` (the default), also where Hydra's scan of ``hydra_plugins`` does
-    not see it (an editable install)."""
-    from hydra.core.plugins import Plugins
-
-    plugins = Plugins.instance()  # (scans hydra_plugins, importing what it finds)
-    if SWEEPER not in plugins.class_name_to_class:
-        from hydra_plugins.optlab_sweeper.optlab_sweeper import OptlabSweeper
-
-        plugins.register(OptlabSweeper)
-
-
-def _main(user_setting: str | None) -> None:
-    import hydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from .hydra_errors import one_line
-    from .hydra_guard import install
-    from .lock import LockHeld
-
-    register_resolvers()
-    install()
-    _register_sweeper()
-    if os.getcwd() not in sys.path:  # user plugins in the working directory, as with python -m
-        sys.path.insert(0, os.getcwd())
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
-
-    def optlab(cfg: Any) -> float | None:
-        return _task(cfg, show_traceback=user_setting == "1")
-
-    try:
-        hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(optlab)()
-    except (ConfigError, HydraException, OmegaConfBaseException) as exc:
-        if user_setting == "1":
-            raise
-        message = str(exc) if isinstance(exc, ConfigError) else one_line(exc, config_dir())
-        print(f"optlab: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    except LockHeld as exc:
-        if user_setting == "1":
-            raise
-        print(f"optlab: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as exc:  # Hydra writing the job's .hydra/ into a read-only or full folder
-        if user_setting == "1":
-            raise
-        print(f"optlab: error: cannot write {exc.filename or 'the output'}: {exc.strerror or exc}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - raised by Hydra while composing the command's config
-        if user_setting == "1":
-            raise
-        print(f"optlab: error: {one_line(exc, config_dir())}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)

@@ -2,7 +2,7 @@
 
 Enabled from the command line (mlflow is an optional extra, ``pip install 'optlab[mlflow]'``)::
 
-    python -m optlab -m solver=gd,bfgs +hydra.callbacks.mlflow._target_=optlab.tracking.MLflowCallback \\
+    python -m optlab -m solver=gd,bfgs +hydra.callbacks.mlflow._target_=optlab.app.tracking.MLflowCallback \\
         +hydra.callbacks.mlflow.tracking_uri=sqlite:///mlflow.db +hydra.callbacks.mlflow.experiment=my-sweep
 
 Each job, when it ends, logs every run it made (one MLflow run per optlab run, a multi-start job
@@ -29,7 +29,7 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .errors import ConfigError, check_number
+from ..errors import ConfigError, check_number
 
 MAX_PARAM_CHARS = 500  # a parameter's value is cut there (MLflow limits their length)
 BATCH = 1000  # metrics per request, MLflow's limit
@@ -83,7 +83,7 @@ class MLflowCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
 
-        from .reading import RECORD
+        from ..rundir.layout import RECORD
 
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         records = [out_dir / RECORD] if (out_dir / RECORD).is_file() else sorted(out_dir.glob(f"start_*/{RECORD}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .stopping import FAILURES
+from ..engine.stopping import FAILURES
 
 
 def score(records: list[dict[str, Any]]) -> float:

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from .autodiff.codegen import Plan, Source
-from .autodiff.compile import Compiled, NotCompilable
-from .autodiff.record import trace
-from .autodiff.scalar_code import ScalarWriter, input_atoms
-from .solvers.base import StepSolver
+from ..autodiff.codegen import Plan, Source
+from ..autodiff.compile import Compiled, NotCompilable
+from ..autodiff.record import trace
+from ..autodiff.scalar_code import ScalarWriter, input_atoms
+from ..solvers.base import StepSolver
 
 
 @dataclasses.dataclass

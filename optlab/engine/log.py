@@ -1,0 +1,152 @@
+"""The iterate log: one row per iterate, kept in fixed-size chunks so memory stays bounded."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from ..interrupts import interrupt_deferred
+
+FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
+INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
+POOL_MIN_BYTES = 2**18  # log columns from this size on come from Arrow's pool (see pool_array)
+MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
+
+
+def columns(n_coords: int) -> list[str]:
+    return [*FIELDS, *(f"x_{i}" for i in range(n_coords))]
+
+
+class IterateLog:
+    """Rows go into a preallocated chunk; a full chunk goes to ``sink`` as an Arrow table.
+
+    ``n_coords`` is how many coordinates of x are kept (the first ones). Without a sink
+    the chunks stay in memory (for :func:`optlab.minimize`). A chunk holds ``chunk_rows``
+    rows, fewer when that would take more than :data:`MAX_CHUNK_BYTES`.
+    """
+
+    def __init__(self, n_coords: int, chunk_rows: int = 10_000,
+                 sink: Callable[[pa.Table], None] | None = None) -> None:
+        self.names = columns(n_coords)
+        self.n_coords = n_coords
+        capacity = max(1, min(int(chunk_rows), MAX_CHUNK_BYTES // (8 * len(self.names))))
+        self.head = np.empty((len(FIELDS), capacity))  # a row per field: blocks of rows are written along it
+        self.xs = np.empty((capacity, n_coords))  # a row per iterate: wide x are written along it
+        self.rows = 0
+        self.sink = sink
+        self.kept: list[pa.Table] = []
+        self.interrupted = False  # Ctrl-C came while a chunk was handed over: the run should end
+
+    @property
+    def capacity(self) -> int:
+        return len(self.xs)
+
+    def room(self) -> int:
+        """Rows that fit before the current chunk is full."""
+        return len(self.xs) - self.rows
+
+    def append(self, x: np.ndarray, *, iter: int, f: float, grad_norm: float, step_size: float, nfev: int,
+               ngev: int, nhev: int, time_s: float) -> None:
+        """One row: the fields of :data:`FIELDS` by name, and the iterate x."""
+        r = self.rows
+        self.head[:, r] = (iter, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
+        if self.n_coords:
+            self.xs[r] = x.ravel()[: self.n_coords]
+        self.rows = r + 1
+        if self.rows == len(self.xs):
+            self.flush()
+
+    def append_columns(self, columns: dict[str, np.ndarray], coords: np.ndarray) -> None:
+        """Many rows at once: an array per field of :data:`FIELDS` (by name; a number is
+        repeated), and ``coords`` with a row per coordinate of x (at least n_coords) and a
+        column per iterate. A block of a chunk or more becomes tables without the buffer (the
+        rows buffered before it go first, as a table of their own)."""
+        m = len(columns["iter"])
+        fields = [np.broadcast_to(np.asarray(columns[name], dtype=float if name not in INT_FIELDS else np.int64), m)
+                  for name in FIELDS]
+        if m >= len(self.xs):
+            self.flush()
+        done = 0
+        while done < m:
+            take = min(m - done, self.room())
+            part = slice(done, done + take)
+            if self.rows == 0 and take == len(self.xs):  # the caller's arrays are not reused: no copy
+                self._emit(self._table([f[part] for f in fields], coords[: self.n_coords, part].T, copy=False))
+            else:
+                r = self.rows
+                for j, f in enumerate(fields):
+                    self.head[j, r:r + take] = f[part]
+                if self.n_coords:
+                    self.xs[r:r + take] = coords[: self.n_coords, part].T
+                self.rows = r + take
+                if self.rows == len(self.xs):
+                    self.flush()
+            done += take
+
+    def flush(self) -> None:
+        """Hand the rows so far to the sink (or keep them, without one)."""
+        if not self.rows:
+            return
+        table = self._table(list(self.head[:, : self.rows]), self.xs[: self.rows])
+        if self.sink is None:
+            self._emit(table)
+        else:
+            with interrupt_deferred() as caught:  # a chunk half written would be lost
+                self._emit(table)
+            self.interrupted = self.interrupted or bool(caught)
+        self.rows = 0
+
+    def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
+        cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
+        cols += [arrow_column(xs[:, i], False, copy) for i in range(self.n_coords)]
+        return pa.Table.from_arrays(cols, names=self.names)
+
+    def _emit(self, table: pa.Table) -> None:
+        if self.sink is None:
+            self.kept.append(table)
+        else:
+            self.sink(table)
+
+    def table(self) -> pa.Table:
+        """Everything kept in memory (no sink), flushed first."""
+        self.flush()
+        if not self.kept:
+            return pa.Table.from_arrays([arrow_column(np.empty(0), n in INT_FIELDS) for n in self.names],
+                                        names=self.names)
+        return pa.concat_tables(self.kept)
+
+
+def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Array:
+    """``values`` as an Arrow int64 or float64 array: a copy, or with ``copy=False`` sharing
+    the memory of a contiguous array of that type.
+
+    Built from the buffer directly: ``pa.array`` would import pandas to look for pandas
+    types, which costs half a second at start-up.
+    """
+    kind = np.int64 if integer else np.float64
+    if copy:
+        data = pool_array(len(values), kind)
+        data[:] = values
+    else:
+        data = np.ascontiguousarray(values, dtype=kind)
+    return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
+
+
+def pool_array(shape: int | tuple[int, ...], dtype: type = np.float64, fill: float | None = None) -> np.ndarray:
+    """An empty array of 8-byte items for the log's columns; a large one in Arrow's memory
+    pool, which reuses freed memory, where memory fresh from the system costs a page fault per
+    4 KiB when first written (a few microseconds each on a virtual machine: as much as the
+    rest of the log)."""
+    size = 8 * (shape if isinstance(shape, int) else math.prod(shape))
+    if size < POOL_MIN_BYTES:  # numpy allocates small arrays quicker
+        array = np.empty(shape, dtype)
+    else:
+        array = np.frombuffer(pa.allocate_buffer(size), dtype=dtype).reshape(shape)
+    if fill is not None:
+        array.fill(fill)
+    return array
+
+

@@ -1,0 +1,86 @@
+"""Ctrl-C and the other signals that stop a run, in one place.
+
+A run stopped by the user ends with status ``interrupted`` and keeps every iterate it counted.
+Three signals do that: Ctrl-C (SIGINT), SIGTERM (a timeout, a batch system's time limit,
+``docker stop``) and :data:`STOP_SIGNAL`, which a sweep stopped by Ctrl-C sends to its jobs'
+processes. :func:`interrupt_signals` makes all three raise ``KeyboardInterrupt`` (the first one
+only); :func:`interrupt_deferred` holds them while something must not be cut in half (a file
+being written, a block of steps being logged); :func:`forward` passes a sweep's stop on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+#: The signal a sweep stopped by Ctrl-C sends to its jobs' processes: not SIGINT, which some
+#: launchers' workers never see as Python's (Ray's handle it in C).
+STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
+#: The signals that end a run as interrupted, where the process has a handler for them
+#: (``python -m optlab`` does).
+INTERRUPTS = tuple(dict.fromkeys((signal.SIGINT, signal.SIGTERM, STOP_SIGNAL)))
+
+
+@contextlib.contextmanager
+def interrupt_signals() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and :data:`STOP_SIGNAL` raise KeyboardInterrupt in the block, also in a
+    launcher's worker process that ignores Ctrl-C (joblib's), so its job records
+    ``interrupted``. Only the first does: a job often gets two (a terminal's Ctrl-C to its
+    process group, then the sweep's stop signal), and a second one while the job ends would
+    leave its record unwritten."""
+    raised = False
+
+    def first_only(number: int, frame: Any) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise KeyboardInterrupt
+
+    with _handlers(first_only):
+        yield
+
+
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[list[int]]:
+    """Ctrl-C (and SIGTERM, where the process handles it) inside the block is held until its end
+    and reported in the yielded list (in the main thread; Python delivers signals nowhere else)."""
+    caught: list[int] = []
+
+    def hold(number: int, frame: Any) -> None:
+        caught.append(number)
+
+    # (a default SIGTERM ends the process at once: it is left alone)
+    numbers = [n for n in INTERRUPTS if n == signal.SIGINT or callable(signal.getsignal(n))]
+    with _handlers(hold, numbers):
+        yield caught
+
+
+@contextlib.contextmanager
+def _handlers(handler: Any, numbers: Iterable[int] = INTERRUPTS) -> Iterator[None]:
+    """``handler`` for the signals ``numbers`` in the block, the previous handlers after it."""
+    previous = {}
+    try:
+        for number in numbers:
+            previous[number] = signal.signal(number, handler)
+    except ValueError:  # not the main thread: signals are not delivered here anyway
+        pass
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def raise_interrupt(number: int, frame: Any) -> None:
+    """A handler that ends what runs as Ctrl-C does (SIGTERM before a job's own handlers are in place)."""
+    raise KeyboardInterrupt
+
+
+def forward(pids: Iterable[int]) -> None:
+    """Pass a sweep's stop on to its jobs' processes (:data:`STOP_SIGNAL`)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, STOP_SIGNAL)

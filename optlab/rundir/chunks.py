@@ -1,0 +1,147 @@
+"""A run's iterates on disk: parquet files written in chunks while it runs, merged when it ends."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..engine.log import INT_FIELDS, MAX_CHUNK_BYTES
+from .layout import write_atomic
+
+#: The version of the iterate files' layout, in their key-value metadata (docs/schema.md).
+SCHEMA_VERSION = "1"
+
+
+
+# Iterates are mostly distinct floats: dictionary encoding only costs time, except for the run id,
+# one value repeated. Statistics (min, max per row group) let readers skip files by value.
+PARQUET_OPTIONS = {"use_dictionary": ["run_id"], "write_statistics": True,
+                   "column_encoding": {name: "DELTA_BINARY_PACKED" for name in INT_FIELDS}}
+
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, **PARQUET_OPTIONS)
+
+
+
+def run_id_column(run_id: str, rows: int) -> pa.Array:
+    """``run_id`` repeated ``rows`` times as an Arrow string array, built from its buffers."""
+    data = run_id.encode()
+    offsets = np.arange(0, len(data) * (rows + 1), len(data), dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data * rows)])
+
+
+
+def file_metadata(run_id: str, run: dict | None = None) -> dict[bytes, bytes]:
+    """The key-value metadata of a run's iterate files: what they are without their folder."""
+
+    from .. import __version__
+
+    meta = {b"optlab.schema": SCHEMA_VERSION.encode(), b"optlab.version": __version__.encode(),
+            b"optlab.run_id": run_id.encode()}
+    if run is not None:
+        meta[b"optlab.run"] = json.dumps(run, allow_nan=False, default=str).encode()
+    return meta
+
+
+
+class ChunkFiles:
+    """A sink of tables for one run's ``iterates.parquet``.
+
+    Tables gather in memory; each time ``chunk_rows`` rows (or :data:`MAX_CHUNK_BYTES`) have
+    gathered they are written as
+    ``iterates.parts/part-RUNID-NNNNNN.parquet``, atomically, so a crashed run keeps them; the
+    run id in the name keeps apart the parts of different writers. :meth:`merge` writes
+    ``iterates.parquet`` (atomically) from this run's parts and the rows still in memory, and
+    removes those parts only. With a ``run_id``, every file carries it as a column and, with
+    ``run`` (the run's settings), in its key-value metadata (:func:`file_metadata`).
+    """
+
+    def __init__(self, run_dir: Path, chunk_rows: int = 10_000, run_id: str | None = None,
+                 run: dict | None = None) -> None:
+        self.final = run_dir / "iterates.parquet"
+        self.parts = run_dir / "iterates.parts"
+        self.chunk_rows = chunk_rows
+        self.run_id = run_id
+        self.metadata = file_metadata(run_id, run) if run_id is not None else None
+        self.prefix = f"part-{run_id}-" if run_id is not None else "part-"
+        self.count = 0
+        self.pending: list[pa.Table] = []
+        self.pending_rows = self.pending_bytes = 0
+
+    def __call__(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        self.pending_bytes += table.nbytes
+        if self.pending_bytes >= MAX_CHUNK_BYTES:  # wide logs: bounded in memory
+            self._write_part(self._take(self.pending_rows))
+        while self.pending_rows >= self.chunk_rows:  # parts of exactly chunk_rows rows
+            self._write_part(self._take(self.chunk_rows))
+
+    def _take(self, rows: int) -> pa.Table:
+        """The first ``rows`` pending rows as one table; the rest stay pending (zero-copy slices)."""
+        table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
+        head, rest = table.slice(0, rows), table.slice(rows)
+        self.pending = [rest] if rest.num_rows else []
+        self.pending_rows, self.pending_bytes = rest.num_rows, rest.nbytes
+        return head
+
+    def _labelled(self, table: pa.Table) -> pa.Table:
+        """``table`` with the run id column and the file metadata, when there is a run id."""
+        if self.run_id is None:
+            return table
+        if "run_id" not in table.column_names:
+            table = table.append_column("run_id", run_id_column(self.run_id, table.num_rows))
+        return table.replace_schema_metadata(self.metadata)
+
+    def _write_part(self, table: pa.Table) -> None:
+        table = self._labelled(table)
+        self.parts.mkdir(exist_ok=True)
+        write_atomic(self.parts / f"{self.prefix}{self.count:06d}.parquet", lambda p: write_table(table, p))
+        self.count += 1
+
+    def own_parts(self) -> list[Path]:
+        """The part files this writer wrote, in order."""
+        return [self.parts / f"{self.prefix}{i:06d}.parquet" for i in range(self.count)
+                if (self.parts / f"{self.prefix}{i:06d}.parquet").exists()]
+
+    def merge(self) -> None:
+        """Write ``iterates.parquet``; when that fails (a full disk), the parts stay on disk and
+        the rows in memory stay pending, and the error is raised."""
+        parts = self.own_parts()
+        tail, self.pending, self.pending_rows, self.pending_bytes = self.pending, [], 0, 0
+        if not parts and not tail:
+            return
+
+        def write(tmp: Path) -> None:
+            if not parts:
+                write_table(self._labelled(pa.concat_tables(tail)), tmp)
+                return
+            schema = pq.ParquetFile(parts[0]).schema_arrow
+            with pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
+                for part in parts:
+                    writer.write_table(pq.ParquetFile(part).read())  # (read_table imports pandas)
+                for table in tail:
+                    writer.write_table(self._labelled(table))
+
+        if len(parts) == 1 and not tail:  # already a complete file: renaming is atomic too
+            os.replace(parts[0], self.final)
+        else:
+            try:
+                write_atomic(self.final, write)
+            except BaseException:
+                self.pending, self.pending_rows = tail, sum(t.num_rows for t in tail)
+                self.pending_bytes = sum(t.nbytes for t in tail)
+                raise
+            for part in parts:
+                part.unlink()
+        if self.count:
+            with contextlib.suppress(OSError):  # (left alone when other files are in it)
+                self.parts.rmdir()
