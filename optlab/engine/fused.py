@@ -147,7 +147,9 @@ class FusedRun:
     def __init__(self, program: StepProgram, params: tuple[float, ...], n_log: int, gtol: float, xtol: float,
                  timed: bool) -> None:
         self.program, self.params, self.n_log = program, params, n_log
-        self.loop = program.loop(n_log, timed, xtol == 0.0)
+        xtol_zero = xtol == 0.0
+        self.loop = program.lowered(("loop", n_log, timed, xtol_zero),
+                                    lambda: write_loop(program, n_log, timed, xtol_zero))
         self.gate = gtol * (1.0 + ROUNDING_SLACK) + TINY
         self.xgate = xtol * xtol * (1.0 + ROUNDING_SLACK)
         self.clock = time.perf_counter  # tests stand in a clock that presses Ctrl-C

@@ -6,8 +6,8 @@ recording of f's value and gradient at the new point and with ||grad f|| (the no
 :mod:`optlab.stopping`), and lowers the whole with the writers of
 :mod:`optlab.autodiff.scalar_code`:
 
-* :meth:`StepProgram.loop`: scalar code advancing one run many steps per call, in blocks of
-  :data:`UNROLL` steps (:mod:`optlab.fused`);
+* the fused loop (:mod:`optlab.engine.fused`): scalar code advancing one run many steps per call,
+  in blocks of steps;
 * :meth:`StepProgram.vector_step`: the same statements vectorised, one step of many runs at
   once (batches of starts and learning rates) or of many blocks of one run at once (the
   replay of a fused stretch).
@@ -148,13 +148,11 @@ class StepProgram:
             self._code[key] = src.function("step", "carry, k, params, out", body, "one step of many runs (vectorised)")
         return self._code[key]
 
-    def loop(self, n_log: int, timed: bool, xtol_zero: bool) -> Callable:
-        """The fused loop of one run (see :mod:`optlab.fused`), made once per options."""
-        from .fused import write_loop
-
-        key = ("loop", n_log, timed, xtol_zero)
+    def lowered(self, key: tuple, lower: Callable[[], Callable]) -> Callable:
+        """The lowering ``key`` of this program, made by ``lower()`` once (the fused loop of
+        :mod:`optlab.engine.fused` keeps its loops here, one per log and clock options)."""
         if key not in self._code:
-            self._code[key] = write_loop(self, n_log, timed, xtol_zero)
+            self._code[key] = lower()
         return self._code[key]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from .. import autodiff as ad
 from ..errors import ConfigError, check_number
 from ..options import constructor_options
+from .derivatives import derivatives_of, derived
 
 
 class Objective:
@@ -32,25 +33,30 @@ class Objective:
         raise NotImplementedError
 
     # -- derivatives ----------------------------------------------------------------
-    # From autodiff, compiled from one recording of f per input shape (optlab.derivatives); an
+    # From autodiff, compiled from one recording of f per input shape (optlab.objectives.derivatives); an
     # f that cannot be replayed (it branches on x.data, or is random) stays on the eager engine,
     # as does every call when ``compiled = False``. A subclass may write any of these out.
     compiled: ClassVar[bool] = True
 
+    @derived
     def value(self, x: np.ndarray) -> float:
-        return _derivatives(self).value(x)
+        return derivatives_of(self).value(x)
 
+    @derived
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        return _derivatives(self).value_and_grad(x)
+        return derivatives_of(self).value_and_grad(x)
 
+    @derived
     def grad(self, x: np.ndarray) -> np.ndarray:
-        return _derivatives(self).grad(x)
+        return derivatives_of(self).grad(x)
 
+    @derived
     def hessian(self, x: np.ndarray) -> np.ndarray:
-        return _derivatives(self).hessian(x)
+        return derivatives_of(self).hessian(x)
 
+    @derived
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return _derivatives(self).hvp(x, v)
+        return derivatives_of(self).hvp(x, v)
 
     def costs(self, name: str) -> tuple[int, int, int]:
         """What one call of ``name`` costs, as (function, gradient, Hessian) evaluations; a black
@@ -86,12 +92,6 @@ class Objective:
 
     def gap(self, f: float) -> float | None:
         return None if self.f_star is None else f - self.f_star
-
-
-def _derivatives(objective: Objective) -> Any:
-    from .derivatives import derivatives_of
-
-    return derivatives_of(objective)
 
 
 def _show(x: np.ndarray) -> str:

@@ -23,9 +23,15 @@ import numpy as np
 
 from .. import autodiff as ad
 from ..autodiff import compile as ad_compile
-from .base import Objective
 
 NAMES = ("value", "value_and_grad", "grad", "hessian", "hvp")
+DERIVED = "derived_by_optlab"  # marks Objective's own methods: a subclass's override is analytic
+
+
+def derived(method: Any) -> Any:
+    """Mark a method of :class:`~optlab.objectives.base.Objective` as one this module answers."""
+    setattr(method, DERIVED, True)
+    return method
 _FLOAT = np.dtype(float)
 _MISSING = object()
 _SHARED: dict[tuple, ad_compile.Compiled] = {}  # (class, options, shape) -> code, shared by equal objectives
@@ -35,10 +41,10 @@ _SHARED_MAX = 256
 class Derivatives:
     """Value, gradient, Hessian and Hessian-vector product of one objective (see the module docstring)."""
 
-    def __init__(self, objective: Objective) -> None:
+    def __init__(self, objective: Any) -> None:
         self.objective = objective
         cls = type(objective)
-        self.analytic = frozenset(n for n in NAMES if getattr(cls, n) is not getattr(Objective, n))
+        self.analytic = frozenset(n for n in NAMES if not getattr(getattr(cls, n), DERIVED, False))
         self.eager_reason: str | None = None
         self._compiled: dict[tuple[int, ...], ad_compile.Compiled | None] = {}
         self._options = _fingerprint(cls, objective.params) if cls.compiled else None
@@ -127,7 +133,7 @@ class Derivatives:
 _OWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def derivatives_of(objective: Objective) -> Derivatives:
+def derivatives_of(objective: Any) -> Derivatives:
     """The derivatives of ``objective``, made once per objective."""
     try:
         own = _OWN.get(objective)
