@@ -244,3 +244,92 @@ def test_no_untyped_fence():
                     bare.append(f"{page.relative_to(REPO)}:{number}")
                 inside = not inside
     assert not bare, f"fences without a language (use ```text for output): {bare}"
+
+
+# -- the prose around the blocks: names, modules and links that must follow the code -------------------
+def test_layout_names_every_module():
+    """docs/layout.md names every module of optlab/ (the plugins by their NAME.py row)."""
+    from optlab.objectives import OBJECTIVES
+    from optlab.solvers import SOLVERS
+
+    layout = (REPO / "docs" / "layout.md").read_text()
+    plugin_homes = {cls.__module__ for cls in [*OBJECTIVES.values(), *SOLVERS.values()]}
+    missing = []
+    for path in sorted((REPO / "optlab").rglob("*.py")):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        if path.name in ("__init__.py", "__main__.py") or module in plugin_homes:
+            continue
+        if f"`{path.relative_to(REPO)}`" not in layout and f"`{path.name}`" not in layout:
+            missing.append(str(path.relative_to(REPO)))
+    assert not missing, f"docs/layout.md does not name {missing}"
+
+
+def data_keys() -> set[str]:
+    """Dotted ``optlab.`` strings the code writes as data (parquet metadata, MLflow tags), not modules."""
+    keys = set()
+    for path in (REPO / "optlab").rglob("*.py"):
+        keys.update(re.findall(r'b?"(optlab\.[\w.]+)"', path.read_text()))
+    from optlab.moved import MOVED
+
+    return keys - set(MOVED)
+
+
+def resolve(name: str) -> object:
+    """The object a dotted name in the docs stands for, by import then attribute access."""
+    import importlib
+    import warnings
+
+    parts = name.split(".")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for cut in range(len(parts), 0, -1):
+            try:
+                found = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        from optlab.moved import MovedModule
+
+        assert not isinstance(found, MovedModule), f"{name}: a module name kept only for one release"
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+    return found
+
+
+def test_every_optlab_name_in_the_docs_exists():
+    """Each `optlab.x.y` of the pages is importable now, and not by a deprecated name."""
+    skip = data_keys()
+    names = {m for page in PAGES for m in re.findall(r"`(optlab(?:\.\w+)+)", page.read_text())} - skip
+    assert names
+    broken = []
+    for name in sorted(names):
+        try:
+            resolve(name)
+        except (AssertionError, AttributeError, DeprecationWarning) as error:
+            broken.append(f"{name} ({error})")
+    assert not broken, f"names in the docs that the code lacks: {broken}"
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_links_between_pages_resolve():
+    """Every relative link of README.md and docs/*.md names a file that exists, and a heading there."""
+    broken = []
+    for page in PAGES:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # not inside code blocks
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s) and the like
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and file.suffix == ".md":
+                headings = {slug(h) for h in re.findall(r"^#+ (.*)$", file.read_text(), flags=re.M)}
+                if anchor not in headings:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, broken
