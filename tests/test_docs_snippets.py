@@ -17,6 +17,8 @@ part of the page and reviewed with it:
 - ``env NAME=VALUE``: an environment variable for the block.
 - ``needs MODULE``: skipped when MODULE (an optional extra) is not installed.
 - ``repo``: the temporary directory is a copy of the whole repository (its tracked files).
+- ``excerpt PATH``: the block shows a file of the repository (``examples/my_plugins/...``): each
+  of its code lines is a line of that file, comments aside, so the page and the file cannot drift.
 - ``ci``: the block is run by ``.ci/run`` itself (the README's test command, which would
   otherwise run this test inside itself); the test checks that ``.ci/run`` reads this block.
 
@@ -60,6 +62,7 @@ class Block:
     needs: list[str] = field(default_factory=list)
     repo: bool = False
     ci: bool = False
+    excerpt: str | None = None
 
     @property
     def name(self) -> str:
@@ -81,6 +84,8 @@ def apply_directive(block: Block, text: str) -> None:
             setattr(block, word, True)
         elif word == "cwd" and len(args) == 1:
             block.cwd = args[0]
+        elif word == "excerpt" and len(args) == 1:
+            block.excerpt = args[0]
         elif word == "replace" and len(args) == 2:
             block.replacements.append((args[0], args[1]))
         elif word == "env" and len(args) == 1 and "=" in args[0]:
@@ -244,6 +249,22 @@ def test_no_untyped_fence():
                     bare.append(f"{page.relative_to(REPO)}:{number}")
                 inside = not inside
     assert not bare, f"fences without a language (use ```text for output): {bare}"
+
+
+def code_lines(text: str) -> list[str]:
+    """The lines of Python source that carry code: comments, blank lines and indentation aside."""
+    lines = (re.sub(r"(^|\s+)#.*$", "", line).strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+EXCERPTS = [b for c in CHAINS for b in c if b.excerpt]
+
+
+@pytest.mark.parametrize("block", EXCERPTS, ids=[b.name for b in EXCERPTS])
+def test_excerpt_matches_its_file(block: Block) -> None:
+    source = set(code_lines((REPO / block.excerpt).read_text()))
+    stray = [line for line in code_lines(block.code) if line not in source]
+    assert not stray, f"{block.name} shows lines that {block.excerpt} does not have: {stray}"
 
 
 # -- the prose around the blocks: names, modules and links that must follow the code -------------------
