@@ -354,3 +354,12 @@ def test_links_between_pages_resolve():
                 if anchor not in headings:
                     broken.append(f"{page.name}: {target} (no such heading)")
     assert not broken, broken
+
+
+def test_readme_is_a_short_page():
+    """The README stays a page a newcomer reads through (at most 400 lines); the rest is in docs/."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert len(lines) <= 400, f"README.md has {len(lines)} lines; allowed: 400 (move the rest to a docs/ page)"
+    index = (REPO / "docs" / "index.md").read_text()
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md") if p.name != "index.md")
+    assert [p for p in pages if f"]({p})" not in index] == [], "docs/index.md lists every page"
