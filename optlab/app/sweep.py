@@ -86,6 +86,18 @@ def read_sweep_id(sweep_dir: Path) -> str | None:
     return found.get("sweep_id") if found else None
 
 
+def swept(task_overrides: list[str], sweep_dir: Path, sweeper_params: Any) -> list[str]:
+    """The overrides of a sweep's job that its sweep varies: those of the keys the sweeper's
+    ``params`` name and those given on the command line with several values (``solver=gd,bfgs``);
+    a job's summary shows them (which rate was this?)."""
+    keys = {str(k) for k in (sweeper_params or {})}
+    for line in (_read(Path(sweep_dir) / MANIFEST) or {}).get("overrides") or []:
+        key, _, values = str(line).partition("=")
+        if "," in values or "(" in values:
+            keys.add(key.lstrip("+~"))
+    return [o for o in task_overrides if o.partition("=")[0].lstrip("+~") in keys]
+
+
 def _keys_in(job_dir: Path) -> set[Any]:
     from ..rundir.layout import RECORD
 
