@@ -15,6 +15,8 @@ part of the page and reviewed with it:
 - ``replace "OLD" "NEW"``: run at reduced size; OLD must occur in the block (so the
   reduction cannot silently stop applying when the block changes).
 - ``env NAME=VALUE``: an environment variable for the block.
+- ``setup "COMMAND"``: a shell command run first, in the same directory (a sweep for a block
+  that reads "a sweep"), shown in the page's source like every directive.
 - ``needs MODULE``: skipped when MODULE (an optional extra) is not installed.
 - ``repo``: the temporary directory is a copy of the whole repository (its tracked files).
 - ``excerpt PATH``: the block shows a file of the repository (``examples/my_plugins/...``): each
@@ -63,6 +65,7 @@ class Block:
     repo: bool = False
     ci: bool = False
     excerpt: str | None = None
+    setup: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -91,6 +94,8 @@ def apply_directive(block: Block, text: str) -> None:
         elif word == "env" and len(args) == 1 and "=" in args[0]:
             name, _, value = args[0].partition("=")
             block.env[name] = value
+        elif word == "setup" and len(args) == 1:
+            block.setup.append(args[0])
         elif word == "needs" and args:
             block.needs.extend(args)
         else:
@@ -208,6 +213,8 @@ def test_block_runs(chain: list[Block], tmp_path: Path) -> None:
             pending.clear()
 
     for block in chain:
+        for command in block.setup:
+            execute(command, "bash", root / block.cwd, environment(block), f"{block.name} (setup)")
         if block.ci:
             assert block.lang == "bash" and ci_test_command() == block.code.strip(), \
                 f"{block.name} is marked ci, but .ci/run does not run it"
