@@ -157,9 +157,12 @@ def count_blocks(request):
     by_ci = sum(b.ci for c in CHAINS for b in c)
     line = (f"docs snippets: {len(EXECUTED)} of {total} runnable blocks executed here "
             f"({by_ci} run by .ci/run itself)")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:  # pragma: no cover - without a terminal
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # past pytest's capture, onto the terminal
+            reporter.ensure_newline()
+            reporter.write_line(line)
+    else:  # pragma: no cover - without a terminal or capture
         print(line)
 
 
