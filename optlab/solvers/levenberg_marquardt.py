@@ -65,9 +65,8 @@ class LevenbergMarquardt(Solver):
         hessian, gradient = 2.0 * scaled.T @ scaled, 2.0 * scaled.T @ state.residual
         rejected, trials = state.rejected, ResidualTrials(problem)
         for _ in range(MAX_REJECTIONS):
-            q, on_boundary = exact_step(hessian, gradient, radius)
+            q, on_boundary, predicted = exact_step(hessian, gradient, radius)  # predicted: L(0) - L(p)
             p = q / scale
-            predicted = -(float(gradient @ q) + 0.5 * float(q @ (hessian @ q)))  # L(0) - L(p)
             x_trial = state.x + p
             if predicted <= 0 or np.array_equal(x_trial, state.x):
                 break  # the model promises no decrease, or the step no longer changes x

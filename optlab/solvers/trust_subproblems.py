@@ -1,17 +1,30 @@
 """Trust-region subproblems: min_p m(p) = g^T p + 1/2 p^T H p subject to ||p|| <= radius.
 
-Each returns ``(p, on_boundary)``. Reference: Nocedal and Wright, *Numerical Optimization*,
-2nd ed., 2006, Chapter 4 (exact: Sec. 4.3, Moré and Sorensen 1983) and Algorithm 7.2 (Steihaug).
+Each returns a :class:`TrialStep`: p, whether it lies on the boundary, and the model's
+decrease m(0) - m(p) that the gain ratio compares with f's. Steihaug-CG needs only
+Hessian-vector products (no n x n matrix: it scales to large n); the exact solution needs
+H itself and its eigendecomposition (O(n^3) per solve). Reference: Nocedal and Wright,
+*Numerical Optimization*, 2nd ed., 2006, Chapter 4 (exact: Sec. 4.3, Moré and Sorensen
+1983) and Algorithm 7.2 (Steihaug).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from .line_search import ROUNDING
+
+
+class TrialStep(NamedTuple):
+    """A subproblem's answer: the step, whether ||p|| = radius, and m(0) - m(p)."""
+
+    p: np.ndarray
+    on_boundary: bool
+    decrease: float
 
 
 def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
@@ -21,36 +34,43 @@ def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
 
 
 def steihaug_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, radius: float,
-                max_iter: int | None = None) -> tuple[np.ndarray, bool]:
+                max_iter: int | None = None) -> TrialStep:
     """CG-Steihaug: conjugate gradients on H p = -g from p = 0, stopped at residual
     min(0.5, sqrt(||g||)) ||g||, or on the boundary when the iterate leaves the region or
-    meets negative curvature (Nocedal and Wright, Algorithm 7.2)."""
+    meets negative curvature (Nocedal and Wright, Algorithm 7.2).
+
+    One Hessian-vector product per CG iteration and none more: the model along the path is
+    kept as a number, m(z + t d) = m(z) + t r^T d + t^2/2 d^T H d with r = H z + g, from the
+    products CG forms anyway.
+    """
     gnorm = float(np.linalg.norm(g))
     tolerance = min(0.5, math.sqrt(gnorm)) * gnorm
     z = np.zeros_like(g)
     r = g.copy()
     d = -r
     rr = float(r @ r)
+    model = 0.0  # m(z)
     for _ in range(max_iter if max_iter is not None else 20 * g.size):
         if math.sqrt(rr) <= tolerance:
             break
         hd = hvp(d)
         curvature = float(d @ hd)
-        if curvature <= 0:
-            return z + _to_boundary(z, d, radius) * d, True
-        alpha = rr / curvature
-        z_next = z + alpha * d
-        if float(np.linalg.norm(z_next)) >= radius:
-            return z + _to_boundary(z, d, radius) * d, True
+        slope = float(r @ d)
+        alpha = rr / curvature if curvature > 0 else math.inf
+        z_next = z + alpha * d if curvature > 0 else None
+        if z_next is None or float(np.linalg.norm(z_next)) >= radius:
+            tau = _to_boundary(z, d, radius)
+            return TrialStep(z + tau * d, True, -(model + tau * slope + 0.5 * tau * tau * curvature))
+        model += alpha * slope + 0.5 * alpha * alpha * curvature
         z = z_next
         r = r + alpha * hd
         rr_next = float(r @ r)
         d = -r + (rr_next / rr) * d
         rr = rr_next
-    return z, False
+    return TrialStep(z, False, -model)
 
 
-def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 1e-10) -> tuple[np.ndarray, bool]:
+def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 1e-10) -> TrialStep:
     """The global minimiser of the model in the ball, from H = Q diag(lambda) Q^T.
 
     p(mu) = -(H + mu I)^{-1} g with mu >= max(0, -lambda_min) and mu (||p(mu)|| - radius) = 0.
@@ -67,10 +87,13 @@ def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 
     def step(mu: float) -> np.ndarray:
         return -(vectors @ (coeffs / (eigenvalues + mu)))
 
+    def answer(p: np.ndarray, on_boundary: bool) -> TrialStep:
+        return TrialStep(p, on_boundary, -(float(g @ p) + 0.5 * float(p @ (hessian @ p))))
+
     if lowest > 0:
         p = step(0.0)
         if float(np.linalg.norm(p)) <= radius:
-            return p, False
+            return answer(p, False)
     floor = max(0.0, -lowest)
     # hard case: the components along the lowest eigenspace vanish and the shifted step is short
     degenerate = np.abs(eigenvalues - lowest) <= 1e-12 * scale
@@ -80,7 +103,7 @@ def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 
         length = float(np.linalg.norm(p))
         if length <= radius:
             u = vectors[:, 0]
-            return p + _to_boundary(p, u, radius) * u, True
+            return answer(p + _to_boundary(p, u, radius) * u, True)
     # ||p(mu)|| decreases from +inf (at mu = floor) to 0: bracket, then Newton on 1/||p|| - 1/radius
     lo, hi = floor, floor + float(np.linalg.norm(g)) / radius + scale  # ||p(hi)|| <= ||g|| / (hi - floor)
     mu = floor + 1e-12 * scale
@@ -98,7 +121,7 @@ def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 
         # Newton on phi(mu) = 1/||p|| - 1/radius, nearly linear in mu (Nocedal and Wright, eq. 4.44)
         newton = mu + (length - radius) / radius * length / -dlength
         mu = newton if lo < newton < hi else 0.5 * (lo + hi)
-    return step(mu), True
+    return answer(step(mu), True)
 
 
 def gain_ratio(f: float, f_trial: float, predicted: float) -> float:
