@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import ConfigError, NoProgress, SolverFailure, check_number
 from .base import Solver, State
+from .line_search import ROUNDING
 from .options import check_choice, check_interval
 from .problem import Problem
 from .trust_subproblems import TrialStep, exact_step, gain_ratio, steihaug_cg
@@ -33,7 +34,8 @@ class TrustRegion(Solver):
     ``exact`` (Moré-Sorensen, the global minimiser of the model in the ball, from the dense
     H_k and its eigendecomposition: O(n^2) memory and O(n^3) time per iteration). One
     iteration is one accepted step: rejected trials (each one function evaluation) happen
-    inside it and are counted in ``state.rejected``; ``step_size`` is ||p_k||. Reference:
+    inside it and are counted in ``state.rejected``; ``step_size`` is ||p_k||. A rejected trial
+    whose predicted decrease is already below f's rounding ends the run as stalled. Reference:
     Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006, Algorithm 4.1 with
     Algorithm 7.2 or Sec. 4.3.
     """
@@ -83,4 +85,7 @@ class TrustRegion(Solver):
             rejected += 1
             if radius <= np.finfo(float).eps * (1.0 + float(np.linalg.norm(state.x))):
                 break  # steps this short no longer change x
-        raise NoProgress(f"trust region: no step decreases f (every trial down to radius {radius:.3g} rejected)")
+            if predicted <= ROUNDING * abs(state.f):
+                break  # a smaller region promises even less: below f's rounding, no trial can show a decrease
+        raise NoProgress(f"trust region: no step decreases f (every trial down to radius {radius:.3g} rejected, "
+                         f"||grad f|| = {float(np.linalg.norm(state.g)):.3g})")
