@@ -7,8 +7,8 @@ with f(x) = sum_i r_i^2. r and J come from one of two kinds of code (:func:`resi
   the pairing p(x, u) = u^T r(x), u in R^m, is compiled like any objective
   (:mod:`optlab.autodiff.compile`, one recording per input size). Its gradient holds
   r = dp/du, and its Hessian holds J = d^2 p / du dx, neither depending on u: the
-  Hessian-vector products H (e_j, 0) = (., J e_j) give J's columns, all in one batched
-  call (or the whole Hessian in scalar code, for small sizes). Objectives of the same class
+  Hessian-vector products H (e_j, 0) = (., J e_j) give J's columns (one product per column
+  in scalar code for small sizes, else all in one batched call). Objectives of the same class
   and options share this code within a process, as they share their derivatives.
 * eager (:class:`EagerResidual`), where r cannot be replayed (it reads ``x.data`` or is
   random), where the class sets ``compiled = False``, or inside :func:`optlab.autodiff.eager`:
@@ -142,22 +142,23 @@ class CompiledResidual:
         return self.compiled.value_and_grad(self._point(x))[1][self.n:]
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
-        n = self.n
-        if self.compiled.scalar:
-            return np.ascontiguousarray(self.compiled.hessian(self._point(x))[n:, :n])
         if self._columns is None:
             self._columns = self._column_code()
         return self._columns(self._point(x))
 
     def _column_code(self) -> Any:
-        """J's columns H (e_j, 0)[n:] from a point z: one batched call, or one product per column."""
+        """J's columns H (e_j, 0)[n:] at a point z: for small sizes one product per column in
+        scalar code (the whole Hessian's scalar code would take n + m products to write), else
+        all columns in one batched call where (n + m) n numbers fit, else one product per column."""
         n, m = self.n, self.m
         units = np.zeros((n + m, n))
         units[:n] = np.eye(n)
-        try:
-            batched = self.compiled.batched("hvp") if (n + m) * n <= BATCHED_MAX else None
-        except ad_compile.NotCompilable:
-            batched = None
+        batched = None
+        if not self.compiled.scalar and (n + m) * n <= BATCHED_MAX:
+            try:
+                batched = self.compiled.batched("hvp")
+            except ad_compile.NotCompilable:
+                pass
         if batched is not None:
             return lambda z: np.ascontiguousarray(batched(np.repeat(z[:, None], n, axis=1), units)[n:])
         hvp = self.compiled.hvp
