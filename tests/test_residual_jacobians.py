@@ -1,0 +1,112 @@
+"""Compiled residuals and Jacobians (optlab.solvers.residuals) against finite differences and
+the eager engine, on every shipped least-squares objective and MINPACK's test problems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optlab import autodiff as ad
+from optlab.engine.driver import run
+from optlab.engine.stopping import Stop
+from optlab.objectives import OBJECTIVES
+from optlab.solvers import SOLVERS
+from optlab.solvers.residuals import CompiledResidual, EagerResidual, residual_code
+
+from .least_squares_problems import MINPACK_PROBLEMS, ResidualProblem, minpack_problems
+
+SHIPPED = [name for name, cls in OBJECTIVES.items() if callable(getattr(cls, "residual", None))]
+PROBLEMS = {name: OBJECTIVES[name] for name in SHIPPED} | {p.name + "_mgh": (lambda p=p: p) for p in
+                                                              minpack_problems()}
+
+
+def eager_residual(objective, x):
+    with ad.no_grad():
+        return ad.as_variable(objective.residual(ad.Variable(np.array(x, dtype=float)))).data.reshape(-1)
+
+
+def central_differences(objective, x, h=1e-6):
+    return np.stack([(eager_residual(objective, x + h * e) - eager_residual(objective, x - h * e)) / (2 * h)
+                     for e in np.eye(x.size)], axis=1)
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_compiled_jacobian_matches_finite_differences_and_the_eager_engine(name):
+    objective = PROBLEMS[name]()
+    rng = np.random.default_rng(3)
+    x = objective.start() + 0.05 * (1.0 + np.abs(objective.start())) * rng.standard_normal(objective.dim)
+    code = residual_code(objective, x)
+    assert isinstance(code, CompiledResidual)
+    r, jacobian = code.residual(x), code.jacobian(x)
+    with ad.eager():
+        eager = residual_code(objective, x)
+        assert isinstance(eager, EagerResidual)
+        r_eager, jacobian_eager = eager.residual(x), eager.jacobian(x)
+    # the same operations on the same values: equal up to the order of sums
+    scale = max(1.0, float(np.abs(r_eager).max()))
+    np.testing.assert_allclose(r, r_eager, rtol=0, atol=1e-14 * scale)
+    np.testing.assert_allclose(jacobian, jacobian_eager, rtol=0, atol=1e-13 * max(1.0, float(np.abs(jacobian).max())))
+    # an independent reference: central differences of r, O(h^2) plus rounding / h
+    fd = central_differences(objective, x)
+    np.testing.assert_allclose(jacobian, fd, rtol=1e-5, atol=1e-6 * max(1.0, float(np.abs(jacobian).max())))
+    assert jacobian.shape == (r.size, x.size) and jacobian.flags.c_contiguous
+
+
+def test_the_batched_and_the_scalar_column_code_agree_with_the_eager_jacobian():
+    # least_squares (m = 50: batched code) and beale (scalar code), J at three points each
+    for objective in (OBJECTIVES["least_squares"](), OBJECTIVES["beale"](), OBJECTIVES["rosenbrock"](dim=30)):
+        code = residual_code(objective, objective.start())
+        for seed in range(3):
+            x = objective.start() + np.random.default_rng(seed).standard_normal(objective.dim)
+            with ad.eager():
+                expected = residual_code(objective, x).jacobian(x)
+            np.testing.assert_allclose(code.jacobian(x), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_objectives_of_the_same_options_share_the_code_unless_their_residuals_differ():
+    a, b = OBJECTIVES["curve_fit"](seed=4), OBJECTIVES["curve_fit"](seed=4)
+    x = a.start()
+    assert residual_code(a, x) is residual_code(b, x)  # recorded once, checked for b
+    assert residual_code(OBJECTIVES["curve_fit"](seed=5), x) is not residual_code(a, x)
+    changed = OBJECTIVES["curve_fit"](seed=4)
+    changed.y = changed.y + 1.0  # same options, other data: the check against its own recording fails
+    code = residual_code(changed, x)
+    assert code is not residual_code(a, x)
+    np.testing.assert_allclose(code.residual(x), eager_residual(changed, x), rtol=0, atol=1e-15)
+
+
+class ReadsValues(ResidualProblem):
+    """A residual that branches on x.data: it cannot be replayed, so it stays eager."""
+
+    def __init__(self) -> None:
+        super().__init__("reads_values", None, [2.0, 1.0])
+
+    def residual(self, x):
+        sign = 1.0 if x.data[0] > 0 else -1.0
+        return ad.stack([sign * (x[0] - 1.0), 10.0 * (x[1] - x[0] ** 2)])
+
+
+class NotCompiled(ResidualProblem):
+    compiled = False
+
+
+def test_residuals_that_cannot_be_compiled_stay_on_the_eager_engine_and_still_solve():
+    rosenbrock = {name: residual for name, residual, _ in MINPACK_PROBLEMS}["rosenbrock"]
+    for objective in (ReadsValues(), NotCompiled("rosenbrock", rosenbrock, [-1.2, 1.0])):
+        assert isinstance(residual_code(objective, objective.start()), EagerResidual)
+        for solver in ("gauss_newton", "levenberg_marquardt"):
+            out = run(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))
+            assert out.status == "converged", (solver, out.message)
+            np.testing.assert_allclose(out.state.x, [1.0, 1.0], atol=1e-8)
+
+
+@pytest.mark.parametrize("solver", ["gauss_newton", "levenberg_marquardt"])
+def test_compiled_and_eager_runs_take_the_same_path(solver):
+    # r and J agree to rounding, so both runs take the same steps (to rounding) on a curved problem
+    objective = OBJECTIVES["curve_fit"]()
+    compiled = run(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))
+    with ad.eager():
+        eager = run(OBJECTIVES["curve_fit"](), SOLVERS[solver](), None, Stop(gtol=1e-10))
+    assert compiled.status == eager.status == "converged"
+    assert (compiled.iterations, compiled.nfev, compiled.ngev) == (eager.iterations, eager.nfev, eager.ngev)
+    np.testing.assert_allclose(compiled.state.x, eager.state.x, rtol=1e-12)
