@@ -27,17 +27,29 @@ class TrialStep(NamedTuple):
     decrease: float
 
 
+def _boundary_roots(z: np.ndarray, d: np.ndarray, radius: float) -> tuple[float, float]:
+    """The two tau with ||z + tau d|| = radius (z inside the region): one <= 0, one >= 0."""
+    a, b, c = float(d @ d), 2.0 * float(z @ d), float(z @ z) - radius * radius
+    root = math.sqrt(max(b * b - 4.0 * a * c, 0.0))
+    return (-b - root) / (2.0 * a), (-b + root) / (2.0 * a)
+
+
 def _to_boundary(z: np.ndarray, d: np.ndarray, radius: float) -> float:
     """tau >= 0 with ||z + tau d|| = radius (z inside the region)."""
-    a, b, c = float(d @ d), 2.0 * float(z @ d), float(z @ z) - radius * radius
-    return (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)
+    return _boundary_roots(z, d, radius)[1]
+
+
+def _along(model: float, slope: float, curvature: float, t: float) -> float:
+    """m(z + t d) from m(z), the slope r^T d and the curvature d^T H d."""
+    return model + t * slope + 0.5 * t * t * curvature
 
 
 def steihaug_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, radius: float,
                 max_iter: int | None = None) -> TrialStep:
     """CG-Steihaug: conjugate gradients on H p = -g from p = 0, stopped at residual
-    min(0.5, sqrt(||g||)) ||g||, or on the boundary when the iterate leaves the region or
-    meets negative curvature (Nocedal and Wright, Algorithm 7.2).
+    min(0.5, sqrt(||g||)) ||g||, or on the boundary when the iterate leaves the region, or
+    where it meets negative curvature, at whichever of the two boundary points along the
+    direction has the lower model value (Nocedal and Wright, Algorithm 7.2).
 
     One Hessian-vector product per CG iteration and none more: the model along the path is
     kept as a number, m(z + t d) = m(z) + t r^T d + t^2/2 d^T H d with r = H z + g, from the
@@ -56,12 +68,16 @@ def steihaug_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, radius: 
         hd = hvp(d)
         curvature = float(d @ hd)
         slope = float(r @ d)
-        alpha = rr / curvature if curvature > 0 else math.inf
-        z_next = z + alpha * d if curvature > 0 else None
-        if z_next is None or float(np.linalg.norm(z_next)) >= radius:
+        if curvature <= 0:
+            back, ahead = _boundary_roots(z, d, radius)
+            tau = back if _along(model, slope, curvature, back) < _along(model, slope, curvature, ahead) else ahead
+            return TrialStep(z + tau * d, True, -_along(model, slope, curvature, tau))
+        alpha = rr / curvature
+        z_next = z + alpha * d
+        if float(np.linalg.norm(z_next)) >= radius:
             tau = _to_boundary(z, d, radius)
-            return TrialStep(z + tau * d, True, -(model + tau * slope + 0.5 * tau * tau * curvature))
-        model += alpha * slope + 0.5 * alpha * alpha * curvature
+            return TrialStep(z + tau * d, True, -_along(model, slope, curvature, tau))
+        model = _along(model, slope, curvature, alpha)
         z = z_next
         r = r + alpha * hd
         rr_next = float(r @ r)
