@@ -6,16 +6,24 @@ Garbow and Hillstrom, Argonne report ANL-80-74, 1980): the 18 functions at their
 listed sizes, and Watson and Chebyquad once more at a larger n (20 problems). Each
 residual is written on :mod:`optlab.autodiff` Variables, so that one definition serves
 optlab's solvers and, evaluated on numbers, scipy's ``least_squares``.
+
+:func:`scipy_lm` and :func:`optlab_lm` run Levenberg-Marquardt on one problem and list f at
+every residual evaluation, in order, so that both sides are counted alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
+import optlab.solvers.residuals as residuals
 from optlab import autodiff as ad
+from optlab.engine.driver import Outcome, run
+from optlab.engine.stopping import Stop
 from optlab.objectives.base import Objective
+from optlab.solvers import SOLVERS
 
 
 class ResidualProblem(Objective):
@@ -208,3 +216,57 @@ MINPACK_PROBLEMS: list[tuple[str, Callable, list[float]]] = [
 
 def minpack_problems() -> list[ResidualProblem]:
     return [ResidualProblem(name, residual, x0) for name, residual, x0 in MINPACK_PROBLEMS]
+
+
+def scipy_lm(objective: Objective, **tolerances) -> tuple[object, list[float]]:
+    """scipy's MINPACK ``lmder`` (``least_squares(method='lm')``) with MINPACK's scaling of the
+    variables (``x_scale='jac'``, as ``lmder1``), on optlab's residual code; f at each evaluation."""
+    from scipy.optimize import least_squares
+
+    x0 = objective.start()
+    code = residuals.residual_code(objective, x0)
+    seen: list[float] = []
+
+    def fun(x):
+        r = code.residual(x)
+        seen.append(float(r @ r))
+        return r
+
+    result = least_squares(fun, x0, jac=code.jacobian, method="lm", x_scale="jac", **tolerances)
+    return result, seen
+
+
+@contextlib.contextmanager
+def _watched_residuals(seen: list[float]) -> Iterator[None]:
+    code_for = residuals.residual_code
+
+    class Watched:
+        def __init__(self, code):
+            self.code = code
+
+        def residual(self, x):
+            r = self.code.residual(x)
+            seen.append(float(r @ r))
+            return r
+
+        def jacobian(self, x):
+            return self.code.jacobian(x)
+
+    residuals.residual_code = lambda objective, x: Watched(code_for(objective, x))
+    try:
+        yield
+    finally:
+        residuals.residual_code = code_for
+
+
+def optlab_lm(objective: Objective, stop: Stop | None = None) -> tuple[Outcome, list[float]]:
+    """optlab's ``levenberg_marquardt`` from the standard start; f at each residual evaluation."""
+    seen: list[float] = []
+    with _watched_residuals(seen):
+        out = run(objective, SOLVERS["levenberg_marquardt"](), None, stop or Stop())
+    return out, seen
+
+
+def first_at_most(values: list[float], limit: float) -> int | None:
+    """The number of evaluations up to the first one at or below ``limit`` (None: never)."""
+    return next((i + 1 for i, v in enumerate(values) if v <= limit), None)

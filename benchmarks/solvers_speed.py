@@ -1,0 +1,193 @@
+"""The second-order and least-squares solvers against scipy, measured in the same process.
+
+    python benchmarks/solvers_speed.py            # all three parts, about a minute
+    python benchmarks/solvers_speed.py --quick    # fewer repetitions
+    python benchmarks/solvers_speed.py --only 3   # one part
+
+1. ``trust_region`` (Steihaug-CG on Hessian-vector products) on extended Rosenbrock, n = 1,000
+   and 10,000, from optlab's standard start (0, 2, 2, ...) to ||grad f|| <= 1e-5, against
+   scipy's ``trust-krylov`` with scipy's own ``rosen_der`` and ``rosen_hess_prod``, the same
+   start and gtol. A fresh objective per run (its compiled code is shared after the first).
+2. Per-iteration cost of ``gauss_newton`` and ``levenberg_marquardt`` on Beale and curve_fit,
+   run to ||grad f|| <= 1e-10 (a whole run's CPU time over its iterations): r and J from
+   compiled code against the same runs on the eager engine (``optlab.autodiff.eager()``: how
+   J was built before), and against MINPACK's ``lmder`` (scipy ``least_squares(method='lm')``)
+   handed optlab's compiled residual and Jacobian. Also a whole run on a fresh objective, as
+   in a sweep (its construction included, on both sides), where the shared code is first
+   checked against the objective's own recording.
+3. Levenberg-Marquardt's evaluations against MINPACK's on the shipped least-squares objectives
+   and MINPACK's 18 test functions (tests/least_squares_problems.py): residual and Jacobian
+   evaluations with each method's own stopping rules, and residual evaluations until the first
+   one reaching f_ref + 1e-10 (f(x0) - f_ref), f_ref the lowest f either side found.
+
+Times are CPU times (``time.process_time``), the best of several repetitions with optlab and
+the reference alternating: other processes on the machine only ever add time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from optlab import autodiff as ad  # noqa: E402
+from optlab.engine.driver import run  # noqa: E402
+from optlab.engine.stopping import Stop  # noqa: E402
+from optlab.objectives import OBJECTIVES  # noqa: E402
+from optlab.solvers import SOLVERS  # noqa: E402
+from optlab.solvers.residuals import residual_code  # noqa: E402
+from tests.least_squares_problems import first_at_most, minpack_problems, optlab_lm, scipy_lm  # noqa: E402
+
+Row = tuple[str, str, str, float, float | None]  # what, optlab, reference, ratio, limit (None: shown only)
+
+
+def best_cpu(repeats: int, *fns: Callable[[], object]) -> list[float]:
+    """The least CPU time of each function over ``repeats`` alternating rounds."""
+    best = [math.inf] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t = time.process_time()
+            fn()
+            best[i] = min(best[i], time.process_time() - t)
+    return best
+
+
+def seconds(t: float) -> str:
+    return f"{t * 1e6:.1f} us" if t < 1e-3 else f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
+
+
+# -- 1. trust_region on extended Rosenbrock --------------------------------------------------------
+def part_1(quick: bool) -> list[Row]:
+    from scipy.optimize import minimize, rosen, rosen_der, rosen_hess_prod
+
+    rows: list[Row] = []
+    for n in (1_000, 10_000):
+        x0 = OBJECTIVES["rosenbrock"](dim=n).start()
+        stop = Stop(gtol=1e-5)
+
+        def ours(n=n, stop=stop):
+            return run(OBJECTIVES["rosenbrock"](dim=n), SOLVERS["trust_region"](), None, stop)
+
+        def theirs(x0=x0):
+            return minimize(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod, method="trust-krylov",
+                            options={"gtol": 1e-5})
+
+        out, ref = ours(), theirs()  # (the first run compiles; both are checked here)
+        assert out.status == "converged" and ref.success, (out.message, ref.message)
+        t_ours, t_ref = best_cpu(3 if quick else 7, ours, theirs)
+        rows.append((f"1. trust_region (steihaug), Rosenbrock n = {n:,}",
+                     f"{seconds(t_ours)} ({out.iterations} it, {out.nfev} f, {out.nhev} Hv)",
+                     f"{seconds(t_ref)} ({ref.nit} it, {ref.nfev} f, {ref.nhev} Hv)", t_ours / t_ref, 3.0))
+    return rows
+
+
+# -- 2. per-iteration cost of the least-squares methods ----------------------------------------------
+def part_2(quick: bool) -> list[Row]:
+    from scipy.optimize import least_squares
+
+    rows: list[Row] = []
+    for name in ("beale", "curve_fit"):
+        for solver in ("gauss_newton", "levenberg_marquardt"):
+            objective = OBJECTIVES[name]()
+            code = residual_code(objective, objective.start())
+
+            def ours(objective=objective, solver=solver):
+                return run(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))
+
+            def fresh(name=name, solver=solver):  # as in a sweep: a new objective, its code shared and checked
+                return run(OBJECTIVES[name](), SOLVERS[solver](), None, Stop(gtol=1e-10))
+
+            def before(ours=ours):
+                with ad.eager():
+                    return ours()
+
+            def fresh_before(fresh=fresh):
+                with ad.eager():
+                    return fresh()
+
+            def minpack(objective=objective, code=code):
+                return least_squares(code.residual, objective.start(), jac=code.jacobian, method="lm",
+                                     x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+
+            out, old, ref = ours(), before(), minpack()
+            assert out.status == old.status == "converged" and out.iterations == old.iterations, (out, old)
+            t_ours, t_fresh, t_old, t_fresh_old, t_ref = best_cpu(5 if quick else 20, ours, fresh, before,
+                                                                  fresh_before, minpack)
+            per, per_old, per_ref = t_ours / out.iterations, t_old / old.iterations, t_ref / ref.njev
+            label = f"2. {solver}, {name}"
+            rows.append((f"{label}, per iteration", f"{seconds(per)} ({out.iterations} it)",
+                         f"{seconds(per_old)} eager (before)", per / per_old, None))
+            rows.append((f"{label}, per iteration", f"{seconds(per)}",
+                         f"{seconds(per_ref)} MINPACK lmder ({ref.njev} J)", per / per_ref, None))
+            rows.append((f"{label}, per run, fresh objective", f"{seconds(t_fresh)}",
+                         f"{seconds(t_fresh_old)} eager (before)", t_fresh / t_fresh_old, None))
+    return rows
+
+
+# -- 3. Levenberg-Marquardt's evaluations against MINPACK's ------------------------------------------
+TARGET = 1e-10
+
+
+def lm_table() -> list[tuple[str, int, int, int, int, int, int]]:
+    """Per problem: scipy nfev, njev, optlab nfev, ngev (each to its own stop), then evaluations
+    to the fixed target for scipy and optlab."""
+    shipped = [name for name, cls in OBJECTIVES.items() if callable(getattr(cls, "residual", None))]
+    table = []
+    for objective in [OBJECTIVES[name]() for name in shipped] + minpack_problems():
+        theirs, _ = scipy_lm(objective)
+        ours, _ = optlab_lm(objective)
+        _, seen_theirs = scipy_lm(objective, ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=2000)
+        _, seen_ours = optlab_lm(objective, Stop(gtol=0.0, max_iter=2000))
+        f_ref = min(min(seen_theirs), min(seen_ours))
+        limit = f_ref + TARGET * (seen_theirs[0] - f_ref)
+        table.append((objective.name, theirs.nfev, theirs.njev, ours.nfev, ours.ngev,
+                      first_at_most(seen_theirs, limit) or -1, first_at_most(seen_ours, limit) or -1))
+    return table
+
+
+def part_3(quick: bool) -> list[Row]:
+    table = lm_table()
+    print("problem                        MINPACK nfev njev | optlab nfev ngev | to target: MINPACK optlab",
+          file=sys.stderr)
+    for name, *counts in table:
+        print(f"{name:30s} {counts[0]:12d} {counts[1]:4d} | {counts[2]:11d} {counts[3]:4d} | "
+              f"{counts[4]:18d} {counts[5]:6d}", file=sys.stderr)
+    total = np.sum([row[1:] for row in table], axis=0)
+    return [
+        ("3. LM residual evaluations, own stops", f"{total[2]}", f"{total[0]} MINPACK", total[2] / total[0], 1.5),
+        ("3. LM Jacobian evaluations, own stops", f"{total[3]}", f"{total[1]} MINPACK", total[3] / total[1], 1.5),
+        ("3. LM residual evaluations to the target", f"{total[5]}", f"{total[4]} MINPACK", total[5] / total[4], 1.5),
+    ]
+
+
+PARTS = {"1": part_1, "2": part_2, "3": part_3}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions: a rough check")
+    parser.add_argument("--only", default="1,2,3", help="comma-separated part numbers")
+    args = parser.parse_args()
+    rows: list[Row] = []
+    for key in args.only.split(","):
+        print(f"part {key} ...", file=sys.stderr, flush=True)
+        rows.extend(PARTS[key.strip()](args.quick))
+    header = ("what", "optlab", "reference", "ratio", "target", "pass")
+    table = [(what, mine, ref, f"{ratio:.2f}", "-" if limit is None else f"<= {limit:g}",
+              "-" if limit is None else "pass" if ratio <= limit else "FAIL") for what, mine, ref, ratio, limit in rows]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0 if all(limit is None or ratio <= limit for *_, ratio, limit in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
