@@ -9,13 +9,14 @@
    and 10,000, from optlab's standard start (0, 2, 2, ...) to ||grad f|| <= 1e-5, against
    scipy's ``trust-krylov`` with scipy's own ``rosen_der`` and ``rosen_hess_prod``, the same
    start and gtol. A fresh objective per run (its compiled code is shared after the first).
-2. Per-iteration cost of ``gauss_newton`` and ``levenberg_marquardt`` on Beale and curve_fit,
-   run to ||grad f|| <= 1e-10 (a whole run's CPU time over its iterations): r and J from
-   compiled code against the same runs on the eager engine (``optlab.autodiff.eager()``: how
-   J was built before), and against MINPACK's ``lmder`` (scipy ``least_squares(method='lm')``)
-   handed optlab's compiled residual and Jacobian. Also a whole run on a fresh objective, as
-   in a sweep (its construction included, on both sides), where the shared code is first
-   checked against the objective's own recording.
+2. ``gauss_newton`` and ``levenberg_marquardt`` on Beale and curve_fit, run to ||grad f||
+   <= 1e-10: the cost of an iteration (a whole run less a run of one iteration, over the
+   iterations between) with r and J from compiled code, against the same runs on the eager
+   engine (``optlab.autodiff.eager()``: how J was built before); a whole run against MINPACK's
+   ``lmder`` (scipy ``least_squares(method='lm')``, tolerances 1e-15) handed optlab's compiled
+   residual and Jacobian; and a whole run on a fresh objective, as in a sweep (its
+   construction included, on both sides), where the shared code is first checked against
+   the objective's own recording.
 3. Levenberg-Marquardt's evaluations against MINPACK's on the shipped least-squares objectives
    and MINPACK's 18 test functions (tests/least_squares_problems.py): residual and Jacobian
    evaluations with each method's own stopping rules, and residual evaluations until the first
@@ -33,6 +34,7 @@ against 3 ms, seen here under load).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -100,6 +102,15 @@ def part_1(quick: bool) -> list[Row]:
 
 
 # -- 2. per-iteration cost of the least-squares methods ----------------------------------------------
+def lsq_run(name: str, solver: str, objective=None, *, eager: bool = False, max_iter: int = 50_000):
+    """A function making one run of ``solver`` on ``objective`` (None: a new objective of ``name``
+    each time, as in a sweep), on the eager engine if asked."""
+    def go():
+        with ad.eager() if eager else contextlib.nullcontext():
+            return run(objective or OBJECTIVES[name](), SOLVERS[solver](), None, Stop(gtol=1e-10, max_iter=max_iter))
+    return go
+
+
 def part_2(quick: bool) -> list[Row]:
     from scipy.optimize import least_squares
 
@@ -109,36 +120,26 @@ def part_2(quick: bool) -> list[Row]:
             objective = OBJECTIVES[name]()
             code = residual_code(objective, objective.start())
 
-            def ours(objective=objective, solver=solver):
-                return run(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))
-
-            def fresh(name=name, solver=solver):  # as in a sweep: a new objective, its code shared and checked
-                return run(OBJECTIVES[name](), SOLVERS[solver](), None, Stop(gtol=1e-10))
-
-            def before(ours=ours):
-                with ad.eager():
-                    return ours()
-
-            def fresh_before(fresh=fresh):
-                with ad.eager():
-                    return fresh()
-
             def minpack(objective=objective, code=code):
                 return least_squares(code.residual, objective.start(), jac=code.jacobian, method="lm",
                                      x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15)
 
-            out, old, ref = ours(), before(), minpack()
+            runs = [lsq_run(name, solver, objective), lsq_run(name, solver, objective, max_iter=1),
+                    lsq_run(name, solver, objective, eager=True), lsq_run(name, solver, objective, eager=True,
+                                                                          max_iter=1),
+                    lsq_run(name, solver), lsq_run(name, solver, eager=True), minpack]
+            out, old, ref = runs[0](), runs[2](), minpack()
             assert out.status == old.status == "converged" and out.iterations == old.iterations, (out, old)
-            t_ours, t_fresh, t_old, t_fresh_old, t_ref = best_cpu(5 if quick else 20, ours, fresh, before,
-                                                                  fresh_before, minpack)
-            per, per_old, per_ref = t_ours / out.iterations, t_old / old.iterations, t_ref / ref.njev
+            t = best_cpu(5 if quick else 20, *runs)
+            # the cost of an iteration: a whole run less a run of one iteration, over the iterations between
+            per, per_old = (t[0] - t[1]) / (out.iterations - 1), (t[2] - t[3]) / (old.iterations - 1)
             label = f"2. {solver}, {name}"
             rows.append((f"{label}, per iteration", f"{seconds(per)} ({out.iterations} it)",
                          f"{seconds(per_old)} eager (before)", per / per_old, None))
-            rows.append((f"{label}, per iteration", f"{seconds(per)}",
-                         f"{seconds(per_ref)} MINPACK lmder ({ref.njev} J)", per / per_ref, None))
-            rows.append((f"{label}, per run, fresh objective", f"{seconds(t_fresh)}",
-                         f"{seconds(t_fresh_old)} eager (before)", t_fresh / t_fresh_old, None))
+            rows.append((f"{label}, per run", f"{seconds(t[0])}",
+                         f"{seconds(t[6])} MINPACK lmder ({ref.nfev} f, {ref.njev} J)", t[0] / t[6], None))
+            rows.append((f"{label}, per run, fresh objective", f"{seconds(t[4])}", f"{seconds(t[5])} eager (before)",
+                         t[4] / t[5], None))
     return rows
 
 
