@@ -11,7 +11,7 @@ from .gauss_newton import ResidualState, residual_state
 from .line_search import ROUNDING
 from .problem import Problem
 from .residuals import ResidualTrials, require_residual
-from .trust_subproblems import exact_step, gain_ratio
+from .trust_subproblems import ExactSubproblem, gain_ratio
 
 MAX_REJECTIONS = 100
 
@@ -68,9 +68,9 @@ class LevenbergMarquardt(Solver):
             radius = self.factor * float(np.linalg.norm(scale * state.x)) or self.factor
         scaled = state.jacobian / scale  # J D^-1: the problem in q = D p
         hessian, gradient = 2.0 * scaled.T @ scaled, 2.0 * scaled.T @ state.residual
-        rejected, trials = state.rejected, ResidualTrials(problem)
+        rejected, trials, subproblem = state.rejected, ResidualTrials(problem), ExactSubproblem(hessian)
         for _ in range(MAX_REJECTIONS):
-            q, on_boundary, predicted = exact_step(hessian, gradient, radius)  # predicted: L(0) - L(p)
+            q, on_boundary, predicted = subproblem(gradient, radius)  # predicted: L(0) - L(p)
             p = q / scale
             x_trial = state.x + p
             if predicted <= 0 or np.array_equal(x_trial, state.x):

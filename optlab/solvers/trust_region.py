@@ -10,7 +10,7 @@ from .base import Solver, State
 from .line_search import ROUNDING
 from .options import check_choice, check_interval
 from .problem import Problem
-from .trust_subproblems import TrialStep, exact_step, gain_ratio, steihaug_cg
+from .trust_subproblems import ExactSubproblem, TrialStep, gain_ratio, steihaug_cg
 
 SUBPROBLEMS = ("steihaug", "exact")
 MAX_REJECTIONS = 100  # radius shrinks 4x per rejection: 4^-100 of the start is far below rounding
@@ -61,8 +61,7 @@ class TrustRegion(Solver):
     def _subproblem(self, problem: Problem, x: np.ndarray) -> Callable[[np.ndarray, float], TrialStep]:
         """The model's minimiser in a ball of a given radius, for the model at x."""
         if self.subproblem == "exact":
-            hessian = problem.hessian(x)
-            return lambda g, radius: exact_step(hessian, g, radius)
+            return ExactSubproblem(problem.hessian(x))
         return lambda g, radius: steihaug_cg(lambda v: problem.hvp(x, v), g, radius)
 
     def update(self, problem: Problem, state: TrustRegionState) -> TrustRegionState:

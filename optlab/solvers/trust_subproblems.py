@@ -86,58 +86,71 @@ def steihaug_cg(hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, radius: 
     return TrialStep(z, False, -model)
 
 
-def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 1e-10) -> TrialStep:
-    """The global minimiser of the model in the ball, from H = Q diag(lambda) Q^T.
+class ExactSubproblem:
+    """The global minimiser of the model in the ball, from H = Q diag(lambda) Q^T, for any radius.
 
     p(mu) = -(H + mu I)^{-1} g with mu >= max(0, -lambda_min) and mu (||p(mu)|| - radius) = 0.
     The interior Newton step when H is positive definite and short enough; otherwise the
     secular equation 1/||p(mu)|| = 1/radius is solved by safeguarded Newton iterations in mu
     (Moré and Sorensen, SIAM J. Sci. Stat. Comput. 4, 1983), with the hard case (g orthogonal
-    to the lowest eigenvectors) completed along the lowest eigenvector.
+    to the lowest eigenvectors) completed along the lowest eigenvector. H is decomposed once
+    (O(n^3)), when the subproblem is made: the trials of one iteration, at shrinking radii,
+    share it.
     """
-    eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-    coeffs = vectors.T @ g
-    lowest = float(eigenvalues[0])
-    scale = max(1.0, float(np.max(np.abs(eigenvalues))))
 
-    def step(mu: float) -> np.ndarray:
-        return -(vectors @ (coeffs / (eigenvalues + mu)))
+    def __init__(self, hessian: np.ndarray) -> None:
+        self.hessian = hessian
+        self.eigenvalues, self.vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
 
-    def answer(p: np.ndarray, on_boundary: bool) -> TrialStep:
-        return TrialStep(p, on_boundary, -(float(g @ p) + 0.5 * float(p @ (hessian @ p))))
+    def __call__(self, g: np.ndarray, radius: float, rtol: float = 1e-10) -> TrialStep:
+        eigenvalues, vectors, hessian = self.eigenvalues, self.vectors, self.hessian
+        coeffs = vectors.T @ g
+        lowest = float(eigenvalues[0])
+        scale = max(1.0, float(np.max(np.abs(eigenvalues))))
 
-    if lowest > 0:
-        p = step(0.0)
-        if float(np.linalg.norm(p)) <= radius:
-            return answer(p, False)
-    floor = max(0.0, -lowest)
-    # hard case: the components along the lowest eigenspace vanish and the shifted step is short
-    degenerate = np.abs(eigenvalues - lowest) <= 1e-12 * scale
-    if float(np.linalg.norm(coeffs[degenerate])) <= 1e-12 * max(1.0, float(np.linalg.norm(g))):
-        safe = ~degenerate
-        p = -(vectors[:, safe] @ (coeffs[safe] / (eigenvalues[safe] + floor)))
-        length = float(np.linalg.norm(p))
-        if length <= radius:
-            u = vectors[:, 0]
-            return answer(p + _to_boundary(p, u, radius) * u, True)
-    # ||p(mu)|| decreases from +inf (at mu = floor) to 0: bracket, then Newton on 1/||p|| - 1/radius
-    lo, hi = floor, floor + float(np.linalg.norm(g)) / radius + scale  # ||p(hi)|| <= ||g|| / (hi - floor)
-    mu = floor + 1e-12 * scale
-    for _ in range(100):
-        p = step(mu)
-        length = float(np.linalg.norm(p))
-        if abs(length - radius) <= rtol * radius:
-            break
-        if length > radius:
-            lo = mu
-        else:
-            hi = mu
-        # d||p||/dmu = -sum c_i^2 / (lambda_i + mu)^3 / ||p||
-        dlength = -float(np.sum(coeffs**2 / (eigenvalues + mu) ** 3)) / length
-        # Newton on phi(mu) = 1/||p|| - 1/radius, nearly linear in mu (Nocedal and Wright, eq. 4.44)
-        newton = mu + (length - radius) / radius * length / -dlength
-        mu = newton if lo < newton < hi else 0.5 * (lo + hi)
-    return answer(step(mu), True)
+        def step(mu: float) -> np.ndarray:
+            return -(vectors @ (coeffs / (eigenvalues + mu)))
+
+        def answer(p: np.ndarray, on_boundary: bool) -> TrialStep:
+            return TrialStep(p, on_boundary, -(float(g @ p) + 0.5 * float(p @ (hessian @ p))))
+
+        if lowest > 0:
+            p = step(0.0)
+            if float(np.linalg.norm(p)) <= radius:
+                return answer(p, False)
+        floor = max(0.0, -lowest)
+        # hard case: the components along the lowest eigenspace vanish and the shifted step is short
+        degenerate = np.abs(eigenvalues - lowest) <= 1e-12 * scale
+        if float(np.linalg.norm(coeffs[degenerate])) <= 1e-12 * max(1.0, float(np.linalg.norm(g))):
+            safe = ~degenerate
+            p = -(vectors[:, safe] @ (coeffs[safe] / (eigenvalues[safe] + floor)))
+            length = float(np.linalg.norm(p))
+            if length <= radius:
+                u = vectors[:, 0]
+                return answer(p + _to_boundary(p, u, radius) * u, True)
+        # ||p(mu)|| decreases from +inf (at mu = floor) to 0: bracket, then Newton on 1/||p|| - 1/radius
+        lo, hi = floor, floor + float(np.linalg.norm(g)) / radius + scale  # ||p(hi)|| <= ||g|| / (hi - floor)
+        mu = floor + 1e-12 * scale
+        for _ in range(100):
+            p = step(mu)
+            length = float(np.linalg.norm(p))
+            if abs(length - radius) <= rtol * radius:
+                break
+            if length > radius:
+                lo = mu
+            else:
+                hi = mu
+            # d||p||/dmu = -sum c_i^2 / (lambda_i + mu)^3 / ||p||
+            dlength = -float(np.sum(coeffs**2 / (eigenvalues + mu) ** 3)) / length
+            # Newton on phi(mu) = 1/||p|| - 1/radius, nearly linear in mu (Nocedal and Wright, eq. 4.44)
+            newton = mu + (length - radius) / radius * length / -dlength
+            mu = newton if lo < newton < hi else 0.5 * (lo + hi)
+        return answer(step(mu), True)
+
+
+def exact_step(hessian: np.ndarray, g: np.ndarray, radius: float, rtol: float = 1e-10) -> TrialStep:
+    """:class:`ExactSubproblem` of ``hessian`` at one radius."""
+    return ExactSubproblem(hessian)(g, radius, rtol)
 
 
 def gain_ratio(f: float, f_trial: float, predicted: float) -> float:
