@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from optlab import autodiff as ad  # noqa: E402
-from optlab.engine.driver import run  # noqa: E402
+from optlab.engine.run_set import run_set  # noqa: E402
 from optlab.engine.stopping import Stop  # noqa: E402
 from optlab.objectives import OBJECTIVES  # noqa: E402
 from optlab.solvers import SOLVERS  # noqa: E402
@@ -86,7 +86,7 @@ def part_1(quick: bool) -> list[Row]:
         stop = Stop(gtol=1e-5)
 
         def ours(n=n, stop=stop):
-            return run(OBJECTIVES["rosenbrock"](dim=n), SOLVERS["trust_region"](), None, stop)
+            return run_set(OBJECTIVES["rosenbrock"](dim=n), SOLVERS["trust_region"](), None, stop)[0]
 
         def theirs(x0=x0):
             return minimize(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod, method="trust-krylov",
@@ -107,7 +107,8 @@ def lsq_run(name: str, solver: str, objective=None, *, eager: bool = False, max_
     each time, as in a sweep), on the eager engine if asked."""
     def go():
         with ad.eager() if eager else contextlib.nullcontext():
-            return run(objective or OBJECTIVES[name](), SOLVERS[solver](), None, Stop(gtol=1e-10, max_iter=max_iter))
+            stop = Stop(gtol=1e-10, max_iter=max_iter)
+            return run_set(objective or OBJECTIVES[name](), SOLVERS[solver](), None, stop)[0]
     return go
 
 
@@ -198,9 +199,9 @@ def part_4(quick: bool) -> list[Row]:
                 continue  # (n + 1 points, n + 2 evaluations per shrink: see the docs)
             dense = name in ("newton", "gauss_newton", "levenberg_marquardt") or options.get("subproblem") == "exact"
             steps = 3 if dense and n > 100 else 10
-            run(OBJECTIVES["rosenbrock"](dim=n), SOLVERS[name](**options), None, Stop(max_iter=1))  # compile
+            run_set(OBJECTIVES["rosenbrock"](dim=n), SOLVERS[name](**options), None, Stop(max_iter=1))[0]  # compile
             t = time.process_time()
-            out = run(OBJECTIVES["rosenbrock"](dim=n), SOLVERS[name](**options), None, Stop(max_iter=steps))
+            out = run_set(OBJECTIVES["rosenbrock"](dim=n), SOLVERS[name](**options), None, Stop(max_iter=steps))[0]
             per = (time.process_time() - t) / max(out.iterations, 1)
             k = max(out.iterations, 1)
             shown = f"{name} {options}" if options else name

@@ -20,7 +20,8 @@ import numpy as np
 
 import optlab.solvers.residuals as residuals
 from optlab import autodiff as ad
-from optlab.engine.driver import Outcome, run
+from optlab.engine.outcome import Outcome
+from optlab.engine.run_set import run_set
 from optlab.engine.stopping import Stop
 from optlab.objectives.base import Objective
 from optlab.solvers import SOLVERS
@@ -263,7 +264,7 @@ def optlab_lm(objective: Objective, stop: Stop | None = None) -> tuple[Outcome, 
     """optlab's ``levenberg_marquardt`` from the standard start; f at each residual evaluation."""
     seen: list[float] = []
     with _watched_residuals(seen):
-        out = run(objective, SOLVERS["levenberg_marquardt"](), None, stop or Stop())
+        out = run_set(objective, SOLVERS["levenberg_marquardt"](), None, stop or Stop())[0]
     return out, seen
 
 

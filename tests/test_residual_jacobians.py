@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from optlab import autodiff as ad
-from optlab.engine.driver import run
+from optlab.engine.run_set import run_set
 from optlab.engine.stopping import Stop
 from optlab.objectives import OBJECTIVES
 from optlab.solvers import SOLVERS
@@ -95,7 +95,7 @@ def test_residuals_that_cannot_be_compiled_stay_on_the_eager_engine_and_still_so
     for objective in (ReadsValues(), NotCompiled("rosenbrock", rosenbrock, [-1.2, 1.0])):
         assert isinstance(residual_code(objective, objective.start()), EagerResidual)
         for solver in ("gauss_newton", "levenberg_marquardt"):
-            out = run(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))
+            out = run_set(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))[0]
             assert out.status == "converged", (solver, out.message)
             np.testing.assert_allclose(out.state.x, [1.0, 1.0], atol=1e-8)
 
@@ -104,9 +104,9 @@ def test_residuals_that_cannot_be_compiled_stay_on_the_eager_engine_and_still_so
 def test_compiled_and_eager_runs_take_the_same_path(solver):
     # r and J agree to rounding, so both runs take the same steps (to rounding) on a curved problem
     objective = OBJECTIVES["curve_fit"]()
-    compiled = run(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))
+    compiled = run_set(objective, SOLVERS[solver](), None, Stop(gtol=1e-10))[0]
     with ad.eager():
-        eager = run(OBJECTIVES["curve_fit"](), SOLVERS[solver](), None, Stop(gtol=1e-10))
+        eager = run_set(OBJECTIVES["curve_fit"](), SOLVERS[solver](), None, Stop(gtol=1e-10))[0]
     assert compiled.status == eager.status == "converged"
     assert (compiled.iterations, compiled.nfev, compiled.ngev) == (eager.iterations, eager.nfev, eager.ngev)
     np.testing.assert_allclose(compiled.state.x, eager.state.x, rtol=1e-12)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from optlab import autodiff as ad
-from optlab.engine.driver import run
+from optlab.engine.run_set import run_set
 from optlab.engine.stopping import Stop
 from optlab.objectives import OBJECTIVES
 from optlab.objectives.base import Objective
@@ -40,7 +40,7 @@ def test_steihaug_trust_region_takes_no_dense_hessian_and_follows_scipys_trust_n
     from scipy.optimize import minimize
 
     objective = Watched(200)
-    out = run(objective, SOLVERS["trust_region"](), None, Stop(gtol=1e-6))
+    out = run_set(objective, SOLVERS["trust_region"](), None, Stop(gtol=1e-6))[0]
     assert out.status == "converged", out.message
     assert out.nhev == objective.products > out.iterations  # several products per step, each counted
     np.testing.assert_allclose(out.state.x, 1.0, atol=1e-6)
@@ -93,7 +93,7 @@ def test_at_negative_curvature_steihaug_takes_the_boundary_point_with_the_lower_
 def test_the_exact_subproblem_takes_the_dense_hessian_and_each_names_what_it_compiles():
     assert SOLVERS["trust_region"]().evaluates == ("value_and_grad", "hvp")
     assert SOLVERS["trust_region"](subproblem="exact").evaluates == ("value_and_grad", "hessian")
-    out = run(Watched(5), SOLVERS["trust_region"](subproblem="exact"), None, Stop())
+    out = run_set(Watched(5), SOLVERS["trust_region"](subproblem="exact"), None, Stop())[0]
     assert out.status == "error" and "asked for the n x n Hessian" in out.message
 
 
@@ -128,7 +128,7 @@ class Offset(Objective):
     ("levenberg_marquardt", ResidualProblem("offset", lambda x: ad.concatenate([x - 1.0, ad.stack([1e4])]),
                                             [1.0 + 1e-5]))])
 def test_a_trial_predicting_less_than_fs_rounding_ends_the_run_stalled_at_once(solver, objective):
-    out = run(objective, SOLVERS[solver](), None, Stop(gtol=1e-12))
+    out = run_set(objective, SOLVERS[solver](), None, Stop(gtol=1e-12))[0]
     # the Newton / Gauss-Newton step predicts 1e-10 < 8 eps 1e8: rejected once, then stalled
     assert out.status == "stalled" and out.nfev == 2, out.message
     assert "||grad f|| = 2e-05" in out.message
