@@ -260,11 +260,13 @@ def _watched_residuals(seen: list[float]) -> Iterator[None]:
         residuals.residual_code = code_for
 
 
-def optlab_lm(objective: Objective, stop: Stop | None = None) -> tuple[Outcome, list[float]]:
-    """optlab's ``levenberg_marquardt`` from the standard start; f at each residual evaluation."""
+def optlab_lm(objective: Objective, stop: Stop | None = None, solver: str = "levenberg_marquardt"
+              ) -> tuple[Outcome, list[float]]:
+    """optlab's ``levenberg_marquardt`` (or another residual method) from the standard start;
+    f at each residual evaluation."""
     seen: list[float] = []
     with _watched_residuals(seen):
-        out = run_set(objective, SOLVERS["levenberg_marquardt"](), None, stop or Stop())[0]
+        out = run_set(objective, SOLVERS[solver](), None, stop or Stop())[0]
     return out, seen
 
 

@@ -3,17 +3,21 @@ the eager engine, on every shipped least-squares objective and MINPACK's test pr
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
 from optlab import autodiff as ad
 from optlab.engine.run_set import run_set
 from optlab.engine.stopping import Stop
+from optlab.errors import EndRun
 from optlab.objectives import OBJECTIVES
 from optlab.solvers import SOLVERS
-from optlab.solvers.residuals import CompiledResidual, EagerResidual, residual_code
+from optlab.solvers.problem import Problem
+from optlab.solvers.residuals import CompiledResidual, EagerResidual, ResidualTrials, residual_code
 
-from .least_squares_problems import MINPACK_PROBLEMS, ResidualProblem, minpack_problems
+from .least_squares_problems import MINPACK_PROBLEMS, ResidualProblem, first_at_most, minpack_problems
 
 SHIPPED = [name for name, cls in OBJECTIVES.items() if callable(getattr(cls, "residual", None))]
 PROBLEMS = {name: OBJECTIVES[name] for name in SHIPPED} | {p.name + "_mgh": (lambda p=p: p) for p in
@@ -110,3 +114,50 @@ def test_compiled_and_eager_runs_take_the_same_path(solver):
     assert compiled.status == eager.status == "converged"
     assert (compiled.iterations, compiled.nfev, compiled.ngev) == (eager.iterations, eager.nfev, eager.ngev)
     np.testing.assert_allclose(compiled.state.x, eager.state.x, rtol=1e-12)
+
+
+CHECKS_EVERY_EVALUATION = "limit" in inspect.signature(Problem).parameters
+needs_target_checks = pytest.mark.skipif(not CHECKS_EVERY_EVALUATION,
+                                         reason="Problem checks f's target at each evaluation once it takes a limit")
+
+
+@needs_target_checks
+def test_each_residual_evaluation_is_checked_against_the_target():
+    objective = OBJECTIVES["beale"]()
+    problem = Problem(objective, limit=1.0)
+    trials = ResidualTrials(problem)
+    assert trials.value(np.array([1.0, 1.0])) == pytest.approx(14.203125)  # above the limit: the run goes on
+    with pytest.raises(EndRun) as ended:
+        trials.value(np.array([3.0, 0.5]))  # the minimiser: f = 0
+    assert ended.value.status == "target" and problem.nfev == 2 and ended.value.f == 0.0
+
+
+@needs_target_checks
+@pytest.mark.parametrize("solver", ["gauss_newton", "levenberg_marquardt"])
+def test_a_residual_method_ends_at_the_first_evaluation_reaching_the_target(solver, monkeypatch):
+    # the solver's own loop (line-search or trust-region trials included) on Rosenbrock from (-1.2, 1)
+    import optlab.solvers.residuals as residuals
+
+    objective, seen, code_for = minpack_problems()[3], [], residuals.residual_code
+
+    class Watched:
+        def __init__(self, code):
+            self.code = code
+
+        def residual(self, x):
+            r = self.code.residual(x)
+            seen.append(float(r @ r))
+            return r
+
+        def jacobian(self, x):
+            return self.code.jacobian(x)
+
+    monkeypatch.setattr(residuals, "residual_code", lambda obj, x: Watched(code_for(obj, x)))
+    problem, method = Problem(objective, limit=1e-6), SOLVERS[solver]()
+    with pytest.raises(EndRun) as ended:
+        state = method.init(problem, objective.start())
+        for _ in range(1000):
+            state = method.update(problem, state)
+    assert ended.value.status == "target"
+    assert problem.nfev == first_at_most(seen, 1e-6) == len(seen)  # the run's last evaluation is the first hit
+    assert ended.value.f == seen[-1] <= 1e-6

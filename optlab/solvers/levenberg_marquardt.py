@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from ..engine.stopping import norm
 from ..errors import NoProgress, check_number
 from ..objectives.base import Objective
 from .base import Solver
@@ -50,6 +51,7 @@ class LevenbergMarquardt(Solver):
     """
 
     name = "levenberg_marquardt"
+    evaluates = ()  # r and J come from the residual's own compiled code (residuals.py), not from f's
 
     def __init__(self, factor: float = 100.0) -> None:
         self.factor = check_number("solver.factor", factor, low=0)
@@ -92,7 +94,7 @@ class LevenbergMarquardt(Solver):
             if predicted <= ROUNDING * state.f:
                 break  # a smaller region promises even less: below f's rounding, no trial can show a decrease
         raise NoProgress(f"levenberg_marquardt: no step decreases f (trust radius {radius:.3g}, "
-                         f"||grad f|| = {float(np.linalg.norm(state.g)):.3g})")
+                         f"||grad f|| = {norm(state.g):.3g})")
 
 
 def shrink_factor(f: float, f_trial: float, slope: float) -> float:

@@ -223,6 +223,7 @@ class ResidualTrials:
         self.problem = problem
         self.x: np.ndarray | None = None
         self.r: np.ndarray | None = None
+        self.f = float("nan")
         self.code: CompiledResidual | EagerResidual | None = None
 
     def residual_at(self, x: np.ndarray) -> np.ndarray:
@@ -231,11 +232,16 @@ class ResidualTrials:
                 self.code = residual_code(self.problem.objective, x)
             self.problem.count("residual")
             self.x, self.r = np.array(x, dtype=float), self.code.residual(x)
+            self.f = float(self.r @ self.r)
+            # f's target is checked at every evaluation, where Problem does so (it computes no f here itself)
+            reached = getattr(self.problem, "reached", None)
+            if reached is not None:
+                reached(self.x, self.f)
         return self.r.copy()
 
     def value(self, x: np.ndarray) -> float:
-        r = self.residual_at(x)
-        return float(r @ r)
+        self.residual_at(x)
+        return self.f
 
     def jacobian_at(self, x: np.ndarray) -> np.ndarray:
         self.residual_at(x)

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..engine.stopping import norm
 from ..errors import ConfigError, NoProgress, SolverFailure, check_number
 from .base import Solver, State
 from .line_search import ROUNDING
@@ -87,4 +88,4 @@ class TrustRegion(Solver):
             if predicted <= ROUNDING * abs(state.f):
                 break  # a smaller region promises even less: below f's rounding, no trial can show a decrease
         raise NoProgress(f"trust region: no step decreases f (every trial down to radius {radius:.3g} rejected, "
-                         f"||grad f|| = {float(np.linalg.norm(state.g)):.3g})")
+                         f"||grad f|| = {norm(state.g):.3g})")
