@@ -8,8 +8,9 @@ with f(x) = sum_i r_i^2. r and J come from one of two kinds of code (:func:`resi
   (:mod:`optlab.autodiff.compile`, one recording per input size). Its gradient holds
   r = dp/du, and its Hessian holds J = d^2 p / du dx, neither depending on u: the
   Hessian-vector products H (e_j, 0) = (., J e_j) give J's columns (one product per column
-  in scalar code for small sizes, else all in one batched call). Objectives of the same class
-  and options share this code within a process, as they share their derivatives.
+  in scalar code for small sizes, else all in one batched call). Objectives of one class
+  that share their compiled f within a process (:mod:`optlab.objectives.derivatives`
+  decides) share this code too.
 * eager (:class:`EagerResidual`), where r cannot be replayed (it reads ``x.data`` or is
   random), where the class sets ``compiled = False``, or inside :func:`optlab.autodiff.eager`:
   r records its graph, and J at the same point takes reverse sweeps only: one per residual
@@ -28,7 +29,7 @@ from .. import autodiff as ad
 from ..autodiff import compile as ad_compile
 from ..errors import NotApplicable
 from ..objectives.base import Objective
-from ..objectives.derivatives import _fingerprint as options_fingerprint
+from ..objectives.derivatives import derivatives_of
 from .problem import Problem
 
 BATCHED_MAX = 4_000_000  # J's columns in one batched call while (n + m) n numbers fit (as compiled Hessians)
@@ -129,10 +130,6 @@ class CompiledResidual:
         self.z = np.zeros(n + m)  # u = 0: r and J do not depend on it
         self._columns: Any = None
 
-    def describes(self, objective: Objective) -> bool:
-        """Whether this code also computes ``objective``'s residual (an objective of the same options)."""
-        return self.compiled.describes(pairing(objective, self.n))
-
     def _point(self, x: np.ndarray) -> np.ndarray:
         z = self.z.copy()
         z[: self.n] = x.reshape(-1)
@@ -166,7 +163,7 @@ class CompiledResidual:
 
 
 _OWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # objective -> {size: CompiledResidual or None}
-_SHARED: dict[tuple, CompiledResidual] = {}  # (class, options, size) -> code, shared by equal objectives
+_SHARED: dict[tuple, CompiledResidual] = {}  # (class, compiled f) -> code, shared as f's code is shared
 
 
 def residual_code(objective: Objective, x: np.ndarray) -> CompiledResidual | EagerResidual:
@@ -185,12 +182,14 @@ def residual_code(objective: Objective, x: np.ndarray) -> CompiledResidual | Eag
 
 
 def _compile(objective: Objective, x: np.ndarray) -> CompiledResidual | None:
-    options = options_fingerprint(type(objective), objective.params)
-    key = None if options is None else (*options, np.size(x))
+    # Objectives of one class that share their compiled f (optlab.objectives.derivatives decides:
+    # equal state or options, f checked to agree) share their residual's code as well.
+    f_code = derivatives_of(objective).compiled(np.array(x, dtype=float))
+    key = None if f_code is None else (type(objective), f_code)
     shared = _SHARED.get(key) if key is not None else None
+    if shared is not None and shared.n == np.size(x):
+        return shared
     try:
-        if shared is not None and shared.describes(objective):
-            return shared
         code = CompiledResidual(objective, x)
     except Exception:  # noqa: BLE001 - not replayable, or r fails here: the eager code answers (or raises again)
         return None
