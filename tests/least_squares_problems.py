@@ -1,9 +1,10 @@
 """The classic nonlinear least-squares test problems of MINPACK's ``lmder`` test driver.
 
 Moré, Garbow and Hillstrom, "Testing unconstrained optimization software", ACM TOMS 7 (1981)
-17-41, with the dimensions and standard starts of MINPACK-1's test of ``lmder`` (Moré,
-Garbow and Hillstrom, Argonne report ANL-80-74, 1980): the 18 functions at their first
-listed sizes, and Watson and Chebyquad once more at a larger n (20 problems). Each
+17-41, as MINPACK-1's test of ``lmder`` defines them (Moré, Garbow and Hillstrom, Argonne
+report ANL-80-74, 1980), from their standard starts: the 18 functions at standard sizes
+(Watson at n = 6, Chebyquad at n = m = 8), and Watson at n = 9 and Chebyquad at n = 10 (20
+problems). Each
 residual is written on :mod:`optlab.autodiff` Variables, so that one definition serves
 optlab's solvers and, evaluated on numbers, scipy's ``least_squares``.
 
