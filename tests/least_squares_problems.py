@@ -239,7 +239,8 @@ def scipy_lm(objective: Objective, **tolerances) -> tuple[object, list[float]]:
 
 
 @contextlib.contextmanager
-def _watched_residuals(seen: list[float]) -> Iterator[None]:
+def watching_residuals(seen: list[float]) -> Iterator[None]:
+    """Inside the block, f of every residual evaluation (compiled or eager code) goes to ``seen``."""
     code_for = residuals.residual_code
 
     class Watched:
@@ -266,7 +267,7 @@ def optlab_lm(objective: Objective, stop: Stop | None = None, solver: str = "lev
     """optlab's ``levenberg_marquardt`` (or another residual method) from the standard start;
     f at each residual evaluation."""
     seen: list[float] = []
-    with _watched_residuals(seen):
+    with watching_residuals(seen):
         out = run_set(objective, SOLVERS[solver](), None, stop or Stop())[0]
     return out, seen
 

@@ -17,7 +17,13 @@ from optlab.solvers import SOLVERS
 from optlab.solvers.problem import Problem
 from optlab.solvers.residuals import CompiledResidual, EagerResidual, ResidualTrials, residual_code
 
-from .least_squares_problems import MINPACK_PROBLEMS, ResidualProblem, first_at_most, minpack_problems
+from .least_squares_problems import (
+    MINPACK_PROBLEMS,
+    ResidualProblem,
+    first_at_most,
+    minpack_problems,
+    watching_residuals,
+)
 
 SHIPPED = [name for name, cls in OBJECTIVES.items() if callable(getattr(cls, "residual", None))]
 PROBLEMS = {name: OBJECTIVES[name] for name in SHIPPED} | {p.name + "_mgh": (lambda p=p: p) for p in
@@ -139,27 +145,11 @@ def test_each_residual_evaluation_is_checked_against_the_target():
 
 @needs_target_checks
 @pytest.mark.parametrize("solver", ["gauss_newton", "levenberg_marquardt"])
-def test_a_residual_method_ends_at_the_first_evaluation_reaching_the_target(solver, monkeypatch):
+def test_a_residual_method_ends_at_the_first_evaluation_reaching_the_target(solver):
     # the solver's own loop (line-search or trust-region trials included) on Rosenbrock from (-1.2, 1)
-    import optlab.solvers.residuals as residuals
-
-    objective, seen, code_for = minpack_problems()[3], [], residuals.residual_code
-
-    class Watched:
-        def __init__(self, code):
-            self.code = code
-
-        def residual(self, x):
-            r = self.code.residual(x)
-            seen.append(float(r @ r))
-            return r
-
-        def jacobian(self, x):
-            return self.code.jacobian(x)
-
-    monkeypatch.setattr(residuals, "residual_code", lambda obj, x: Watched(code_for(obj, x)))
+    objective, seen = minpack_problems()[3], []
     problem, method = Problem(objective, limit=1e-6), SOLVERS[solver]()
-    with pytest.raises(EndRun) as ended:
+    with watching_residuals(seen), pytest.raises(EndRun) as ended:
         state = method.init(problem, objective.start())
         for _ in range(1000):
             state = method.update(problem, state)
