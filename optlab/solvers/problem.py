@@ -84,9 +84,19 @@ class Problem:
         """End the run as ``target`` if ``f``, the value at ``x`` of an evaluation already
         counted, reaches the limit."""
         if f <= self.limit:
-            f_star = self.objective.f_star if self.objective.f_star is not None else 0.0
-            text = TARGET_MESSAGE.format(f=f, limit=self.limit, target=self.limit - f_star, nfev=self.nfev)
+            text = TARGET_MESSAGE.format(f=f, limit=self.limit, target=self._target(), nfev=self.nfev)
             raise EndRun(text, "target", x=np.array(x, dtype=float), f=float(f))
+
+    def _target(self) -> float:
+        """stop.target as given: the shortest decimal t with t + f* == limit (limit - f* itself
+        carries the rounding of f*, 9.99999e-09 for 1e-08 above f* = 79.48)."""
+        f_star = self.objective.f_star if self.objective.f_star is not None else 0.0
+        target = self.limit - f_star
+        for digits in range(1, 18):
+            shortest = float(f"{target:.{digits}g}")
+            if shortest + f_star == self.limit:
+                return shortest
+        return target
 
     def watched(self, name: str, compute: Callable[..., Any], x: np.ndarray, *args: Any) -> Any:
         """``compute(x, *args)``, a call of ``name`` already counted, with every value of f it
