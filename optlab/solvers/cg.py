@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import NoProgress
 from .descent import DescentSolver, DescentState
 from .line_search import Step, first_step, interpolated_step
 from .options import check_choice
@@ -71,13 +70,8 @@ class ConjugateGradient(DescentSolver):
         d = -g + self.beta_rule(g, state.g_previous) * state.d_previous
         return d if float(g @ d) < 0 else -g
 
-    def update(self, problem: Problem, state: CGState) -> CGState:
-        try:
-            return super().update(problem, state)
-        except NoProgress:
-            if state.d_previous is None:
-                raise
-            return super().update(problem, dataclasses.replace(state, d_previous=None))  # restart along -g
+    def forget(self, state: CGState) -> CGState | None:
+        return None if state.d_previous is None else dataclasses.replace(state, d_previous=None)
 
     def initial_step(self, state: CGState, d: np.ndarray) -> float:
         if state.d_previous is None:
