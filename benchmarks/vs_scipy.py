@@ -51,7 +51,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize as scipy_minimize
 
-from optlab.engine.driver import Stop, run
+from optlab.engine.run_set import run_set
+from optlab.engine.stopping import Stop
 from optlab.objectives import OBJECTIVES, Objective
 from optlab.solvers import SOLVERS
 
@@ -147,7 +148,7 @@ def run_optlab(objective, pair: Pair, gtol: float) -> Tally:
     derivative_free = pair.solver == "nelder_mead"
     recorded = Recorded(objective)
     t0 = time.perf_counter()
-    out = run(recorded, solver, None, Stop(max_iter=MAX_ITER, gtol=0.0 if derivative_free else gtol))
+    out = run_set(recorded, solver, None, Stop(max_iter=MAX_ITER, gtol=0.0 if derivative_free else gtol))[0]
     seconds = time.perf_counter() - t0
     # iterations as scipy counts them: rejected trust-region steps, every simplex iteration
     nit = out.iterations + getattr(out.state, "rejected", 0)

@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize as scipy_minimize
 
-from optlab.engine.driver import Stop, run
+from optlab.engine.run_set import run_set
+from optlab.engine.stopping import Stop
 from optlab.objectives import Objective
 from optlab.solvers import SOLVERS
 from optlab.solvers.cg import RESTARTS
@@ -53,7 +54,7 @@ def scipy_cg(objective: Objective, gtol: float) -> tuple[int, bool]:
 
 
 def optlab_cg(objective: Objective, gtol: float, **options: object) -> tuple[int, bool]:
-    out = run(objective, SOLVERS["cg"](**options), None, Stop(max_iter=MAX_ITER, gtol=gtol))
+    out = run_set(objective, SOLVERS["cg"](**options), None, Stop(max_iter=MAX_ITER, gtol=gtol))[0]
     return out.nfev, out.status == "converged"
 
 
@@ -128,7 +129,7 @@ def bbob_f6(dims: tuple[int, ...] = (2, 3, 5), instances: tuple[int, ...] = (1, 
                 objective = BBOB(function=6, instance=instance, dim=dim)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    out = run(objective, solver, None, Stop(gtol=0.0, max_fev=2000 * dim, target=target))
+                    out = run_set(objective, solver, None, Stop(gtol=0.0, max_fev=2000 * dim, target=target))[0]
                 ends.append(F6Run(dim, instance, out.status, out.state.f - objective.f_star, out.nfev))
             ours, theirs = ends
             total += 1

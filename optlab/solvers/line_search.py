@@ -21,7 +21,7 @@ for this very purpose: f at 8.6e4 resolves changes of 1e-11 only, so ||grad f|| 
 Brown and Dennis's function is out of reach of a test on f alone). Where no trial makes
 progress, the search says so (:class:`~optlab.errors.NoProgress`) and the run ends
 ``stalled``, as scipy reports "precision loss". Every trial point is evaluated through
-:class:`~optlab.problem.Problem`, so it is counted.
+:class:`~optlab.solvers.problem.Problem`, so it is counted.
 Backtracking evaluates only f at its trials (and g at the accepted point). The Wolfe search
 evaluates f and g at every trial, so every end of the interval carries a slope for cubic
 interpolation. It is the search scipy's BFGS, CG, Newton-CG and L-BFGS-B use, so that

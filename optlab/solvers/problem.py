@@ -39,7 +39,7 @@ def missing(objective: Objective, name: str, solver: str | None = None) -> str:
 
 
 class Problem:
-    """An :class:`Objective` with its :class:`~optlab.derivatives.Derivatives`, counting
+    """An :class:`Objective` with its :class:`~optlab.objectives.derivatives.Derivatives`, counting
     function, gradient and Hessian evaluations, within a budget of function evaluations, up
     to the first evaluation that reaches f's target.
 
