@@ -11,6 +11,7 @@ import numpy as np
 import scipy
 import vs_scipy_studies
 
+import optlab
 from optlab.objectives import OBJECTIVES, Objective
 
 COMMAND = "python benchmarks/vs_scipy.py --page docs/scipy-comparison.md"
@@ -79,13 +80,30 @@ memory; where that fails too, the run ends `stalled`.
 """
 
 
+def nocedal_wright(gtol: float) -> str:
+    """Iterations on Rosenbrock from (-1.2, 1), as Nocedal and Wright report them (Sec. 3.3 and 6.1)."""
+    runs = {name: optlab.minimize("rosenbrock", solver, [-1.2, 1.0], solver_options=options, gtol=gtol,
+                                  max_iter=100_000)
+            for name, solver, options in (("newton", "newton", {"line_search": "armijo"}), ("bfgs", "bfgs", {}),
+                                          ("gd", "gd", {"line_search": "armijo", "lr": 1.0}))}
+    return (f"On Rosenbrock from (-1.2, 1) to ||grad f|| <= {gtol:g}, Newton with Armijo backtracking takes "
+            f"{runs['newton'].iterations} iterations and BFGS {runs['bfgs'].iterations} (Nocedal and Wright report 21 "
+            f"and 34), steepest descent with backtracking (`lr=1`) {runs['gd'].iterations:,}.")
+
+
 def page(report: Any, problems: list[tuple[str, Objective]], gtol: float, header: str, totals_head: str) -> str:
     disagreements = report.disagreements or ["none"]
-    return f"""# optlab against scipy
+    return f"""# optlab and scipy
+
+How optlab's solvers compare with `scipy.optimize.minimize` on the same problems. Running scipy's
+methods inside optlab (`solver=scipy`): [user guide](user-guide.md#scipys-methods). Back to the
+[index](index.md).
 
 Written by `{COMMAND}` ({versions()}): every figure on this page comes from that run, and
-`tests/test_scipy_comparison_page.py` checks the page is what the benchmark writes. optlab's
-solvers and the matching `scipy.optimize.minimize` methods start at each objective's standard
+`tests/test_scipy_comparison_page.py` checks the page is what the benchmark writes.
+{nocedal_wright(gtol)}
+
+optlab's solvers and the matching `scipy.optimize.minimize` methods start at each objective's standard
 start, stop at ||grad f||_2 <= {gtol:g} and get the same exact derivatives (optlab's autodiff or
 analytic ones); Nelder-Mead stops by its simplex test (xatol = fatol = 1e-8). A method *solves*
 a problem when its own convergence test holds at a finite f. Iterations of trust-region methods

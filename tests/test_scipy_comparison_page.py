@@ -35,7 +35,7 @@ def test_rows_regenerated_are_on_the_page(vs_scipy):
 
 def test_the_page_says_where_it_comes_from():
     page = PAGE.read_text()
-    assert page.startswith("# optlab against scipy\n")
+    assert page.startswith("# optlab and scipy\n")
     assert "`python benchmarks/vs_scipy.py --page docs/scipy-comparison.md`" in page
     assert "```bash" not in page and "```python" not in page  # (the docs' code blocks are run by a test)
 
