@@ -163,11 +163,6 @@ def test_a_hit_inside_an_iteration_ends_the_run_sooner_than_a_check_after_it():
     assert nfev(LIMIT) <= nfev(-math.inf) - 2 * 10
 
 
-DRIVER = pytest.mark.xfail(strict=True, reason="the run engine's side: the driver passes stop's limit to Problem "
-                                               "and logs EndRun's x and f as the run's last row")
-
-
-@DRIVER
 @pytest.mark.parametrize("name, options", [("bfgs", {}), ("lbfgs", {}), ("trust_region", {}), ("newton_cg", {})])
 def test_a_run_with_a_target_ends_with_nfev_the_index_of_the_first_hit(name, options):
     calls = Calls(rosenbrock)
@@ -177,7 +172,6 @@ def test_a_run_with_a_target_ends_with_nfev_the_index_of_the_first_hit(name, opt
     assert result.nfev == calls.first_at_most(LIMIT) == len(calls.values)
 
 
-@DRIVER
 @pytest.mark.parametrize("name", ["bfgs", "lbfgs"])
 def test_the_evaluation_that_reached_the_target_is_the_last_row(name):
     calls = Calls(rosenbrock)
@@ -187,7 +181,6 @@ def test_the_evaluation_that_reached_the_target_is_the_last_row(name):
     assert result.f == last.f == calls.values[-1] <= LIMIT and last.nfev == result.nfev == len(calls.values)
 
 
-@DRIVER
 def test_a_bbob_run_counts_cocos_evaluations_up_to_the_first_hit():
     pytest.importorskip("cocoex", reason="objective=bbob needs COCO's cocoex (the bbob extra)")
     from optlab.objectives.bbob import BBOB

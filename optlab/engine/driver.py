@@ -44,9 +44,9 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
 
     A run interrupted at any moment ends ``interrupted`` with one row per iteration it counted,
     the start's row at least (``interrupted``: Ctrl-C came before the run began)."""
-    problem = Problem(objective, stop.max_fev)
-    setup = time.perf_counter()
     limit = stop.limit(objective.f_star)
+    problem = Problem(objective, stop.max_fev, limit)  # (f's target checked at every evaluation)
+    setup = time.perf_counter()
     rules = active_rules(stop, solver.uses_gradient, limit)
     history: collections.deque = collections.deque(maxlen=stop.patience + 1)
     state: State | None = None

@@ -233,9 +233,7 @@ class ResidualTrials:
             self.x, self.r = np.array(x, dtype=float), self.code.residual(x)
             self.f = float(self.r @ self.r)
             # f's target is checked at every evaluation, where Problem does so (it computes no f here itself)
-            reached = getattr(self.problem, "reached", None)
-            if reached is not None:
-                reached(self.x, self.f)
+            self.problem.reached(self.x, self.f)
         return self.r.copy()
 
     def value(self, x: np.ndarray) -> float:
