@@ -73,9 +73,10 @@ class EndRun(Exception):
 
     ``x`` and ``f``, when given, are the point and value of the evaluation that ended the run
     (the first to reach ``stop.target``, inside a line search or a finite difference): the
-    run's last row."""
+    run's last row; ``g``, when that evaluation made it too, the gradient there."""
 
-    def __init__(self, message: str, status: str = "failed", *, x: object = None, f: float | None = None) -> None:
+    def __init__(self, message: str, status: str = "failed", *, x: object = None, f: float | None = None,
+                 g: object = None) -> None:
         super().__init__(message)
         self.status = status
-        self.x, self.f = x, f
+        self.x, self.f, self.g = x, f, g

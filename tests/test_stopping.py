@@ -79,12 +79,12 @@ def test_sums_run_first_to_last_on_every_path():
 @pytest.mark.parametrize("name, expected", [
     ("gtol", ("converged", "||grad f|| = 0.001 <= gtol = 0.01")),
     ("xtol", ("stalled", "x stopped changing at iteration 7, while ||grad f|| = 0.001 > gtol = 0.01")),
-    ("target", ("target", "f = 0.5 <= 1 (stop.target = 1) at iteration 7")),
+    ("target", ("target", "f = 0.5 <= 1 (stop.target = 1) at function evaluation 9 (at iteration 7)")),
     ("done", ("converged", "nelder_mead met its own convergence test")),
 ])
 def test_every_rule_says_its_status_and_why(name, expected):
     assert message(name, 7, 1e-3, Stop(gtol=1e-2, target=1.0), 0.5, 1.0, "nelder_mead",
-                   "met its own convergence test") == expected
+                   "met its own convergence test", nfev=9) == expected
 
 
 def test_a_method_without_gradients_says_nothing_of_them():

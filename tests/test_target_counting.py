@@ -107,8 +107,8 @@ def test_the_message_speaks_as_the_target_rule_in_evaluations():
     problem = Problem(BlackBox(bowl, dim=2, f_star=79.48), limit=Stop(target=1e-8).limit(79.48))
     with pytest.raises(EndRun) as end:
         problem.value(np.array([1.0, 0.0]))
-    _, rule_text = message("target", 7, None, Stop(target=1e-8), 0.0, problem.limit)
-    assert str(end.value) == rule_text.replace(" at iteration 7", " at function evaluation 1")
+    _, rule_text = message("target", 7, None, Stop(target=1e-8), 0.0, problem.limit, nfev=1)
+    assert f"{end.value} (at iteration 7)" == rule_text
 
 
 SOLVER_CASES = [

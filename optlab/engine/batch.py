@@ -169,7 +169,8 @@ class _Many:
         for col in ending:
             r = int(ends[col])
             self._end(col, *message(NAMES[int(code[col]) - 1], k0 + r, float(rows[r, width + 1, col]), self.stop,
-                                    float(rows[r, width, col]), self.limit), k0 + r, rows[r, :, col])
+                                    float(rows[r, width, col]), self.limit, nfev=k0 + r + 1), k0 + r,
+                      rows[r, :, col])
         self._emit(ending, self.filled - (last - ends[ending]))
         if self.filled == self.log_rows:
             going = np.flatnonzero(code == 0)

@@ -45,7 +45,10 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
     A run interrupted at any moment ends ``interrupted`` with one row per iteration it counted,
     the start's row at least (``interrupted``: Ctrl-C came before the run began)."""
     limit = stop.limit(objective.f_star)
-    problem = Problem(objective, stop.max_fev, limit)  # (f's target checked at every evaluation)
+    # f's target checked at every evaluation; a run with a step program evaluates only at its
+    # iterates, once each, so there the rule after each iteration sees every evaluation and the
+    # three paths end alike, the step's row whole
+    problem = Problem(objective, stop.max_fev, limit if plan.program is None else -math.inf)
     setup = time.perf_counter()
     rules = active_rules(stop, solver.uses_gradient, limit)
     history: collections.deque = collections.deque(maxlen=stop.patience + 1)
@@ -85,7 +88,8 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
                               nfev=problem.nfev, late=clock.late(), done=state.done)
                 name = first_rule(rules, at)
                 if name is not None:
-                    status, text = message(name, k, gnorm, stop, state.f, limit, solver.name, solver.done_message)
+                    status, text = message(name, k, gnorm, stop, state.f, limit, solver.name, solver.done_message,
+                                           problem.nfev)
                     break
                 count, previous = 0, None
                 if loop is not None:
@@ -117,8 +121,10 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
             at = getattr(exc, "x", None)
             if at is not None and state is not None:  # the evaluation that ended the run is its last row
                 k += 1
-                state = State(x=np.asarray(at, dtype=float).reshape(state.x.shape), f=float(exc.f), g=None)
-                rows.append(state.x, iter=k, f=state.f, grad_norm=math.nan, step_size=math.nan, nfev=problem.nfev,
+                g = None if exc.g is None else exc.g.reshape(state.x.shape)
+                state = State(x=np.asarray(at, dtype=float).reshape(state.x.shape), f=float(exc.f), g=g)
+                rows.append(state.x, iter=k, f=state.f, grad_norm=math.nan if g is None else norm(g),
+                            step_size=math.nan, nfev=problem.nfev,
                             ngev=problem.ngev, nhev=problem.nhev, time_s=clock.now())
             status, text = (exc.status, f"{exc} (at iteration {k})") if exc.status in FINISHED else (
                 "error", f"EndRun with status {exc.status!r}; allowed: one of {', '.join(FINISHED)}: {exc}")

@@ -140,7 +140,8 @@ RULES = {
     "diverged": Rule("diverged", "f or x is not finite at iteration {k}", diverged, ("f", "g_bad", "x_bad")),
     "gtol": Rule("converged", "||grad f|| = {gnorm:.3g} <= gtol = {stop.gtol:g}", gtol, ("gn",), "gtol"),
     "done": Rule("converged", "{solver} {done}", None, ("done",)),
-    "target": Rule("target", "f = {f:.10g} <= {limit:.10g} (stop.target = {stop.target:g}) at iteration {k}",
+    "target": Rule("target", "f = {f:.10g} <= {limit:.10g} (stop.target = {stop.target:g}) at function evaluation {nfev} "
+                             "(at iteration {k})",
                    target, ("f",), "limit"),
     "xtol": Rule("stalled", "{step} at iteration {k}, while ||grad f|| = {gnorm:.3g} > gtol = {stop.gtol:g}",
                  xtol, ("step", "previous_norm"), "xtol"),
@@ -228,12 +229,12 @@ def rule_codes(rules: list[tuple[str, Callable[[Standing], Any]]], at: Standing,
 
 
 def message(rule_name: str, k: int, gnorm: float | None, stop: Stop, f: float = math.nan,
-            limit: float = -math.inf, solver: str = "", done: str = "") -> tuple[str, str]:
+            limit: float = -math.inf, solver: str = "", done: str = "", nfev: int = 0) -> tuple[str, str]:
     """The status and message of stopping rule ``rule_name``."""
     r = RULES[rule_name]
     step = ("x stopped changing" if stop.xtol == 0.0 else f"step <= xtol * (1 + ||x||) with xtol = {stop.xtol:g}")
     text = r.template.format(k=k, gnorm=math.nan if gnorm is None else gnorm, stop=stop, f=f, limit=limit,
-                             step=step, solver=solver, done=done)
+                             step=step, solver=solver, done=done, nfev=nfev)
     if gnorm is None:  # a method without gradients: its stalls say nothing of ||grad f||
         text = text.split(", while ||grad f||")[0]
     return r.status, text

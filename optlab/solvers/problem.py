@@ -80,12 +80,13 @@ class Problem:
         self.ngev += ngev
         self.nhev += nhev
 
-    def reached(self, x: np.ndarray, f: float) -> None:
+    def reached(self, x: np.ndarray, f: float, g: np.ndarray | None = None) -> None:
         """End the run as ``target`` if ``f``, the value at ``x`` of an evaluation already
-        counted, reaches the limit."""
+        counted (which made the gradient ``g`` too, when given), reaches the limit."""
         if f <= self.limit:
             text = TARGET_MESSAGE.format(f=f, limit=self.limit, target=self._target(), nfev=self.nfev)
-            raise EndRun(text, "target", x=np.array(x, dtype=float), f=float(f))
+            raise EndRun(text, "target", x=np.array(x, dtype=float), f=float(f),
+                         g=None if g is None else np.array(g, dtype=float))
 
     def _target(self) -> float:
         """stop.target as given: the shortest decimal t with t + f* == limit (limit - f* itself
@@ -116,7 +117,7 @@ class Problem:
         with watching(observe):
             out = compute(x, *args)
         if made == 0 and name in ("value", "value_and_grad"):  # no value seen inside: check the result
-            self.reached(x, out if name == "value" else out[0])
+            self.reached(x, *((out,) if name == "value" else out))
         return out
 
     def value(self, x: np.ndarray) -> float:
