@@ -140,8 +140,8 @@ RULES = {
     "diverged": Rule("diverged", "f or x is not finite at iteration {k}", diverged, ("f", "g_bad", "x_bad")),
     "gtol": Rule("converged", "||grad f|| = {gnorm:.3g} <= gtol = {stop.gtol:g}", gtol, ("gn",), "gtol"),
     "done": Rule("converged", "{solver} {done}", None, ("done",)),
-    "target": Rule("target", "f = {f:.10g} <= {limit:.10g} (stop.target = {stop.target:g}) at function evaluation {nfev} "
-                             "(at iteration {k})",
+    "target": Rule("target", "f = {f:.10g} <= {limit:.10g} (stop.target = {stop.target:g}) at function "
+                             "evaluation {nfev} (at iteration {k})",
                    target, ("f",), "limit"),
     "xtol": Rule("stalled", "{step} at iteration {k}, while ||grad f|| = {gnorm:.3g} > gtol = {stop.gtol:g}",
                  xtol, ("step", "previous_norm"), "xtol"),
