@@ -233,7 +233,7 @@ def _check_log_file(key: str, filename: Any, output_dir: str | None) -> None:
     inside = output_dir is not None and trust._under(where, Path(os.path.realpath(output_dir)))
     if not inside:
         place = f"the job's directory {output_dir}" if output_dir else "the job's directory"
-        raise ConfigError(f"{key}={describe(str(filename))} is not allowed (outside {place}); allowed: a file in "
+        raise ConfigError(f"{key}={str(filename)!r} is not allowed (outside {place}); allowed: a file in "
                           f"{place}, or anywhere with {trust.OPT_IN}=1")
 
 

@@ -159,7 +159,7 @@ def _contained(key: str, fn: Callable) -> Callable:
         except (Exception, KeyboardInterrupt):  # Ctrl-C stops the run as interrupted
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit and the like: the run's error
-            raise RuntimeError(f"{key} raised {type(exc).__name__}({describe(exc.args[0] if exc.args else '')})"
-                               ) from exc
+            shown = describe(exc.args[0]) if exc.args else ""
+            raise RuntimeError(f"{key} raised {type(exc).__name__}({shown})") from exc
 
     return call
