@@ -32,5 +32,9 @@ def test_config_strings_are_escaped_in_the_sweep_report(tmp_path):
     assert hostile in (tmp_path / "report" / "summary.csv").read_text()  # and on record, verbatim
 
 
-def test_readme_says_a_config_is_code():
-    assert "A config is code" in (REPO / "README.md").read_text()
+def test_the_docs_state_the_trust_rule():
+    """A config is data: what it may name is stated in one page (the rule of optlab/trust.py)."""
+    text = (REPO / "docs" / "trust.md").read_text()
+    for words in ("optlab's own", "registered by an installed package", "your project's", "OPTLAB_TRUST_CONFIG=1",
+                  "before anything is imported"):
+        assert words in text, words
