@@ -133,6 +133,7 @@ def test_a_swept_black_box_function_is_refused_before_the_first_job(tmp_path, ca
             marker=marker)
 
 
+@pytest.mark.slow  # (several optlab processes)
 def test_importing_a_module_is_not_the_check(tmp_path):
     """``objective._target_=this.X`` printed the Zen of Python before its error: the module ran."""
     for extra in ([], ["-m"]):
@@ -256,6 +257,7 @@ def test_attacks_from_an_experiment_file(name, mode, tmp_path, victim, capsys, m
     assert not (tmp_path / "written.pickle").exists()
 
 
+@pytest.mark.slow  # (several optlab processes)
 def test_a_job_of_a_sweep_over_experiments_is_checked_where_it_runs(tmp_path, victim):
     """A sweep over experiment files gives each job its own logging config, which the sweep's own
     checks never see: it is checked where Hydra configures the job's logging."""
@@ -292,6 +294,7 @@ def test_the_opt_in_lifts_the_place_rule_only(tmp_path, capsys, monkeypatch):
     one_line(code, err, "objective.function='scipy.optimize.rosen' is not allowed", "OPTLAB_TRUST_CONFIG=1")
 
 
+@pytest.mark.slow  # (several optlab processes)
 def test_modules_of_the_attacks_are_never_imported(tmp_path):
     """In a fresh process, after each refusal, the modules the attacks name were not imported
     (``antigravity`` opens a web browser when imported)."""

@@ -86,6 +86,7 @@ def record(run_dir: Path) -> dict:
     return json.loads((run_dir / "run.json").read_text())
 
 
+@pytest.mark.slow  # (several optlab processes)
 def test_registered_plugins_run_from_the_command_line(installed, tmp_path):
     marker = tmp_path / "callback-ran"
     runs = {
@@ -126,6 +127,7 @@ def test_registered_names_resolve_in_process(installed, monkeypatch):
         trust.check_place("k", "optlab_extra.problems.unregistered", FUNCTION)
 
 
+@pytest.mark.slow  # (several optlab processes)
 def test_a_users_own_module_under_the_working_directory(tmp_path):
     """The black box of the README: ``mymodule.f`` next to where optlab is started."""
     project = tmp_path / "project"

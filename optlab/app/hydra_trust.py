@@ -28,6 +28,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.core_plugins.importlib_resources_config_source import (
+    ImportlibResourcesConfigSource as _HydraPackageSource,
+)
 from omegaconf import DictConfig, OmegaConf
 
 from .. import trust
@@ -275,18 +278,14 @@ def check_config_package(key: str, module: str) -> None:
                       f"the project; or any with {trust.OPT_IN}=1")
 
 
-@functools.lru_cache(maxsize=1)
-def _checked_package_source() -> type:
-    from hydra._internal.core_plugins.importlib_resources_config_source import ImportlibResourcesConfigSource
+class ImportlibResourcesConfigSource(_HydraPackageSource):
+    """Hydra's ``pkg://`` config source, checking MODULE before Hydra imports it. (Named as Hydra's
+    class, which its plugin scan then leaves in place; a module attribute, so that a sweep's config
+    loader pickles for worker processes.)"""
 
-    class CheckedSource(ImportlibResourcesConfigSource):
-        def __init__(self, provider: str, path: str) -> None:
-            super().__init__(provider=provider, path=path)
-            check_config_package("hydra.searchpath", self.path)
-
-    # (the same name as Hydra's class: Hydra's plugin scan then leaves it in place)
-    CheckedSource.__name__ = CheckedSource.__qualname__ = ImportlibResourcesConfigSource.__name__
-    return CheckedSource
+    def __init__(self, provider: str, path: str) -> None:
+        super().__init__(provider=provider, path=path)
+        check_config_package("hydra.searchpath", self.path)
 
 
 # -- the app's own names -----------------------------------------------------------------------
@@ -343,7 +342,7 @@ def install_checks() -> None:
 
     for module in (core_utils, hydra_run):
         module.configure_log = checked_configure_log(module.configure_log)
-    SourcesRegistry.instance().types["pkg"] = _checked_package_source()
+    SourcesRegistry.instance().types["pkg"] = ImportlibResourcesConfigSource
     hydra_main = importlib.import_module("hydra.main")
     if not trust.opted_in() and hasattr(hydra_main, "_get_rerun_conf"):
         hydra_main._get_rerun_conf = refuse_rerun
