@@ -97,17 +97,19 @@ def check_hydra(tree: dict[str, Any]) -> None:
                           "and hydra.sweeper only")
 
 
-def _targets(node: Any, path: tuple[str, ...]) -> list[tuple[str, Any]]:
-    """``(key, value)`` of every ``_target_`` under ``node``."""
+def _nested(node: Any, path: tuple[str, ...]) -> list[tuple[str, Any, str]]:
+    """``(key, value, where)`` of every entry of ``node``'s dicts and lists, at any depth."""
     found = []
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in items:
         here = (*path, str(key))
-        if key == "_target_":
-            found.append((_where(*here), value))
-        else:
-            found += _targets(value, here)
+        found += [(key, value, _where(*here)), *_nested(value, here)]
     return found
+
+
+def _targets(node: Any, path: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """``(where, value)`` of every ``_target_`` under ``node``."""
+    return [(where, value) for key, value, where in _nested(node, path) if key == "_target_"]
 
 
 def check_callback(key: str, node: Any) -> type:
@@ -172,7 +174,7 @@ def check_hydra_plugin(key: str, node: Any) -> None:
                 raise ConfigError(f"{inner.rsplit('.', 1)[0]}.{special} is not allowed; allowed: the class's own "
                                   "options")
     if key == "hydra.launcher" and not trust.opted_in():
-        for option, value in _keys_named(node, RUNS_CODE, (key,)):
+        for option, value in [(where, v) for k, v, where in _nested(node, (key,)) if k in RUNS_CODE]:
             if value not in (None, [], {}, ""):
                 raise ConfigError(f"{option}={describe(value)} is not allowed (it runs commands or installs "
                                   f"packages where the jobs run); allowed: null, or any with {trust.OPT_IN}=1")
@@ -184,31 +186,20 @@ def _select(node: Any, dotted: str) -> Any:
     return node
 
 
-def _keys_named(node: Any, names: tuple[str, ...], path: tuple[str, ...]) -> list[tuple[str, Any]]:
-    found = []
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in items:
-        here = (*path, str(key))
-        if key in names:
-            found.append((_where(*here), value))
-        found += _keys_named(value, names, here)
-    return found
-
-
 # -- logging -----------------------------------------------------------------------------------
 def check_logging(key: str, node: Any) -> None:
     """Python logging's dict config ``node`` (unresolved): every factory trusted and of the right
     kind, streams from ``STREAMS`` only."""
     if not isinstance(node, dict):
         return
-    for where, value in _keys_named(node, ("()", "class"), (key,)):
+    for where, value in [(where, v) for k, v, where in _nested(node, (key,)) if k in ("()", "class")]:
         name = _written_out(where, value, LOGGING)
         obj = trust.resolve(where, name, LOGGING)
         if logging.config.BaseConfigurator({}).resolve(name) is not obj:
             raise ConfigError(f"{where}={describe(name)} is not allowed (logging finds another object by this "
                               "name); allowed: the name of the class where it is defined")
-    for where, value in _strings(node, (key,)):
-        if value.startswith("ext://") and value not in STREAMS:
+    for _, value, where in _nested(node, (key,)):
+        if isinstance(value, str) and value.startswith("ext://") and value not in STREAMS:
             raise ConfigError(f"{where}={describe(value)} is not allowed; allowed: {', '.join(STREAMS)}")
 
 
@@ -220,15 +211,6 @@ def check_log_files(key: str, node: Any, output_dir: str | None) -> None:
     for name, handler in (node.get("handlers") or {}).items():
         if isinstance(handler, dict) and handler.get("filename") is not None:
             _check_log_file(_where(key, "handlers", name, "filename"), handler["filename"], output_dir)
-
-
-def _strings(node: Any, path: tuple[str, ...]) -> list[tuple[str, str]]:
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    found = []
-    for key, value in items:
-        here = (*path, str(key))
-        found += [(_where(*here), value)] if isinstance(value, str) else _strings(value, here)
-    return found
 
 
 def _check_log_file(key: str, filename: Any, output_dir: str | None) -> None:
