@@ -172,3 +172,13 @@ def test_user_plugins_of_the_examples_still_run(tmp_path):
                   f"hydra.run.dir={tmp_path / 'run'}", cwd=REPO / "examples")
     assert out.returncode == 0, out.stderr
     assert optlab.load(tmp_path / "run")[0].objective[0] == "my_objective"
+
+
+def test_a_callback_is_named_in_full(installed, monkeypatch):
+    """Hydra looks a callback up by the name itself, so a registered callback's bare name is refused."""
+    from optlab.app.hydra_trust import check_callback
+
+    monkeypatch.syspath_prepend(str(installed))
+    assert check_callback("hydra.callbacks.m", {"_target_": "optlab_extra.callbacks.Marker"}).__name__ == "Marker"
+    with pytest.raises(ConfigError, match="allowed: the full name module.Class"):
+        check_callback("hydra.callbacks.m", {"_target_": "marker"})

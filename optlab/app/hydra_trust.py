@@ -148,9 +148,13 @@ def _same_for_hydra(key: str, name: str, obj: Any) -> None:
     arrive at the class just checked."""
     from hydra._internal.utils import _locate
 
-    if _locate(name) is not obj:
-        raise ConfigError(f"{key}={describe(name)} is not allowed (Hydra finds another object by this name); "
-                          "allowed: the name of the class where it is defined")
+    try:
+        found = _locate(name)
+    except Exception:  # noqa: BLE001 - (a bare entry-point name: Hydra has no registry of them)
+        found = None
+    if found is not obj:
+        raise ConfigError(f"{key}={describe(name)} is not allowed (Hydra finds another object, or none, by this "
+                          "name); allowed: the full name module.Class of the class where it is defined")
 
 
 def check_hydra_plugin(key: str, node: Any) -> None:
