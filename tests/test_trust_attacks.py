@@ -38,6 +38,13 @@ def victim(tmp_path):
     return marker, payload
 
 
+def with_hydras_logging(monkeypatch) -> None:
+    """Run with Hydra's own logging configs (the tests' quiet ones never call a handler class)."""
+    from . import test_reliability_values
+
+    monkeypatch.setattr(test_reliability_values, "QUIET", [])
+
+
 def refused(code: int, err: str, *parts: str, tmp_path: Path, marker: Path) -> None:
     one_line(code, err, *parts)
     assert not marker.exists(), "the payload ran"
@@ -53,7 +60,7 @@ def test_the_payloads_are_live(victim):
 
 
 # (override lines, words of the one-line error); the payload's paths are filled in per test
-CALLBACK_ATTACKS = {
+COMMAND_LINE_ATTACKS = {
     "np.load through optlab.tracking": (
         ["+hydra.callbacks.x._target_=optlab.tracking.np.load", "+hydra.callbacks.x.file={payload}",
          "+hydra.callbacks.x.allow_pickle=true"], "hydra.callbacks.x._target_='optlab.tracking.np.load'"),
@@ -71,6 +78,14 @@ CALLBACK_ATTACKS = {
         ["+hydra.callbacks.x._target_=hydra.experimental.callbacks.PickleJobInfoCallback"], "PickleJobInfoCallback"),
     "partial": (["+hydra.callbacks.x._target_=optlab.app.callbacks.SweepReport", "+hydra.callbacks.x._partial_=true"],
                 "hydra.callbacks.x._partial_ is not allowed"),
+    "Hydra's logging, configured while composing": (
+        ["+hydra.hydra_logging.handlers.x.class=logging.os.popen",
+         "+hydra.hydra_logging.handlers.x.cmd=touch {marker}"],
+        "hydra.hydra_logging.handlers.x.class='logging.os.popen' is not allowed"),
+    "a job's logging": (
+        ["+hydra.job_logging.handlers.x.class=logging.os.system",
+         "+hydra.job_logging.handlers.x.command=touch {marker}"],
+        "hydra.job_logging.handlers.x.class='logging.os.system' is not allowed"),
     "nested target": (["+hydra.callbacks.x._target_=optlab.app.callbacks.SweepReport",
                        "+hydra.callbacks.x.tol._target_=os.system", "+hydra.callbacks.x.tol.command=touch {marker}"],
                       "hydra.callbacks.x.tol._target_='os.system' is not allowed"),
@@ -81,11 +96,13 @@ def _fill(args: list[str], marker: Path, payload: Path) -> list[str]:
     return [a.format(marker=marker, payload=payload) for a in args]
 
 
-@pytest.mark.parametrize("name", CALLBACK_ATTACKS)
+@pytest.mark.parametrize("name", COMMAND_LINE_ATTACKS)
 @pytest.mark.parametrize("mode", ["run", "sweep"])
-def test_callback_attacks_from_the_command_line(name, mode, tmp_path, victim, capsys, monkeypatch):
+def test_attacks_from_the_command_line(name, mode, tmp_path, victim, capsys, monkeypatch):
     marker, payload = victim
-    args, words = CALLBACK_ATTACKS[name]
+    args, words = COMMAND_LINE_ATTACKS[name]
+    if "logging" in name:
+        with_hydras_logging(monkeypatch)
     sweep = ["-m", "stop.max_iter=3,4"] if mode == "sweep" else []
     code, _, err = call([*sweep, "objective=double_well", *_fill(args, marker, payload),
                          f"hydra.run.dir={tmp_path / 'run'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
@@ -243,6 +260,8 @@ def test_attacks_from_an_experiment_file(name, mode, tmp_path, victim, capsys, m
     marker, payload = victim
     if "launcher" in name:
         pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    if "logging" in name or "log file" in name:
+        with_hydras_logging(monkeypatch)
     conf = write_experiment(tmp_path, "shared", EXPERIMENTS[name], marker, payload)
     sweep = ["-m", "stop.max_iter=3,4"] if mode == "sweep" else ["stop.max_iter=3"]
     code, _, err = call([*sweep, "+experiment=shared", f"hydra.searchpath=[file://{conf}]", "objective=double_well",
