@@ -183,6 +183,7 @@ def test_log_files_stay_in_the_job_directory(tmp_path):
         hydra_trust.check_log_files("hydra.hydra_logging", inside, None)
 
 
+@pytest.mark.slow  # (Hydra's plugin scan imports every installed launcher: Ray's too)
 def test_launchers_and_sweepers_are_hydra_registered_plugins():
     optlab.app.cli._register_sweeper()
     hydra_trust.check_hydra({"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"},
