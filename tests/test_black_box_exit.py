@@ -4,12 +4,15 @@ with a status, instead of leaving it ``running``."""
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import optlab
 from optlab.objectives import BlackBox
+from optlab.objectives.black_box import load_function
 
 from .conftest import run_cli
 
@@ -34,11 +37,18 @@ def test_the_run_ends_as_an_error(raised, shown):
     assert len(result.iterates) == result.iterations + 1
 
 
-def test_ctrl_c_still_interrupts():
+def test_ctrl_c_is_not_made_an_error():
+    """Ctrl-C inside the function stays a KeyboardInterrupt (the run's driver ends the run as
+    interrupted); only what is neither an Exception nor Ctrl-C becomes the run's error."""
     def simulator(x):
         raise KeyboardInterrupt
 
-    assert optlab.minimize(BlackBox(simulator, dim=2), "nelder_mead", max_iter=5).status == "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        load_function("objective.function", simulator)(np.zeros(2))
+    with pytest.raises(RuntimeError, match=r"objective.gradient raised SystemExit\(2\)"):
+        load_function("objective.gradient", lambda x: sys.exit(2))(np.zeros(2))
+    with pytest.raises(ValueError, match="its own"):  # an ordinary exception passes as it is
+        load_function("objective.function", lambda x: (_ for _ in ()).throw(ValueError("its own")))(np.zeros(2))
 
 
 def test_from_the_command_line(tmp_path):
