@@ -40,7 +40,10 @@ def check_number(key: str, value: object, *, low: float | None = None, strict: b
     allowed = f"{kind}{bound}" + (" or null" if allow_none else "")
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):  # (Python would take true as 1: a mistake in a config)
+        raise ConfigError(f"{key}={str(value).lower()} is not {kind}; allowed: {allowed} (true and false are not "
+                          "numbers)")
+    if not isinstance(value, (int, float)):
         try:
             value = float(value) if not integer else int(str(value))
         except (TypeError, ValueError):

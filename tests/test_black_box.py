@@ -81,8 +81,8 @@ def test_the_function_may_end_a_run_cleanly():
 
 
 @pytest.mark.parametrize("spec, words", [
-    ("os.system", "not a Python function of your own"),
-    ("subprocess.getoutput", "not a Python function of your own"),
+    ("os.system", "is not allowed"),
+    ("subprocess.getoutput", "is not allowed"),
     ("no_such_module.f", "cannot be imported"),
     (None, "objective.function is missing"),
 ])

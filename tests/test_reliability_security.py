@@ -8,17 +8,17 @@ from .conftest import REPO, run_cli
 from .test_reliability_config import assert_one_line_error
 
 
-@pytest.mark.parametrize("group, target, base", [
-    ("objective", "os.system", "objective"),
-    ("objective", "subprocess.getoutput", "objective"),
-    ("solver", "optlab.objectives.Rosenbrock", "solver"),
+@pytest.mark.parametrize("group, target, words", [
+    ("objective", "os.system", "is not allowed"),  # refused by where it is, before it is imported
+    ("objective", "subprocess.getoutput", "is not allowed"),
+    ("solver", "optlab.objectives.Rosenbrock", "is not a solver class"),
 ])
-def test_target_must_name_a_plugin_class(cli, tmp_path, group, target, base):
+def test_target_must_name_a_plugin_class(cli, tmp_path, group, target, words):
     marker = tmp_path / "ran"
     out = cli(f"{group}._target_={target}", f"~{group}.dim" if group == "objective" else "solver.lr=0.1",
               *([f"+{group}.command=touch {marker}"] if target == "os.system" else []))
-    assert_one_line_error(out, [f"{group}._target_='{target}' is not a {base} class",
-                                f"allowed: a subclass of optlab.{base}s."], cli.run_dir)
+    assert_one_line_error(out, [f"{group}._target_='{target}' {words}",
+                                f"allowed: a subclass of optlab.{group}s."], cli.run_dir)
     assert not marker.exists()
 
 
@@ -32,5 +32,9 @@ def test_config_strings_are_escaped_in_the_sweep_report(tmp_path):
     assert hostile in (tmp_path / "report" / "summary.csv").read_text()  # and on record, verbatim
 
 
-def test_readme_says_a_config_is_code():
-    assert "A config is code" in (REPO / "README.md").read_text()
+def test_the_docs_state_the_trust_rule():
+    """A config is data: what it may name is stated in one page (the rule of optlab/trust.py)."""
+    text = (REPO / "docs" / "trust.md").read_text()
+    for words in ("optlab's own", "registered by an installed package", "your project's", "OPTLAB_TRUST_CONFIG=1",
+                  "before anything is imported"):
+        assert words in text, words

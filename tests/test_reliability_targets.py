@@ -20,7 +20,7 @@ def test_callbacks_and_logging_factories_are_refused(override, key, tmp_path, ca
     code, out, err = call(["objective=double_well", override, f"+hydra.callbacks.evil.cmd=touch {marker}"
                            if "callbacks.evil" in override else "stop.max_iter=5",
                            f"hydra.run.dir={tmp_path / 'run'}"], capsys, monkeypatch)
-    one_line(code, err, key, "is not allowed", "a config cannot name an arbitrary function to run")
+    one_line(code, err, key, "is not allowed", "OPTLAB_TRUST_CONFIG=1")
     assert not marker.exists() and not (tmp_path / "run" / "run.json").exists()
 
 

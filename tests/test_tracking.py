@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import optlab
-from optlab.app import guard as hydra_guard
 from optlab.engine.stopping import Stop
 from optlab.errors import ConfigError
 from optlab.objectives import Rosenbrock
@@ -43,8 +42,6 @@ def mlflow_runs(uri: str, experiment: str) -> list:
 
 
 def test_a_sweep_sends_every_run_with_its_curve(tmp_path, store, capsys, monkeypatch):
-    # optlab's guard lets hydra.callbacks name optlab's own callbacks only; this one is optlab's too
-    monkeypatch.setattr(hydra_guard, "CALLBACKS", (*hydra_guard.CALLBACKS, "optlab.app.tracking."))
     sweep = tmp_path / "sweep"
     code, out, err = call(["-m", "solver=gd,newton", "objective=double_well", "stop.max_iter=40", "report.auto=false",
                            CALLBACK, f"+hydra.callbacks.mlflow.tracking_uri={store}",

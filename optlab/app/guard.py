@@ -4,8 +4,8 @@ values, and one writer per sweep directory.
 Hydra instantiates ``hydra.callbacks`` right after composing the config, before optlab's task
 runs, so an experiment file on the search path could otherwise name any function there
 (``_target_: subprocess.getoutput``). :func:`install` puts :class:`GuardedCallbacks` in place of
-Hydra's callback list: before any callback is built it checks every ``_target_`` of the
-composed config against optlab's allow-list (:func:`check_targets`), and in a sweep it checks
+Hydra's callback list: before any callback is built it checks every name of the composed config
+against the trust rule of :mod:`optlab.trust` (:func:`check_targets`), and in a sweep it checks
 the values that do not depend on the objective or solver (``stop.*``, ``log.*``) for every job,
 locks the sweep directory and claims it (:func:`optlab.app.sweep.open_sweep`), all before the first
 job is queued. A mistake is a :class:`~optlab.errors.ConfigError`: one line, exit 2.
@@ -28,55 +28,19 @@ from omegaconf import DictConfig, OmegaConf
 from ..errors import ConfigError, describe
 from ..rundir.layout import STOPPED
 
-#: ``_target_`` prefixes allowed where: callbacks are optlab's own; launchers and sweepers are
-#: Hydra's plugins (Hydra itself accepts no others there), with the samplers and pruners of Optuna.
-CALLBACKS = ("optlab.app.callbacks.", "optlab.app.tracking.")
-PLUGINS = ("hydra_plugins.", "hydra._internal.core_plugins.", "optuna.samplers.", "optuna.pruners.")
-#: Classes and factories that Python's logging config may call (``class:`` and ``()`` keys).
-LOGGING = ("logging.", "colorlog.")
 #: How long a sweep stopped by Ctrl-C waits for jobs in other processes to record how they ended.
 WORKER_GRACE_S = 10.0
 
 
-def _where(path: tuple[str, ...]) -> str:
-    return ".".join(path)
-
-
-def _resolved(config: DictConfig, path: tuple[str, ...], value: Any) -> Any:
-    if isinstance(value, str) and "${" in value:  # an interpolation: check what it names
-        return OmegaConf.select(config, _where(path), throw_on_resolution_failure=False, default=value)
-    return value
-
-
 def check_targets(config: DictConfig) -> None:
-    """Refuse any callable the config names outside optlab's allow-list (objectives and solvers
-    are checked when they are built: :mod:`optlab.app.plugins`)."""
-    tree = OmegaConf.to_container(config, resolve=False)
+    """Refuse any name in the config that the trust rule of :mod:`optlab.trust` does not allow:
+    Hydra's callbacks, plugins and logging factories (:func:`optlab.app.hydra_trust.check_hydra`),
+    the objective's and solver's classes and a black box's functions (their places only: each
+    job resolves them when it builds its plugins)."""
+    from .hydra_trust import check_app_names, check_hydra
 
-    def walk(node: Any, path: tuple[str, ...]) -> None:
-        if isinstance(node, list):
-            for i, item in enumerate(node):
-                walk(item, (*path, str(i)))
-            return
-        if not isinstance(node, dict):
-            return
-        for key, value in node.items():
-            here = (*path, str(key))
-            if key == "_target_" and path[:1] == ("hydra",):
-                allowed = CALLBACKS if path[:2] == ("hydra", "callbacks") else PLUGINS
-                _allow(here, _resolved(config, here, value), allowed)
-            elif key in ("()", "class") and path[:2] in (("hydra", "job_logging"), ("hydra", "hydra_logging")):
-                _allow(here, _resolved(config, here, value), LOGGING)
-            else:
-                walk(value, here)
-
-    walk(tree, ())
-
-
-def _allow(path: tuple[str, ...], target: Any, prefixes: tuple[str, ...]) -> None:
-    if not (isinstance(target, str) and target.startswith(prefixes)):
-        raise ConfigError(f"{_where(path)}={describe(target)} is not allowed; allowed: a name starting with "
-                          f"{' or '.join(prefixes)} (a config cannot name an arbitrary function to run)")
+    check_hydra(OmegaConf.to_container(config.hydra, resolve=False) if "hydra" in config else {})
+    check_app_names(config)
 
 
 def check_sweep_values(overrides: list[str]) -> None:
@@ -126,6 +90,14 @@ class GuardedCallbacks(Callbacks):
         except BaseException:
             self._release()
             raise
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A copy in a worker process that runs a sweep's jobs (joblib, submitit, Ray): each job's
+        logging config is checked there too."""
+        from .hydra_trust import install_checks
+
+        install_checks()
+        self.__dict__.update(state)
 
     def _claim_sweep(self, config: DictConfig) -> None:
         from ..rundir.lock import acquire
@@ -186,5 +158,9 @@ class GuardedCallbacks(Callbacks):
 
 
 def install() -> None:
-    """Use :class:`GuardedCallbacks` for the runs and sweeps Hydra starts from here on."""
+    """Use :class:`GuardedCallbacks` for the runs and sweeps Hydra starts from here on, and check
+    logging configs and search paths where Hydra reads them (:mod:`optlab.app.hydra_trust`)."""
+    from .hydra_trust import install_checks
+
     hydra_internal.Callbacks = GuardedCallbacks
+    install_checks()

@@ -1,39 +1,36 @@
 """Plugins by name: a config's ``_target_`` and options turned into an objective or solver.
 
-Only :class:`~optlab.objectives.Objective` and :class:`~optlab.solvers.Solver` subclasses
-are called, so a config cannot name an arbitrary function to run; every option must be an
-argument of the class. Mistakes are one-line :class:`~optlab.errors.ConfigError`s.
+A ``_target_`` is resolved by the trust rule of :mod:`optlab.trust` (optlab's plugins, plugins
+registered by installed packages, the project's own modules; the module checked before it is
+imported) and must name an :class:`~optlab.objectives.Objective` or
+:class:`~optlab.solvers.Solver` subclass; every option must be an argument of the class.
+Mistakes are one-line :class:`~optlab.errors.ConfigError`s.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
+import re
 from typing import Any
 
+from .. import trust
 from ..errors import ConfigError
 from ..objectives.base import Objective
 from ..solvers.base import Solver
 
 PLUGIN_BASES: dict[str, type] = {"objective": Objective, "solver": Solver}
+KINDS: dict[str, trust.Kind] = {
+    group: trust.Kind(f"{'an' if group == 'objective' else 'a'} {group} class",
+                      f"a subclass of {base.__module__.rsplit('.', 1)[0]}.{base.__name__}",
+                      trust.subclass_of(base), groups=(f"optlab.{group}s",))
+    for group, base in PLUGIN_BASES.items()}
 
 
 def plugin_class(group: str, target: Any) -> type:
     """The class ``target`` ("package.module.Class") names, checked to be a ``group`` plugin."""
     if not target:
         raise ConfigError(f"{group} has no _target_; allowed: a config with _target_: package.module.Class")
-    module_name, _, class_name = str(target).rpartition(".")
-    try:  # a missing module, a typo, or an error inside the user's module
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except Exception as exc:  # noqa: BLE001 - reported in one line
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise ConfigError(f"{group}._target_={target!r} cannot be imported ({reason}); allowed: a class "
-                          "importable from the working directory, PYTHONPATH or an installed package") from None
-    base = PLUGIN_BASES[group]
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ConfigError(f"{group}._target_={target!r} is not a {group} class; allowed: a subclass of "
-                          f"{base.__module__.rsplit('.', 1)[0]}.{base.__name__}")
-    return cls
+    return trust.resolve(f"{group}._target_", target, KINDS[group])
 
 
 def instantiate(group: str, options: dict[str, Any]) -> Any:
@@ -48,4 +45,20 @@ def instantiate(group: str, options: dict[str, Any]) -> Any:
             if key not in params:
                 allowed = ", ".join(params) or "none"
                 raise ConfigError(f"{group}.{key} is not an option of {group} {target}; allowed: {allowed}")
+    for key, value in options.items():
+        if isinstance(value, bool) and key in params and takes_number(params[key]):
+            raise ConfigError(f"{group}.{key}={str(value).lower()} is not a number; allowed: a number "
+                              f"(true and false are not numbers)")
     return cls(**options)
+
+
+def takes_number(param: inspect.Parameter) -> bool:
+    """Whether an option is a number (by its annotation, else its default): there a boolean is a
+    mistake, although Python would take true as 1."""
+    annotation = param.annotation
+    if annotation is not inspect.Parameter.empty:
+        words = set(re.findall(r"\w+", annotation if isinstance(annotation, str) else
+                               getattr(annotation, "__name__", str(annotation))))
+        return bool(words & {"int", "float"}) and not words & {"bool", "Any", "object"}
+    default = param.default
+    return isinstance(default, (int, float)) and not isinstance(default, bool)

@@ -13,17 +13,28 @@ one per start), in the process that ran it (so also under joblib, submitit or Ra
 curve: ``f`` (and ``gap`` = f - f* when f* is known) at every iteration as the metric's steps,
 evenly thinned to ``max_points`` when longer. MLflow's run status is FINISHED, KILLED for an
 ``interrupted`` run and FAILED for ``error``; optlab's status is the tag. A tracker that cannot
-be reached is a warning: the runs are on disk either way.
+be reached is one warning and the sweep goes on: the runs are on disk either way. Its server is
+tried once when the callback is built (a name that does not resolve, a port nobody listens on:
+:data:`PROBE_S` at most), and MLflow's own retries of each request are bounded
+(:data:`RETRIES`), so a server that goes away during a sweep costs each job seconds, not
+MLflow's default four minutes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import math
+import os
+import socket
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from hydra.experimental.callback import Callback
@@ -36,6 +47,13 @@ BATCH = 1000  # metrics per request, MLflow's limit
 #: Record fields logged once, by their metric names ("gap" is the curve's name).
 FINALS = {"f_final": "f_final", "gap": "gap_final", "iterations": "iterations", "nfev": "nfev", "ngev": "ngev",
           "nhev": "nhev", "wall_time_s": "wall_time_s"}
+#: Seconds to find and reach a tracking server before the sweep goes on without it.
+PROBE_S = 3.0
+#: MLflow's retries of a request, their backoff and timeout (unless set in the environment).
+RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+#: Ports of the URI schemes with a server, when the URI gives none.
+PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
 def _mlflow() -> Any:
@@ -45,6 +63,56 @@ def _mlflow() -> Any:
         raise ConfigError("hydra.callbacks.mlflow needs mlflow, which is not installed; allowed: install it with "
                           "pip install 'optlab[mlflow]'") from None
     return MlflowClient
+
+
+def unreachable(uri: str | None, seconds: float = PROBE_S) -> str | None:
+    """Why the server of a tracking ``uri`` cannot be reached (its name does not resolve, nothing
+    answers on its port), or None: reachable, or a URI without a server (a local file store).
+    Name lookups that hang are given up after ``seconds``."""
+    parts = urlsplit(uri or "")
+    scheme = parts.scheme.split("+")[0]
+    if not parts.hostname or scheme not in PORTS:
+        return None
+    try:
+        port = parts.port or PORTS[scheme]
+    except ValueError as exc:
+        return str(exc)
+    found: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            found.append(socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            found.append(exc)
+
+    start = time.monotonic()
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not found:
+        return f"looking up {parts.hostname} took more than {seconds:g} s"
+    if isinstance(found[0], OSError):
+        return f"{parts.hostname} cannot be resolved ({found[0]})"
+    family, kind, proto, _, address = found[0][0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.settimeout(max(0.1, seconds - (time.monotonic() - start)))
+            probe.connect(address)
+    except OSError as exc:
+        return f"nothing answers at {parts.hostname}:{port} ({exc or type(exc).__name__})"
+    return None
+
+
+@contextlib.contextmanager
+def bounded_retries() -> Iterator[None]:
+    """MLflow's requests with :data:`RETRIES`, where the environment does not set them."""
+    added = {k: v for k, v in RETRIES.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def run_params(record: dict[str, Any]) -> dict[str, str]:
@@ -71,6 +139,9 @@ class MLflowCallback(Callback):
 
     ``tracking_uri``: where (default: MLflow's own, ``MLFLOW_TRACKING_URI``); ``experiment``: the
     MLflow experiment's name, created when missing; ``max_points``: points of a curve at most.
+    A server that cannot be reached when the callback is built is one warning; no job then
+    tries it (the callback is copied to the jobs' processes as it is), and a job that fails to
+    reach it later stops this process's jobs from trying again.
     """
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = "optlab", max_points: int = 10_000) -> None:
@@ -78,21 +149,38 @@ class MLflowCallback(Callback):
         self.experiment = str(experiment)
         self.max_points = check_number("hydra.callbacks.mlflow.max_points", max_points, low=2, strict=False,
                                        integer=True)
-        _mlflow()  # a missing mlflow is a one-line error when the callback is built, before any run
+        if importlib.util.find_spec("mlflow") is None:
+            _mlflow()  # a missing mlflow is a one-line error when the callback is built, before any run
+        self.failed = unreachable(self.uri())
+        if self.failed:  # (mlflow, seconds to import, is then not needed)
+            self._warn(f"MLflow at {self.uri()} cannot be reached: {self.failed}")
+        else:
+            _mlflow()
+
+    def uri(self) -> str | None:
+        """The tracking URI: given, or MLflow's ``MLFLOW_TRACKING_URI`` (None: MLflow's local default)."""
+        return str(self.tracking_uri) if self.tracking_uri is not None else os.environ.get("MLFLOW_TRACKING_URI")
+
+    @staticmethod
+    def _warn(text: str) -> None:
+        print(f"optlab: warning: {text}; runs are not sent to MLflow (they are on disk)", file=sys.stderr, flush=True)
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
 
         from ..rundir.layout import RECORD
 
+        if self.failed:
+            return
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         records = [out_dir / RECORD] if (out_dir / RECORD).is_file() else sorted(out_dir.glob(f"start_*/{RECORD}"))
         try:
-            for path in records:
-                self.log_run(path.parent)
+            with bounded_retries():
+                for path in records:
+                    self.log_run(path.parent)
         except Exception as exc:  # noqa: BLE001 - the runs are on disk; the tracker is a copy
-            print(f"optlab: warning: runs of {out_dir} not sent to MLflow ({type(exc).__name__}: {exc})",
-                  file=sys.stderr)
+            self.failed = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            self._warn(f"runs of {out_dir} not sent, nor those of later jobs here ({self.failed})")
 
     def log_run(self, run_dir: str | Path) -> str | None:
         """Send the run in ``run_dir`` to MLflow; returns MLflow's run id (None: no finished run there)."""

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib
+import functools
 import inspect
-import sysconfig
-import types
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import autodiff as ad
-from ..errors import ConfigError
+from .. import trust
+from ..errors import ConfigError, describe
 from .base import Objective, as_box, check_dim
 
 DIFFERENCES = ("central", "forward")
@@ -42,8 +40,9 @@ class BlackBox(Objective):
     """A function optlab cannot look into: a simulator, a benchmark suite's function, code
     written for scipy. ``function(x) -> float`` takes a numpy vector of ``dim`` numbers;
     ``gradient(x)``, when given, its gradient. From a config, both are dotted names of Python
-    functions (``objective.function=my_module.my_function``), imported from the working
-    directory, ``PYTHONPATH`` or an installed package (never from the standard library).
+    functions (``objective.function=my_module.my_function``) of the project (a module under the
+    working directory or ``PYTHONPATH``) or registered by an installed package as an entry point
+    of ``optlab.objectives``; others only with ``OPTLAB_TRUST_CONFIG=1`` (:mod:`optlab.trust`).
 
     Without ``gradient``, derivatives come from finite differences of f (Nocedal and Wright,
     *Numerical Optimization*, 2006, Sec. 8.1), each difference counted as a function
@@ -160,29 +159,29 @@ def dotted_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
+#: A black box's function: a Python function of the project, or one registered as an objective plugin.
+FUNCTION = trust.Kind("a Python function", "a function f(x) -> float", inspect.isfunction,
+                      groups=("optlab.objectives",), optlab=False)
+
+
 def load_function(key: str, spec: Callable | str) -> Callable:
-    """``spec`` itself if callable; else the Python function its dotted name names, imported,
-    and checked to be a function defined outside the standard library (a config names code
-    to run; it may not name ``os.system`` or ``subprocess.getoutput``)."""
-    if callable(spec):
-        return spec
-    module_name, _, name = str(spec).rpartition(".")
-    try:
-        fn = getattr(importlib.import_module(module_name), name)
-    except Exception as exc:  # noqa: BLE001 - a missing module, a typo, an error inside the user's module
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise ConfigError(f"{key}={spec!r} cannot be imported ({reason}); allowed: module.function importable "
-                          "from the working directory, PYTHONPATH or an installed package") from None
-    if not isinstance(fn, types.FunctionType) or _in_standard_library(fn):
-        raise ConfigError(f"{key}={spec!r} is not a Python function of your own; allowed: a function f(x) -> "
-                          "float defined in your module or package (not a built-in or standard-library one)")
-    return fn
+    """``spec`` itself if callable; else the function its dotted name names, under the trust rule
+    of :mod:`optlab.trust` (a function of the project or a registered plugin; a config may not
+    name ``os.system`` or ``pickle.loads``). Either way, whatever the function raises that is not
+    an ordinary exception (``SystemExit``, ...) ends the run as an error, not the process."""
+    fn = spec if callable(spec) else trust.resolve(key, spec, FUNCTION)
+    return _contained(key, fn)
 
 
-def _in_standard_library(fn: types.FunctionType) -> bool:
-    try:
-        path = Path(inspect.getfile(fn)).resolve()
-    except TypeError:
-        return True
-    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
-    return stdlib in path.parents and "site-packages" not in path.parts
+def _contained(key: str, fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (Exception, KeyboardInterrupt):  # Ctrl-C stops the run as interrupted
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and the like: the run's error
+            shown = describe(exc.args[0]) if exc.args else ""
+            raise RuntimeError(f"{key} raised {type(exc).__name__}({shown})") from exc
+
+    return call

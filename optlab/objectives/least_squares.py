@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -97,8 +98,7 @@ def read_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parse failure is the file's fault
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{where} could not be read ({msg}); allowed: numeric A and z") from None
+        raise ConfigError(f"{where} could not be read ({unreadable(exc)}); allowed: numeric A and z") from None
     if A.ndim == 1:
         A = A[:, None]
     if A.size == 0 or z.size == 0 or A.shape[1] == 0:
@@ -109,3 +109,20 @@ def read_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if not (np.all(np.isfinite(A)) and np.all(np.isfinite(z))):
         raise ConfigError(f"{where} contains NaN or inf; allowed: finite numbers")
     return A, z
+
+
+def unreadable(exc: Exception) -> str:
+    """Why a data file could not be parsed, in words that never quote it: the file may be anything
+    (a symlinked ``data.csv`` pointing at a system file), and its content is not for the console."""
+    text = str(exc)
+    cell = re.search(r"at row (\d+), column (\d+)", text)
+    if "could not convert" in text and cell:
+        return f"data row {int(cell[1]) + 1}, column {cell[2]} is not a number"
+    columns = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", text)
+    if columns:
+        return f"rows of {columns[1]} and of {columns[2]} values, from data row {columns[3]}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    if "could not convert" in text or "invalid literal" in text:
+        return "a value is not a number"
+    return type(exc).__name__
