@@ -23,7 +23,8 @@ from .data import COSTS, ReportData
 from .repeats import Repeats, Units, art_table, pairwise_table, ranking_table, repeats_of, target_name, units_of
 from .stats import ALPHA, LEVEL, N_BOOT, scipy_stats
 from .style import Plot
-from .tuning import Tuned, declared, tuned_comparison
+from .tuning import Tuned, tuned_comparison
+from .tuning_axes import declared
 
 STATS = "Statistics over repeated runs"
 TUNED = "Tuned comparison"

@@ -16,6 +16,7 @@ checked against an independent computation. The tests use ``scipy.stats`` when i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -142,9 +143,39 @@ def signed_rank_test(cost_a: np.ndarray, cost_b: np.ndarray) -> PairTest:
     finite = np.abs(untied[np.isfinite(untied)])
     big = (finite.max() if finite.size else 1.0) * 2.0 + 1.0
     untied = np.where(np.isinf(untied), np.sign(untied) * big, untied)
-    test = stats.wilcoxon(untied, zero_method="wilcox", alternative="two-sided")
-    result.statistic, result.p = float(test.statistic), float(test.pvalue)
+    # The test depends on the signs and the ranks of |d| only: pairs with the same signed ranks share one
+    # call (with ties and up to 13 units scipy enumerates all 2^n signs, which takes a while).
+    signed = tuple(sorted(zip(stats.rankdata(np.abs(untied)).tolist(), np.sign(untied).tolist())))
+    result.statistic, result.p = _wilcoxon(signed)
     return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _wilcoxon(signed: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    ranks = [r for r, _ in signed]
+    if len(signed) <= EXACT_TIED_MAX and len(set(ranks)) < len(ranks):
+        return _exact_tied(signed)
+    test = scipy_stats().wilcoxon([r * s for r, s in signed], zero_method="wilcox", alternative="two-sided")
+    return float(test.statistic), float(test.pvalue)
+
+
+EXACT_TIED_MAX = 13  # scipy's own limit for enumerating every sign when ranks are tied
+
+
+def _exact_tied(signed: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    """What scipy's wilcoxon gives with tied ranks and at most 13 differences, where it enumerates all
+    2^n signs in a permutation test (slowly): the same exact distribution of the sum of positive ranks,
+    counted over the doubled (integer) ranks, and p = 2 min(P(W <= w), P(W >= w))."""
+    doubled = [round(2 * r) for r, _ in signed]
+    counts = np.zeros(sum(doubled) + 1)
+    counts[0] = 1.0
+    for d in doubled:
+        counts[d:] = counts[d:] + counts[: counts.size - d].copy()
+    w = sum(d for d, (_, s) in zip(doubled, signed) if s > 0)
+    total = counts.sum()
+    p = min(1.0, 2.0 * min(counts[: w + 1].sum(), counts[w:].sum()) / total)
+    r_plus = w / 2.0
+    return float(min(r_plus, sum(doubled) / 2.0 - r_plus)), p
 
 
 # -- ranks ---------------------------------------------------------------------------------------

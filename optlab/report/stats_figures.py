@@ -153,16 +153,15 @@ def band_profile_figure(data: ReportData) -> Figure:
 
 
 # -- convergence with bands ---------------------------------------------------------------------
-def _curves(data: ReportData, run_ids: list[str], grid_x: np.ndarray) -> np.ndarray:
+def _curves(data: ReportData, run_ids: list[str], f_refs: list[float], grid_x: np.ndarray) -> np.ndarray:
     """Rows: runs; the best f - f* so far at each budget of ``grid_x`` (held after the run's end)."""
-    valid = data.valid.set_index("run_id")
     out = np.empty((len(run_ids), grid_x.size))
-    for k, r in enumerate(run_ids):
+    for k, (r, f_ref) in enumerate(zip(run_ids, f_refs)):
         t = data.traces[r]
         at = cost_along(t, data.cost).astype(float).copy()
         if data.cost != "time":
             at[0] = 1.0
-        gap = np.where(np.isfinite(t.f), t.f - float(valid.at[r, "f_ref"]), np.inf)
+        gap = np.where(np.isfinite(t.f), t.f - f_ref, np.inf)
         best = np.minimum.accumulate(gap)
         i = np.searchsorted(at, grid_x, side="right") - 1
         out[k] = np.where(i >= 0, best[np.maximum(i, 0)], np.nan)
@@ -188,8 +187,9 @@ def band_convergence_figure(data: ReportData) -> Figure:
             start = 1.0 if data.cost != "time" else max(min(float(data.traces[r].time_s[0]) for r in here.run_id),
                                                         1e-6)
             grid_x = np.geomspace(start, max(max(ends), start * 10), GRID_POINTS)
-            curves = {s: _curves(data, list(here[here.solver_label == s].run_id), grid_x) for s in best
-                      if (here.solver_label == s).any()}
+            mine = {s: here[here.solver_label == s] for s in best}
+            curves = {s: _curves(data, list(g.run_id), list(g.f_ref.astype(float)), grid_x) for s, g in mine.items()
+                      if len(g)}
             floor, zero = floor_of([c.ravel() for c in curves.values()], sorted(set(here.f_ref.astype(float))))
             top = floor * 10
             for s, c in curves.items():
