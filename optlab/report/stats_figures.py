@@ -17,7 +17,7 @@ from .layout import floor_of
 from .profiles import cost_matrix, data_profile, performance_profile
 from .repeats import cost_along
 from .stats import ALPHA, LEVEL, percentile_interval, resample_indices, rng_of
-from .style import context, grid, legend_width, log_ticks, log_y, setting_style, title
+from .style import context, grid, legend_width, log_ticks, log_y, natural_key, setting_style, title
 
 BEST = 6  # settings drawn with bands
 PROFILE_BOOT = 200
@@ -76,8 +76,9 @@ def pairs_figure(data: ReportData) -> Figure:
     with context():
         side = max(len(s) for s in settings)
         cell = 0.42
-        g = grid(1, 1, w=cell * n, h=cell * n, left=0.3 + 0.062 * side, top=0.3 + 0.06 * side, bottom=0.45,
-                 right=0.3)
+        labels = ["row cheaper", "column cheaper", f"no difference at {ALPHA:g}"]
+        g = grid(1, 1, w=cell * n, h=max(cell * n, 0.9), left=0.3 + 0.062 * side, top=0.3 + 0.06 * side,
+                 bottom=0.3, right=legend_width(labels))
         ax = g.axes[0, 0]
         for i in range(n):
             for j in range(n):
@@ -90,10 +91,9 @@ def pairs_figure(data: ReportData) -> Figure:
         ax.xaxis.tick_top()
         ax.set_yticks(range(n), settings)
         ax.grid(False)
-        handles = [Patch(facecolor=PAIR_COLORS["row"], label="row cheaper"),
-                   Patch(facecolor=PAIR_COLORS["column"], label="column cheaper"),
-                   Patch(facecolor=PAIR_COLORS["none"], label=f"no difference at {ALPHA:g}")]
-        g.fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 0.0))
+        handles = [Patch(facecolor=PAIR_COLORS[k], label=label) for k, label in zip(("row", "column", "none"), labels)]
+        g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
+                     borderaxespad=0, title="Holm-adjusted p")
         return g.fig
 
 
@@ -172,7 +172,7 @@ def band_convergence_figure(data: ReportData) -> Figure:
     """Per family, the median best gap of the best settings against the cost, with bootstrap bands."""
     rep = comparison_of(data).repeats
     runs = rep.runs
-    families = sorted(set(runs.family_label), key=lambda f: f.lower())
+    families = sorted(set(runs.family_label), key=natural_key)
     best = _best(data, list(runs.solver_label))
     cols = min(4, len(families))
     nrows = math.ceil(len(families) / cols)
