@@ -164,7 +164,7 @@ def _curves(data: ReportData, run_ids: list[str], f_refs: list[float], grid_x: n
         gap = np.where(np.isfinite(t.f), t.f - f_ref, np.inf)
         best = np.minimum.accumulate(gap)
         i = np.searchsorted(at, grid_x, side="right") - 1
-        out[k] = np.where(i >= 0, best[np.maximum(i, 0)], np.nan)
+        out[k] = best[np.maximum(i, 0)]  # (before its first clock reading, a run is at its start)
     return out
 
 
@@ -194,11 +194,11 @@ def band_convergence_figure(data: ReportData) -> Figure:
             top = floor * 10
             for s, c in curves.items():
                 shown = np.log10(np.where(c > floor, c, floor))
-                median = np.nanmedian(shown, axis=0)
-                top = max(top, float(np.nanmax(10 ** median)))
+                median = np.median(shown, axis=0)
+                top = max(top, float(np.max(10 ** median)))
                 style = data.style(s)
                 if len(c) >= 3:
-                    reps = np.nanmedian(shown[resample_indices(len(c), CURVE_BOOT, rng)], axis=1)
+                    reps = np.median(shown[resample_indices(len(c), CURVE_BOOT, rng)], axis=1)
                     band_lo, band_hi = percentile_interval(reps, LEVEL)
                     ax.fill_between(grid_x, 10 ** band_lo, 10 ** band_hi, color=style["color"], alpha=0.13, lw=0)
                 ax.plot(grid_x, 10 ** median, lw=1.5, **style)
