@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -208,6 +209,17 @@ def test_report_pages_and_figures(sweep, tmp_path, monkeypatch):
     assert "alternate" in caption and "charged" in caption  # the protocol, stated
     again = build_report(root, tmp_path / "again", progress=False, force=True)
     assert (again.parent / "tuned.csv").read_text() == (index.parent / "tuned.csv").read_text()
+    # a new declaration (in a copy of the sweep) is a new report, though no run changed
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    conf = copy / "multirun.yaml"
+    conf.write_text(conf.read_text().replace("tune:\n      - lr", "tune:\n        gd:\n        - lr"))
+    build_report(copy, copy / "report", progress=False)
+    tuned = pd.read_csv(copy / "report" / "tuned.csv")
+    assert set(tuned.solver) == {"gd (tuned: lr)"} | {f"momentum (lr={lr})" for lr in ("0.01", "0.1")}
+    conf.write_text(conf.read_text().replace("gd:", "momentum:"))
+    build_report(copy, copy / "report", progress=False)
+    assert "momentum (tuned: lr)" in set(pd.read_csv(copy / "report" / "tuned.csv").solver)
 
     monkeypatch.setattr(stats, "scipy_stats", lambda: None)
     monkeypatch.setattr(comparisons, "scipy_stats", lambda: None)

@@ -161,7 +161,9 @@ def build(paths: list[Path], out: Path | None, *, tol: float, max_paths: int, co
         if len(paths) > 1:
             raise ReportError("several paths need an output folder (--out DIR)")
         out = (paths[0] if paths[0].is_dir() else paths[0].parent) / "report"
-    salt = json.dumps([_code_hash(), tol, max_paths, cost, svg, data_files])
+    from .tuning_axes import declared
+
+    salt = json.dumps([_code_hash(), tol, max_paths, cost, svg, data_files, declared(paths)])
     raw = read_sources([(p.resolve(), s) for p, s in zip(paths, sweep_labels(paths))], salt)
     say(f"read {len(raw.runs)} run records from {len(paths)} path(s)")
     if not raw.runs:

@@ -210,7 +210,7 @@ def band_convergence_figure(data: ReportData) -> Figure:
             counts = sorted({int(n[s]) for s in curves})
             title(ax, f"{family} ({'/'.join(map(str, counts))} runs each)", pad=6)
         for k, ax in enumerate(g.axes.ravel()[:len(families)]):
-            ax.set_xlabel(COSTS[data.cost].split(" (")[0] if k + cols >= len(families) else "")
+            ax.set_xlabel(_cost_label(data.cost) if k + cols >= len(families) else "")
             ax.set_ylabel("best f − f* so far" if k % cols == 0 else "")
         for ax in g.axes.ravel()[len(families):]:
             ax.set_visible(False)
@@ -220,6 +220,11 @@ def band_convergence_figure(data: ReportData) -> Figure:
                      borderaxespad=0, title="best first")
         g.fig.suptitle("Median best f − f* so far over repeated runs")
         return g.fig
+
+
+def _cost_label(cost: str) -> str:
+    """"evaluations", "function evaluations", "wall-clock time (s)"."""
+    return COSTS[cost] if cost == "time" else COSTS[cost].split(" (")[0]
 
 
 # -- the tuned comparison --------------------------------------------------------------------------
