@@ -111,8 +111,8 @@ def test_signed_rank_test_unsolved_runs_and_missing_units():
 
 def test_tied_ranks_are_counted_exactly_as_scipy_enumerates_them():
     rng = np.random.default_rng(1)
-    for _ in range(25):
-        n = int(rng.integers(2, 14))
+    for _ in range(12):
+        n = int(rng.integers(2, 11))  # (scipy's enumeration of 2^n signs is slow; 13 is the code's limit)
         d = rng.choice([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 5.0, -5.0], size=n)
         if len(set(np.abs(d))) == n:
             continue

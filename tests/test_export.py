@@ -36,6 +36,7 @@ def export_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def bbob(tmp_path_factory):
     """A BBOB sweep, its runs and iterates, the report's aRT table, and its COCO and IOH exports."""
+    from optlab.export import export
     from optlab.report import read
     from optlab.report.comparisons import comparison_of
 
@@ -43,10 +44,8 @@ def bbob(tmp_path_factory):
     root = base / "sweep"
     out = run_cli(*BBOB_SWEEP, f"hydra.sweep.dir={root}", cwd=base)
     assert out.returncode == 0, out.stderr
-    for fmt in ("coco", "ioh"):
-        done = export_cli(fmt, str(root), "--out", str(base / fmt))
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == str(base / fmt)
+    for fmt in ("coco", "ioh"):  # (the command line's own path: test_other_objectives_map_to_the_optlab_suite)
+        assert export(fmt, [root], base / fmt) == base / fmt
     runs, its = optlab.load(root)
     return base, runs, its, comparison_of(read(root)).art
 
@@ -119,13 +118,14 @@ def test_iohinspector_reads_the_runs(bbob):
             assert (theirs.iloc[0] if len(theirs) else None) == (nfev[hit[0]] if hit.size else None)
 
 
+@pytest.mark.slow
 def test_other_objectives_map_to_the_optlab_suite(tmp_path):
     root = tmp_path / "sweep"
     out = run_cli("-m", "objective=quadratic", "objective.seed=3,1", "objective.cond=10,100", "solver=bfgs",
                   "x0=[0.5,-1],[2,2]", "report.auto=false", f"hydra.sweep.dir={root}", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     done = export_cli("coco", str(root), "--out", str(tmp_path / "coco"), "--cost", "evals")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0 and done.stdout.strip() == str(tmp_path / "coco"), done.stderr
     problems = pd.read_csv(tmp_path / "coco" / "problems.csv")
     assert set(problems.suite) == {"optlab"} and problems.f_star_known.all()
     # each condition number is a function, each seed an instance (in numeric order: seed 1 -> 1, seed 3 -> 2)
@@ -143,6 +143,18 @@ def test_other_objectives_map_to_the_optlab_suite(tmp_path):
     manager = iohinspector.DataManager()
     manager.add_folder(str(tmp_path / "coco"))  # its reader of COCO's format
     assert len(manager.overview) == 8
+
+
+def test_improvements_by_hand():
+    from optlab.export.runs import improvements
+
+    f = np.array([9.0, 7.0, 8.0, np.nan, 3.0, 3.0, 2.5, 1.0])  # f* = 1
+    counts = np.array([5, 10, 15, 20, 20, 25, 25, 31])
+    evals, best, values = improvements(f, counts, 1.0)
+    # the start at evaluation 1; 8.0, NaN and the repeated 3.0 are no improvement; two at count 25: the last
+    np.testing.assert_array_equal(evals, [1, 10, 20, 25, 31])
+    np.testing.assert_array_equal(best, [8.0, 6.0, 2.0, 1.5, 0.0])
+    np.testing.assert_array_equal(values, [9.0, 7.0, 3.0, 2.5, 1.0])
 
 
 @pytest.mark.parametrize("args, message", [
