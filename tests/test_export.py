@@ -52,6 +52,7 @@ def bbob(tmp_path_factory):
 
 def test_cocopp_reads_the_same_average_runtimes(bbob):
     base, runs, _, art = bbob
+    pytest.importorskip("cocopp")  # the export extra
     from cocopp import findfiles, pproc
 
     folders = sorted((base / "coco" / "bbob").iterdir())
@@ -77,6 +78,7 @@ def test_cocopp_reads_the_same_average_runtimes(bbob):
 def test_cocopp_post_processes_the_export(bbob):
     """COCO's whole post-processing (figures, tables, HTML) on the export, one folder per algorithm."""
     base, *_ = bbob
+    pytest.importorskip("cocopp")
     folders = [str(f) for f in sorted((base / "coco" / "bbob").iterdir())]
     done = subprocess.run([sys.executable, "-m", "cocopp", "-o", str(base / "ppdata"), *folders],
                           capture_output=True, text=True, timeout=1200, cwd=base)
@@ -87,7 +89,7 @@ def test_cocopp_post_processes_the_export(bbob):
 
 def test_iohinspector_reads_the_runs(bbob):
     base, runs, its, _ = bbob
-    import iohinspector
+    iohinspector = pytest.importorskip("iohinspector")  # the export extra
 
     manager = iohinspector.DataManager()
     with warnings.catch_warnings():
@@ -138,8 +140,7 @@ def test_other_objectives_map_to_the_optlab_suite(tmp_path):
     assert info.startswith("suite = 'optlab', funcId = 1, DIM = 2,")
     items = info.splitlines()[2].split(", ")[1:]  # instance:evaluations|precision, for 2 seeds x 2 starts
     assert sorted(item.split(":")[0] for item in items) == ["1", "1", "2", "2"]
-    import iohinspector
-
+    iohinspector = pytest.importorskip("iohinspector")
     manager = iohinspector.DataManager()
     manager.add_folder(str(tmp_path / "coco"))  # its reader of COCO's format
     assert len(manager.overview) == 8
