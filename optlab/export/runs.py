@@ -17,7 +17,8 @@ Mapping (the same for COCO's and IOHprofiler's formats):
 - **Evaluations**: function evaluations (``nfev``, finite differences included), or with
   ``cost="evals"`` function, gradient and Hessian evaluations together. optlab logs iterates, not
   single evaluations: an improvement is dated with the count at the end of the iteration that
-  made it, and the start with 1 (f(x0) is the first evaluation of every run). The last
+  made it (a run ended by ``stop.target`` ends at the evaluation that reached the target, its
+  last row), and the start with 1 (f(x0) is the first evaluation of every run). The last
   evaluation is the run's total.
 """
 
