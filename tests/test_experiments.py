@@ -36,7 +36,13 @@ REDUCED = {
     "start_sweep": ["stop.max_iter=150", "starts.n=4"],
     "solver_shootout": ["stop.max_iter=150", "starts.n=2", "objective=rosenbrock,least_squares",
                         "solver=gd,newton,lstsq"],
+    "bbob_comparison": ["objective.function=1,8", "objective.instance=1,2", "objective.dim=2", "starts.n=2",
+                        "stop.max_fev=300", "solver=bfgs,nelder_mead"],
+    "lr_tuning": ["objective=booth,quadratic", "solver=gd,momentum", "solver.lr=0.01,0.1", "starts.n=4",
+                  "stop.max_iter=100"],
 }
+# The report's comparison sections (statistics over repeated runs; tuned comparison): figures and tables.
+STATS_FIGURES = {"stats_ranking", "stats_pairs", "stats_profiles", "stats_convergence"}
 
 
 def sweep_params(name: str) -> dict[str, list[str]]:
@@ -57,7 +63,7 @@ def sweep_params(name: str) -> dict[str, list[str]]:
 def missing_plugins(name: str) -> list[str]:
     params = sweep_params(name)
     missing = [f"solver {s}" for s in params.get("solver", []) if s not in SOLVERS]
-    missing += [f"objective {o}" for o in params.get("objective", []) if o not in OBJECTIVES]
+    missing += [f"objective {o}" for o in params.get("objective", []) if o not in OBJECTIVES | {"bbob": None}]
     for group in ("solver", "objective"):
         missing += [f"{group} config {v}" for v in params.get(group, []) if not (REPO / "conf" / group / f"{v}.yaml")
                     .is_file()]
@@ -67,7 +73,7 @@ def missing_plugins(name: str) -> list[str]:
 def test_every_experiment_is_covered_and_documented():
     names = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
     assert names == sorted(REDUCED)
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text() + "".join(p.read_text() for p in (REPO / "docs").glob("*.md"))
     for name in names:
         assert f"+experiment={name}" in readme
     assert (REPO / "conf" / "experiment").resolve() == EXPERIMENTS.resolve()
@@ -214,7 +220,36 @@ def test_solver_shootout(finished):
     assert skipped.not_applicable.all()
     full = yaml.safe_load((EXPERIMENTS / "solver_shootout.yaml").read_text())["hydra"]["sweeper"]["params"]
     assert set(full["solver"].split(",")) == set(SOLVERS)  # every solver
-    assert "profiles" in check_report(index, runs)
+    stems = check_report(index, runs)
+    assert {"profiles"} | STATS_FIGURES <= stems
+    for table in ("art.csv", "pairs.csv", "ranking.csv"):
+        assert len(pd.read_csv(index.parent / table))
+
+
+def test_bbob_comparison(finished):
+    pytest.importorskip("cocoex")  # objective=bbob: the bbob extra
+    runs, its, index = experiment(finished, "bbob_comparison")
+    assert len(runs) == 2 * 2 * 2 * 2  # functions x instances x solvers x starts
+    assert set(runs["objective.instance"]) == {1, 2} and set(runs.solver) == {"bfgs", "nelder_mead"}
+    assert {"profiles_coco"} | STATS_FIGURES <= check_report(index, runs)
+    art = pd.read_csv(index.parent / "art.csv")
+    assert len(art) == 4 and (art.runs == 4).all() and {"aRT_1e-7", "aRT_1e-7_lo", "aRT_1e-7_hi"} <= set(art)
+    pairs = pd.read_csv(index.parent / "pairs.csv")
+    assert len(pairs) == 1 and pairs.units.iloc[0] == 8 and "p_holm" in pairs
+    full = yaml.safe_load((EXPERIMENTS / "bbob_comparison.yaml").read_text())
+    params = full["hydra"]["sweeper"]["params"]  # the ready experiment: 4 functions x 3 instances x 3 solvers x 5
+    assert [len(str(params[k]).split(",")) for k in ("objective.function", "objective.instance", "solver")] == [
+        4, 3, 3] and full["starts"]["n"] == 5
+
+
+def test_lr_tuning(finished):
+    runs, its, index = experiment(finished, "lr_tuning")
+    assert len(runs) == 2 * 2 * 2 * 4  # objectives x solvers x rates x starts
+    assert {"tuned_profiles"} | STATS_FIGURES <= check_report(index, runs)
+    tuned = pd.read_csv(index.parent / "tuned.csv")
+    assert len(tuned) == 4 and (tuned.candidates == 2).all() and (tuned.tuning_runs == 2 * 2).all()
+    assert set(tuned.chosen) <= {"lr=0.01", "lr=0.1"} and (tuned.tuning_cost > 0).all()
+    assert "cost including tuning" in index.read_text()
 
 
 @pytest.mark.slow

@@ -193,7 +193,7 @@ def test_many_figures_are_drawn_in_parallel_processes(tmp_path):
                       sparams={})
     index, _ = build_quietly(root, jobs=2)
     names = {p.stem for p in (root / "report").glob("*.png")}
-    assert len(names) == 6 and {"profiles", "solved", "convergence_iteration"} <= names
+    assert len(names) == 6 + 4 and {"profiles", "solved", "convergence_iteration", "stats_ranking"} <= names
     stamp = json.loads((root / "report" / "report.json").read_text())
     assert sorted(stamp["files"]) == sorted(p.name for p in (root / "report").glob("*.png"))
     assert np.all([n in index.read_text() for n in names])

@@ -78,7 +78,13 @@ def write_runs_table(sweep_dir: Path, sweep_id: str | None) -> Path:
 class SweepReport(Callback):
     """Build ``<sweep dir>/report/`` (index.html, figures, summary CSV) when a multirun ends."""
 
-    def __init__(self, enabled: bool = True, tol: float = 1e-6, folder: str = "report") -> None:
+    def __init__(self, enabled: bool = True, tol: float = 1e-6, folder: str = "report", tune: Any = None) -> None:
+        if tune is not None:  # tuning axes: checked before any job runs; the report reads them from multirun.yaml
+            from omegaconf import OmegaConf
+
+            from ..report.tuning_axes import parse_tune
+
+            parse_tune(OmegaConf.to_container(tune) if OmegaConf.is_config(tune) else tune)
         self.enabled = bool(enabled)
         self.tol = tol
         self.folder = folder

@@ -9,8 +9,12 @@ from pathlib import Path
 from hydra.errors import OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from ..errors import ConfigError
+
 
 def one_line(exc: BaseException, config_dir: str) -> str:
+    if isinstance(exc.__cause__, ConfigError):  # raised by an object Hydra built (a callback's options): as it is
+        return str(exc.__cause__)
     text = str(exc)
     missing = re.search(r"Could not find '(\w+)/([^']*)'.*Available options in '\w+':\n(.*?)"
                         r"(\nConfig search path|\n\n|$)", text, re.S)

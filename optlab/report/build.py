@@ -51,14 +51,16 @@ def _functions() -> dict[str, Any]:
     from .heatmap import heatmap_figure
     from .landscape import path_figure
     from .profiles import outcome_figure, profile_figure
+    from .stats_figures import FIGURES as comparison_figures
 
     return {f.__name__: f for f in (convergence_figure, path_figure, heatmap_figure, basin_figure, profile_figure,
-                                    outcome_figure)}
+                                    outcome_figure)} | comparison_figures
 
 
 def tasks_of(data: Any, max_paths: int) -> list[tuple[Any, str, dict[str, Any]]]:
     """Every figure of the report as ``(plot, function name, keyword arguments)``, in page order."""
     from .basins import basin_tasks
+    from .comparisons import comparison_tasks
     from .convergence import convergence_tasks
     from .heatmap import heatmap_tasks
     from .landscape import path_tasks
@@ -67,7 +69,7 @@ def tasks_of(data: Any, max_paths: int) -> list[tuple[Any, str, dict[str, Any]]]
     if data.valid.empty:
         return []
     return (profile_tasks(data) + convergence_tasks(data) + path_tasks(data, max_paths) + heatmap_tasks(data)
-            + basin_tasks(data))
+            + basin_tasks(data) + comparison_tasks(data))
 
 
 _SHARED: dict[str, Any] = {}  # the data, tasks and options, inherited by forked workers
@@ -159,7 +161,9 @@ def build(paths: list[Path], out: Path | None, *, tol: float, max_paths: int, co
         if len(paths) > 1:
             raise ReportError("several paths need an output folder (--out DIR)")
         out = (paths[0] if paths[0].is_dir() else paths[0].parent) / "report"
-    salt = json.dumps([_code_hash(), tol, max_paths, cost, svg, data_files])
+    from .tuning_axes import declared
+
+    salt = json.dumps([_code_hash(), tol, max_paths, cost, svg, data_files, declared(paths)])
     raw = read_sources([(p.resolve(), s) for p, s in zip(paths, sweep_labels(paths))], salt)
     say(f"read {len(raw.runs)} run records from {len(paths)} path(s)")
     if not raw.runs:
@@ -177,10 +181,12 @@ def build(paths: list[Path], out: Path | None, *, tol: float, max_paths: int, co
     if data.runs.empty:
         raise ReportError(f"no usable runs under {', '.join(str(p) for p in paths)}: every record was skipped")
     say(f"{len(data.traces)} runs with iterates, {len(data.runs) - len(data.traces)} without: measured")
+    from .comparisons import write_comparison_tables
     from .page import write_page
     from .summary import write_tables
 
     runs, solvers = write_tables(data, out)
+    write_comparison_tables(data, out)
     tasks = tasks_of(data, max_paths)
     say(f"tables written; {len(tasks)} figures to draw")
     files = draw_all(data, tasks, out, svg, jobs, say)

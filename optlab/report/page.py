@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .comparisons import section_html
 from .data import COSTS, ReportData
 from .style import Plot
 from .summary import status_counts
@@ -100,6 +101,7 @@ def write_page(data: ReportData, plots: list[Plot], runs: Any, solvers: Any, out
         if plot.section != section:
             section = plot.section
             parts.append(f"<h2 id='{_anchor(section)}'>{escape(section)}</h2>")
+            parts.append(section_html(data, section))
         img = f"<img src='{escape(plot.name, quote=True)}.png' alt='{escape(plot.title, quote=True)}'>"
         if svg:
             img = f"<a href='{escape(plot.name, quote=True)}.svg'>{img}</a>"
