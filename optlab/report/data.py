@@ -40,6 +40,7 @@ class Trace:
     iter: np.ndarray
     f: np.ndarray
     grad_norm: np.ndarray
+    step_size: np.ndarray
     nfev: np.ndarray
     evals: np.ndarray
     time_s: np.ndarray
@@ -166,8 +167,8 @@ def _trace(cols: dict[str, np.ndarray]) -> Trace:
     nfev = col("nfev")
     evals = nfev + np.nan_to_num(col("ngev")) + np.nan_to_num(col("nhev"))
     x = np.stack([col("x_0"), col("x_1")], 1) if "x_1" in cols else col("x_0")[:, None]
-    return Trace(it[order], col("f")[order], col("grad_norm")[order], nfev[order], evals[order],
-                 col("time_s")[order], x[order])
+    return Trace(it[order], col("f")[order], col("grad_norm")[order], col("step_size")[order], nfev[order],
+                 evals[order], col("time_s")[order], x[order])
 
 
 def _problems(runs: Any, data_files: bool) -> dict[str, ProblemInfo]:
