@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .problems import ProblemInfo, labels, problem_key
+from .problems import ProblemInfo, box_of_points, labels, problem_key
 from .reader import parse_iterates, read_sources
 from .style import natural_key, setting_style
 
@@ -31,6 +31,15 @@ COSTS = {"nfev": "function evaluations (nfev)", "evals": "evaluations (nfev + ng
 RECORD_COLUMNS = ("objective", "solver", "x0", "x_final", "dim", "f_star", "f_final", "start", "not_applicable",
                   "message", "iterations", "nfev", "ngev", "nhev", "wall_time_s")
 COST_COLUMNS = {"nfev": "solved_nfev", "evals": "solved_evals", "time": "solved_time_s"}
+# What the recorded times are (optlab.engine.driver and .batch), said wherever the report reads them;
+# tests/test_report_captions.py checks each claim against the fields of real runs.
+TIME_CLAIMS = {
+    "clock": "A run's clock starts once its set-up is done (compiling the objective's derivatives, for instance); "
+             "the set-up's seconds are recorded apart (setup_s), so time_s starts near 0.",
+    "batch": "the starts of a multi-start job advanced together as one batch record their share of the batch's "
+             "time (each interval divided among the runs still going), so their times add up to the batch's.",
+}
+BATCH_NOTE = "batched: its share of the batch's time"
 
 
 @dataclasses.dataclass
@@ -120,6 +129,7 @@ def read(paths: Any, tol: float = 1e-6, cost: str = "evals", data_files: bool = 
             runs[column] = None
     problems = _problems(runs, data_files)
     runs = _derive(runs, traces, problems, tol, len(roots) > 1)
+    _run_boxes(runs, traces, problems)
     ranking = rank_settings(runs[runs.run_id.isin(traces.keys())], COST_COLUMNS[cost])
     lr_mode = _lr_mode(runs[runs.run_id.isin(traces.keys())])
     return ReportData(roots, sweeps, runs, traces, problems, skipped, raw.notes, tol, cost, raw.digest, ranking,
@@ -191,6 +201,19 @@ def _problems(runs: Any, data_files: bool) -> dict[str, ProblemInfo]:
         launch = _launch_dir(Path(path)) if data_files else None
         out[key] = ProblemInfo(key, name, params, label, dim, f_star, data_files, launch)
     return out
+
+
+def _run_boxes(runs: Any, traces: dict[str, Trace], problems: dict[str, ProblemInfo]) -> None:
+    """Each 1-D or 2-D problem's ``run_box``: around every start and the iterates of the runs that did
+    not diverge (a diverged run's flight would make the box useless)."""
+    for key, info in problems.items():
+        if info.dim not in (1, 2):
+            continue
+        here = runs[(runs.problem == key) & runs.run_id.isin(traces.keys())]
+        points = [traces[r].x[:1 if status == "diverged" else None, :info.dim]
+                  for r, status in zip(here.run_id, here.status)]
+        if points:
+            info.run_box = box_of_points(np.concatenate(points))
 
 
 def _launch_dir(run_dir: Path) -> Path | None:
@@ -292,10 +315,13 @@ def _progress(t: Trace, f_ref: float, tol: float) -> dict[str, float]:
 
 
 def _batched(runs: Any, traces: dict[str, Trace]) -> list[int]:
-    """For runs of one multi-start job timed as one batch (their first clock readings are the same):
-    how many runs share the clock; 0 otherwise."""
+    """For runs of one multi-start job advanced as one batch: how many runs the batch had (its record's
+    ``batch.size``; for records without it, runs whose first clock readings are the same); 0 otherwise."""
     out = dict.fromkeys(runs.index, 0)
-    ran = runs[runs.multistart & runs.run_id.isin(traces.keys())]
+    sizes = [b.get("size") if isinstance(b, dict) else None for b in runs.get("batch", [None] * len(runs))]
+    recorded = [isinstance(n, int) and not isinstance(n, bool) and n > 1 for n in sizes]
+    out.update({i: n for i, n, ok in zip(runs.index, sizes, recorded) if ok})
+    ran = runs[runs.multistart & runs.run_id.isin(traces.keys()) & ~np.array(recorded, dtype=bool)]
     for _, g in ran.groupby([ran.path.map(lambda p: str(Path(p).parent)), ran.setting]):
         if len(g) < 2:
             continue
