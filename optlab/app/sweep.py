@@ -6,7 +6,7 @@ their hash, the sweep id. Running the same sweep again into that directory resum
 the order of its arguments; a different sweep is refused in one line, as is a directory that
 already holds runs of something else.
 
-Each job is known by its settings (:func:`optlab.config.settings_key`). A job resumes in the
+Each job is known by its settings (:func:`optlab.app.config.settings_key`). A job resumes in the
 directory that holds runs of its settings, wherever that is (the sweep typed in another order
 numbers its jobs differently); a job whose numbered directory holds the runs of other settings
 writes into ``N-KEY`` beside it, so nothing finished is ever overwritten.
@@ -84,6 +84,18 @@ def _read(path: Path) -> dict[str, Any] | None:
 def read_sweep_id(sweep_dir: Path) -> str | None:
     found = _read(Path(sweep_dir) / MANIFEST)
     return found.get("sweep_id") if found else None
+
+
+def swept(task_overrides: list[str], sweep_dir: Path, sweeper_params: Any) -> list[str]:
+    """The overrides of a sweep's job that its sweep varies: those of the keys the sweeper's
+    ``params`` name and those given on the command line with several values (``solver=gd,bfgs``);
+    a job's summary shows them (which rate was this?)."""
+    keys = {str(k) for k in (sweeper_params or {})}
+    for line in (_read(Path(sweep_dir) / MANIFEST) or {}).get("overrides") or []:
+        key, _, values = str(line).partition("=")
+        if "," in values or "(" in values:
+            keys.add(key.lstrip("+~"))
+    return [o for o in task_overrides if o.partition("=")[0].lstrip("+~") in keys]
 
 
 def _keys_in(job_dir: Path) -> set[Any]:
