@@ -11,14 +11,12 @@ import pytest
 
 import optlab
 from optlab import report
-from optlab.app.job import run_starts
-from optlab.engine.driver import Stop
-from optlab.engine.starts import start_points
+from optlab.engine.stopping import Stop
 from optlab.objectives import Rosenbrock
 from optlab.report.build import tasks_of
 from optlab.solvers import SOLVERS
 
-from .conftest import run_cli
+from .conftest import multi_start, run_cli
 
 STARTS = 3
 # What the captions must say, as checked against the recorded fields below.
@@ -32,10 +30,9 @@ def runs(tmp_path_factory):
     """A job of three starts advanced as one batch (gd), timed from outside, and a Newton run started
     from the command line (a fresh process: its set-up compiles the objective's derivatives)."""
     root = tmp_path_factory.mktemp("timed")
-    spec = {"kind": "random", "n": STARTS, "seed": 0}
-    points = start_points(Rosenbrock(), "random", n=STARTS, seed=0)
     t0 = time.perf_counter()
-    run_starts(root / "batch", Rosenbrock(), SOLVERS["gd"](lr=1e-4), points, Stop(max_iter=30_000, gtol=0.0), spec)
+    multi_start(root / "batch", Rosenbrock(), SOLVERS["gd"](lr=1e-4), Stop(max_iter=30_000, gtol=0.0),
+                {"kind": "random", "n": STARTS, "seed": 0})
     elapsed = time.perf_counter() - t0
     done = run_cli("solver=newton", "objective=rosenbrock", f"hydra.run.dir={root / 'single'}")
     assert done.returncode == 0, done.stderr
