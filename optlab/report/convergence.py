@@ -259,8 +259,8 @@ def _legend(data: ReportData, spec: FigureSpec, zero: bool, y: str, diverged: tu
         batched = set(data.valid[data.valid.batched > 0].solver_label) if clock else set()
         for setting in sorted(seen, key=data.rank):
             note = f" ({BATCH_NOTE})" if setting in batched else ""
-            note += "".join(f" (the wide line: {other} runs on it in {n} run{'s' * (n > 1)})"
-                            for other, n in sorted(same.get(setting, {}).items()))
+            on = [f"{other} runs on it in {n} run{'s' * (n > 1)}" for other, n in sorted(same.get(setting, {}).items())]
+            note += f" (the wide line: {'; '.join(on)})" if on else ""
             handles.append(Line2D([], [], color=data.style(setting)["color"], lw=2, label=setting + note,
                                   url=setting_href(setting)))
     if any(s.band for p in spec.panels for s in p.series):

@@ -231,8 +231,8 @@ def _profile_figure(data: ReportData, cost: str) -> Figure:
     if cost == "time":  # a batched run's time is its share of the batch's: say so where it is read
         batched = set(data.valid[data.valid.batched > 0].solver_label)
         names = [n + (f" ({BATCH_NOTE})" if s in batched else "") for s, n in zip(settings, names)]
-    names = [n + "".join(f" (the wide line: {settings[j]} on it)" for j in under[k]
-                         if data.rank(settings[j]) < MAX_LEGEND_SETTINGS) for k, n in enumerate(names)]
+    on = [[settings[j] for j in under[k] if data.rank(settings[j]) < MAX_LEGEND_SETTINGS] for k in range(len(names))]
+    names = [n + (f" (the wide line: {', '.join(o)} on it)" if o else "") for n, o in zip(names, on)]
     handles = capped_legend(data, settings, names)
     g = grid(1, 2, w=4.3, h=3.3, right=legend_width([h.get_label() for h in handles]), top=0.75, bottom=0.6,
              wspace=0.8, legend_rows=len(handles) + 1,
