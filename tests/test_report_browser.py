@@ -93,6 +93,25 @@ def chromium(width: int):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+SETTLED = """
+const done = arguments[arguments.length - 1];
+Promise.allSettled([...document.images].map(i => i.decode())).then(() => done(true));
+"""
+
+
+def open_page(driver, url: str) -> dict:
+    """The page's checks once its images have settled; a page with an image that did not load is
+    loaded once more (a busy machine's server can drop a request) before it counts as broken."""
+    for _ in range(2):
+        driver.get(url)
+        driver.set_script_timeout(30)
+        driver.execute_async_script(SETTLED)
+        found = driver.execute_script(CHECK)
+        if not found["images"]:
+            break
+    return found
+
+
 class Ids(HTMLParser):
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -118,8 +137,7 @@ def check_pages(root: Path, index: Path, widths: tuple[int, ...] = (1280,)) -> d
                     if url in seen:
                         continue
                     seen.add(url)
-                    driver.get(url)
-                    found = driver.execute_script(CHECK)
+                    found = open_page(driver, url)
                     assert found["title"], url
                     assert not found["images"], (url, "images that did not load", found["images"][:5])
                     assert not found["tables"], (url, f"tables wider than the page ({width} px)", found["tables"])

@@ -31,6 +31,7 @@ COSTS = {"nfev": "function evaluations (nfev)", "evals": "evaluations (nfev + ng
 RECORD_COLUMNS = ("objective", "solver", "x0", "x_final", "dim", "f_star", "f_final", "start", "not_applicable",
                   "message", "iterations", "nfev", "ngev", "nhev", "wall_time_s")
 COST_COLUMNS = {"nfev": "solved_nfev", "evals": "solved_evals", "time": "solved_time_s"}
+KEPT = RECORD_COLUMNS + ("run_id", "status", "point", "batch", "setup_s", "gap")  # of a record, in the runs table
 # What the recorded times are (optlab.engine.driver and .batch), said wherever the report reads them;
 # tests/test_report_captions.py checks each claim against the fields of real runs.
 TIME_CLAIMS = {
@@ -154,12 +155,7 @@ def _rows(raw: Any) -> tuple[list[dict[str, Any]], dict[str, Trace], list[str]]:
                 continue
             traces[rec["run_id"]] = _trace(cols)
         seen.add(rec["run_id"])
-        flat = {k: v for k, v in rec.items() if not k.endswith("_params") and k not in ("stop", "choices")}
-        for group in ("objective", "solver"):
-            for key, value in (rec.get(f"{group}_params") or {}).items():
-                flat[f"{group}.{key}"] = value
-        for key, value in (rec.get("stop") or {}).items():
-            flat[f"stop.{key}"] = value
+        flat = {k: rec.get(k) for k in KEPT}  # (options stay in dicts: the figures compare them whole)
         flat.update(path=str(where), sweep=run.sweep, stop_opts=rec.get("stop") or {},
                     solver_opts=rec.get("solver_params") or {}, objective_opts=rec.get("objective_params") or {})
         rows.append(flat)

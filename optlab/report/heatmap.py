@@ -48,12 +48,13 @@ def panels(data: ReportData, problem: str) -> list[tuple[str, Any]]:
     runs = data.valid[(data.valid.problem == problem) & np.isfinite(data.valid.lr)]
     if runs.empty:
         return []
-    keys = [json.dumps([r.sweep, r.solver_name, {k: v for k, v in r.solver_opts.items() if k != "lr"},
-                        r.stop_opts], sort_keys=True, default=str) for r in runs.itertuples()]
+    rows = list(zip(runs.sweep, runs.solver_name, runs.solver_opts, runs.stop_opts))
+    rest = [{k: v for k, v in opts.items() if k != "lr"} for _, _, opts, _ in rows]
+    keys = [json.dumps([sweep, solver, others, stop], sort_keys=True, default=str)
+            for (sweep, solver, _, stop), others in zip(rows, rest)]
     runs = runs.assign(rest=keys)
-    names = dict(zip(keys, labels([(r.solver_name, {**{k: v for k, v in r.solver_opts.items() if k != "lr"},
-                                                    **{f"stop.{k}": v for k, v in r.stop_opts.items()}})
-                                   for r in runs.itertuples()])))
+    names = dict(zip(keys, labels([(solver, {**others, **{f"stop.{k}": v for k, v in stop.items()}})
+                                   for (_, solver, _, stop), others in zip(rows, rest)])))
     out = []
     for key, g in runs.groupby("rest"):
         cells = g.lr.nunique() * g.start_label.nunique()

@@ -158,38 +158,39 @@ def figure_specs(data: ReportData) -> list[FigureSpec]:
     mode = mode_of(data)
     problems = data.problem_order()
     colors = LrColors(valid.lr) if mode == "lr" else None
+    by_problem = dict(iter(valid.groupby("problem", sort=False)))
     if mode == "overlay":
         styles, style_list = _styled(valid)
-        panels = [Panel(_title(data.problems[p].label, valid[valid.problem == p]), p, None,
-                        _series(data, valid[valid.problem == p], mode, None, styles)) for p in problems]
+        panels = [Panel(_title(data.problems[p].label, by_problem[p]), p, None,
+                        _series(data, by_problem[p], mode, None, styles)) for p in problems]
         ncols = min(len(panels), 3)
         for k, panel in enumerate(panels):
             panel.row = k // ncols
         return [FigureSpec(mode, "", panels, math.ceil(len(panels) / ncols), ncols, style_list, colors)]
     column = "solver_name" if mode == "lr" else "solver_label"
+    to_key = dict(zip(valid.solver_label, valid[column]))
     order: dict[str, int] = {}
     for label in data.ranking:  # solvers (lr mode) or settings, best first
-        order.setdefault(valid[valid.solver_label == label][column].iloc[0], len(order))
-    keys = sorted(valid[column].unique(), key=lambda k: order.get(k, len(order)))
+        order.setdefault(to_key[label], len(order))
+    keys = sorted(set(to_key.values()), key=lambda k: order.get(k, len(order)))
+    groups = dict(iter(valid.groupby(["problem", column], sort=False)))
     if len(problems) * len(keys) <= MAX_PANELS and (len(problems) == 1 or len(keys) <= MAX_COLS):
         styles, style_list = _styled(valid)
         ncols = min(len(keys), MAX_COLS)
         panels = []
         for p in problems:  # a problem per row, or (one problem) its settings wrapped into rows
             for key in keys:
-                runs = valid[(valid.problem == p) & (valid[column] == key)]
+                runs = groups.get((p, key), valid.iloc[:0])
                 title = key if len(problems) == 1 else f"{key} on {data.problems[p].label}"
                 panels.append(Panel(_title(title, runs), p, key, _series(data, runs, mode, colors, styles),
                                     len(panels) // ncols))
         return [FigureSpec(mode, "", panels, math.ceil(len(panels) / ncols), ncols, style_list, colors)]
     specs = []
     for p in problems:
-        here = valid[valid.problem == p]
-        styles, style_list = _styled(here)
-        present = [k for k in keys if (here[column] == k).any()]
+        styles, style_list = _styled(by_problem[p])
+        present = [k for k in keys if (p, k) in groups]
         ncols = min(MAX_COLS, len(present))
-        panels = [Panel(_title(k, here[here[column] == k]), p, k,
-                        _series(data, here[here[column] == k], mode, colors, styles), i // ncols)
+        panels = [Panel(_title(k, groups[p, k]), p, k, _series(data, groups[p, k], mode, colors, styles), i // ncols)
                   for i, k in enumerate(present)]
         specs.append(FigureSpec(mode, data.problems[p].label, panels, math.ceil(len(panels) / ncols), ncols,
                                 style_list, colors))
