@@ -217,3 +217,19 @@ def _near(pixels: np.ndarray, points: list[float], rgb: tuple, radius: int = 2) 
         patch = pixels[max(i - radius, 0):i + radius + 1, max(j - radius, 0):j + radius + 1].reshape(-1, 3)
         hits += bool(np.any(np.all(np.abs(patch - rgb) < 0.08, axis=1)))
     return hits / len(samples)
+
+
+def test_chart_axes_map_and_tick_within_their_range():
+    from optlab.report.svg import Scale, thin
+
+    symlog = Scale(0.0, 2043.0, "symlog", 1.0, integer=True)
+    values = np.array([0.0, 0.5, 1.0, 10.0, 100.0, 2043.0])
+    mapped = symlog(values)
+    assert mapped[0] == 0 and mapped[-1] == pytest.approx(1) and np.all(np.diff(mapped) > 0)
+    assert [v for v, _ in symlog.ticks()] == [0, 1, 10, 100, 1000]  # not 10^4, beyond the axis
+    assert [label for _, label in Scale(-1.0, 3.0).ticks()] == ["-1", "0", "1", "2", "3"]
+    floor = Scale(1e-21, 1e4, "log", floor=1e-20).ticks()
+    assert floor[0] == (1e-20, "≤ 0") and all(1e-21 <= v <= 1e4 for v, _ in floor)
+    kept = thin(50_000, symlog=True)
+    assert len(kept) <= 300 and kept[0] == 0 and kept[-1] == 49_999 and np.all(np.diff(kept) > 0)
+    assert np.sum(kept < 100) > 50  # early iterates kept on a log axis

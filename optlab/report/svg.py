@@ -25,7 +25,7 @@ MAX_POINTS = 300  # per line: a chart is ~500 px wide
 @dataclasses.dataclass
 class Scale:
     """Data to [0, 1] along an axis: ``linear``, ``log`` or ``symlog`` (linear up to ``linthresh``, log
-    beyond, the linear part a tenth of the axis); ``floor``: a log axis's tick for values <= 0."""
+    beyond, the linear part as long as 0.3 decade); ``floor``: a log axis's tick for values <= 0."""
 
     lo: float
     hi: float
@@ -39,7 +39,7 @@ class Scale:
             return np.log10(np.maximum(v, 1e-300))
         if self.kind == "symlog":
             a = np.abs(v) / self.linthresh
-            return np.sign(v) * np.where(a <= 1, 0.1 * a, 0.1 + np.log10(np.maximum(a, 1.0)))
+            return np.sign(v) * np.where(a <= 1, 0.3 * a, 0.3 + np.log10(np.maximum(a, 1.0)))
         return np.asarray(v, dtype=float)
 
     def __call__(self, v: Any) -> np.ndarray:
@@ -47,6 +47,10 @@ class Scale:
         return (self._t(np.asarray(v, dtype=float)) - lo) / ((hi - lo) or 1.0)
 
     def ticks(self) -> list[tuple[float, str]]:
+        """``(value, label)`` of each tick within the axis."""
+        return [(v, label) for v, label in self._ticks() if self.lo - 1e-12 * abs(self.lo) <= v <= self.hi * (1 + 1e-9)]
+
+    def _ticks(self) -> list[tuple[float, str]]:
         if self.kind == "log":
             out = [(t, power_label(t)) for t in decade_ticks(self.floor or self.lo, self.hi, most=5)]
             if self.floor is not None:
@@ -57,8 +61,8 @@ class Scale:
                                    if t >= self.linthresh * 0.999]
         from matplotlib.ticker import MaxNLocator
 
-        values = MaxNLocator(5, integer=self.integer).tick_values(self.lo, self.hi)
-        return [(float(t), f"{t:.6g}") for t in values if self.lo - 1e-12 <= t <= self.hi + 1e-12]
+        locator = MaxNLocator(5, integer=self.integer, steps=[1, 2, 2.5, 5, 10])
+        return [(float(t), f"{t:.6g}") for t in locator.tick_values(self.lo, self.hi)]
 
 
 def thin(n: int, symlog: bool) -> np.ndarray:
