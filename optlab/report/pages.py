@@ -28,6 +28,7 @@ from .heatmap import panels as heatmap_panels
 from .links import RUNS_DIR, cell_href, setting_href, unit_href
 from .page import CSS, breakable, fmt
 from .runcharts import MAX_RUNS, landscape_uri, run_chart, run_colors
+from .style import natural_key
 from .summary import STATUS_ORDER, verdicts
 
 RUN_COLUMNS = ("", "run", "start x0", "status", "message", "iterations", "evaluations", "f − f* at the end",
@@ -83,7 +84,7 @@ class _Writer:
 
     def setting(self, setting: str, runs: list[Run]) -> None:
         problems: dict[str, list[Run]] = defaultdict(list)
-        for r in runs:
+        for r in sorted(runs, key=lambda r: natural_key(str(r["problem_label"]))):
             problems[str(r["problem_label"])].append(r)
         body = [_counts(runs), "<table><thead><tr><th class='text'>problem</th><th>runs</th>"
                 "<th class='text'>how they ended</th></tr></thead><tbody>"]
@@ -112,7 +113,7 @@ class _Writer:
         if not ran:
             return None, {}
         drawn = [ran[i] for i in sorted(set(np.linspace(0, len(ran) - 1, min(len(ran), MAX_RUNS)).round().astype(int)))]
-        several = len({r["lr"] for r in drawn}) > 1
+        several = len({r["lr"] for r in drawn if _number(r["lr"])}) > 1
         labels = [f"{r['start_label']} · {r['verdict']}" + (f" · lr {r['lr']:g}" if several else "") for r in drawn]
         name = Path(href).with_suffix(".svg").name
         problem = drawn[0]["problem"]
