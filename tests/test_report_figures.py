@@ -100,7 +100,7 @@ def test_a_row_per_problem_becomes_a_figure_per_problem_when_too_wide(tmp_path):
 
 
 # -- legends ---------------------------------------------------------------------------------------
-def test_a_legend_of_34_settings_names_the_best_12_each_in_its_own_colour_and_style(tmp_path):
+def test_a_legend_of_34_settings_names_the_best_16_each_in_its_own_colour_and_style(tmp_path):
     for k in range(34):
         for p in range(4):
             write_run(tmp_path, f"s{k}p{p}", decay(5.0, 0.3 + 0.02 * k, 60), solver=f"solver{k}", sparams={},
@@ -109,14 +109,14 @@ def test_a_legend_of_34_settings_names_the_best_12_each_in_its_own_colour_and_st
     fig = profile_figure(data)
     legend = fig.legends[0]
     texts = [t.get_text() for t in legend.get_texts()]
-    assert [t.split(" (")[0] for t in texts[:12]] == data.ranking[:12]
-    assert texts[12] == "22 more settings, grey (all in solvers.csv)"
-    pairs = [(to_hex(h.get_color()), h.get_linestyle()) for h in legend.legend_handles[:12]]
-    assert len(set(pairs)) == 12
+    assert [t.split(" (")[0] for t in texts[:16]] == data.ranking[:16]
+    assert texts[16:] == ["18 more settings, grey (all in solvers.csv)"]
+    pairs = [(to_hex(h.get_color()), h.get_linestyle()) for h in legend.legend_handles[:16]]
+    assert len(set(pairs)) == 16
     named = {to_hex(c) for c, _ in pairs}
     ax = fig.axes[0]
     others = [ln for ln in ax.get_lines() if to_hex(ln.get_color()) not in named]
-    assert len(others) == 22 and {to_hex(ln.get_color()) for ln in others} == {"#bbbbbb"}
+    assert len(others) == 18 and {to_hex(ln.get_color()) for ln in others} == {"#bbbbbb"}
     assert clipped(fig) == []
 
 

@@ -39,7 +39,7 @@ STYLES = ["-", "--", ":"]
 START_STYLES = ["-", "--", ":", "-."]  # starts told apart within one colour
 DIVERGED_COLOR = "#d62728"
 NA_COLOR = "#f0f0f0"
-MAX_LEGEND_SETTINGS = 12
+MAX_LEGEND_SETTINGS = 16
 OTHERS_COLOR = "#bbbbbb"
 # viridis without its palest yellows, so every line stays visible on white
 LR_CMAP = ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, 256)), name="lr")
