@@ -156,8 +156,10 @@ def sweep(out: Path, *overrides: str) -> None:
 
 
 def row(name: str, t: float, m: float, base: float | None = None) -> None:
+    """A step measured: wall seconds, the ratio to its reference, peak memory, and CPU seconds (its own
+    process and the processes it started) of the last step measured."""
     ratio = f"{t / base:>10.1f}" if base else f"{'':>10}"
-    print(f"{name:<52}{t:>10.2f}{ratio}{m:>16.0f}")
+    print(f"{name:<52}{t:>10.2f}{ratio}{m:>16.0f}{sum(CPU):>10.2f}")
 
 
 def target(name: str, measured: float, limit: float) -> None:
@@ -198,12 +200,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(args.dir or tmp)
-        print(f"{'step (fresh process)':<52}{'time (s)':>10}{'x ref':>10}{'peak RSS (MiB)':>16}")
+        print(f"{'step (fresh process)':<52}{'time (s)':>10}{'x ref':>10}{'peak RSS (MiB)':>16}{'CPU (s)':>10}")
         small = base / "four"
         sweep(small, "solver=gd,newton", "objective=rosenbrock,double_well")
         load_t, load_m = measure(OPTLAB_LOAD, str(small))
-        rep_t, rep_m = measure(REPORT, str(small), str(base / "four_report"))
         row("4-run sweep: optlab.load (ref)", load_t, load_m)
+        rep_t, rep_m = measure(REPORT, str(small), str(base / "four_report"))
         row("4-run sweep: report", rep_t, rep_m, load_t)
         results = [("4-run sweep, report minus load", rep_t - load_t, 3.0)]
         if not args.skip_shootout:
