@@ -223,7 +223,7 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
     nrows = math.ceil(len(panels) / ncols)
     g = grid(nrows, ncols, w=3.6 if ncols > 1 else 5.0, h=2.9 if ncols > 1 else 3.8, right=legend_width(
         [h.get_label() for h in handles]) + (BAR_WIDTH if needs_bar(colors) else 0), top=0.7,
-        bottom=1.25 if info.dim == 2 else 0.55, wspace=0.4, sharex=True,
+        bottom=1.25 if info.dim == 2 and info.plottable else 0.55, wspace=0.4, sharex=True,
         sharey=True, legend_rows=len(handles), title=f"Paths of the iterates on {info.label}")
     image = None
     for ax, (title, runs) in zip(g.axes.ravel(), panels):
