@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..rundir.layout import MANIFEST, write_atomic
+from ..rundir.layout import MANIFEST, RECORD, write_atomic
 
 IGNORED = ("report.",)  # overrides that change no run: a resumed sweep may add or drop them
 _INDEX: dict[tuple[str, str], dict[str, Path]] = {}  # per process: (sweep dir, sweep id) -> {settings: job dir}
@@ -63,7 +63,7 @@ def open_sweep(sweep_dir: Path, overrides: list[str]) -> str:
             theirs = " ".join(found.get("overrides") or []) or "unknown overrides"
             raise ConfigError(f"hydra.sweep.dir={sweep_dir} holds another sweep ({theirs[:200]}); allowed: "
                               "the same sweep again (to resume it) or a new hydra.sweep.dir")
-    elif job_records(sweep_dir) or (sweep_dir / "run.json").exists():
+    elif job_records(sweep_dir) or (sweep_dir / RECORD).exists():
         raise ConfigError(f"hydra.sweep.dir={sweep_dir} already holds runs that are not of this sweep; allowed: "
                           "a new hydra.sweep.dir")
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,6 @@ def swept(task_overrides: list[str], sweep_dir: Path, sweeper_params: Any) -> li
 
 
 def _keys_in(job_dir: Path) -> set[Any]:
-    from ..rundir.layout import RECORD
 
     keys = set()
     for path in [job_dir / RECORD, *job_dir.glob(f"start_*/{RECORD}")]:
