@@ -193,7 +193,12 @@ def test_many_figures_are_drawn_in_parallel_processes(tmp_path):
                       sparams={})
     index, _ = build_quietly(root, jobs=2)
     names = {p.stem for p in (root / "report").glob("*.png")}
-    assert len(names) == 6 + 4 and {"profiles", "solved", "convergence_iteration", "stats_ranking"} <= names
+    # the six figures of the runs, the statistics' ranking figures and the paths of each user
+    # objective (not rebuilt: without contours)
+    assert {"profiles", "solved", "convergence_iteration", "stats_ranking", "paths_user0_0"} <= names
+    assert len(names) == 6 + 4 + len({n for n in names if n.startswith("stats_")})
     stamp = json.loads((root / "report" / "report.json").read_text())
-    assert sorted(stamp["files"]) == sorted(p.name for p in (root / "report").glob("*.png"))
+    assert sorted(f for f in stamp["files"] if "/" not in f) == sorted(p.name for p in (root / "report").glob("*.png"))
+    pages = sorted(f"runs/{p.name}" for p in (root / "report" / "runs").iterdir())
+    assert sorted(f for f in stamp["files"] if f.startswith("runs/")) == pages and len(pages) > 12
     assert np.all([n in index.read_text() for n in names])

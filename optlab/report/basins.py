@@ -97,14 +97,14 @@ def _figure(data: ReportData, problem: str) -> Figure:
     ncols = min(len(groups), 3)
     g = grid(math.ceil(len(groups) / ncols), ncols, w=3.6, h=3.0, right=legend_width([h.get_label() for h in
                                                                                         handles]), top=0.7,
-             wspace=0.4, sharex=True, sharey=True)
+             wspace=0.4, sharex=True, sharey=True, legend_rows=len(handles),
+             title=f"Basins of attraction on {info.label}: which minimum each start reaches")
     for ax, (label, runs_g) in zip(g.axes.ravel(), groups):
         _panel(ax, info, runs_g, targets, radius)
         title(ax, label, 8.5)
     outer_labels(g, len(groups))
     g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
                  borderaxespad=0)
-    g.fig.suptitle(f"Basins of attraction on {info.label}: which minimum each start reaches")
     return g.fig
 
 

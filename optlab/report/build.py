@@ -75,16 +75,19 @@ def tasks_of(data: Any, max_paths: int) -> list[tuple[Any, str, dict[str, Any]]]
 _SHARED: dict[str, Any] = {}  # the data, tasks and options, inherited by forked workers
 
 
-def _draw(i: int) -> tuple[int, list[str]]:
+def _draw(i: int) -> tuple[int, list[str], dict[str, Any]]:
+    """Figure i drawn and saved: its files, and its size and linked areas in pixels (see :mod:`.links`)."""
     import numpy as np
 
+    from .links import areas
     from .style import save
 
     data, tasks, out_dir, svg = _SHARED["args"]
     plot, name, kwargs = tasks[i]
     with np.errstate(all="ignore"):
         fig = _functions()[name](data, **kwargs)
-        return i, save(fig, out_dir, plot.name, svg)
+        files = save(fig, out_dir, plot.name, svg)
+        return i, files, {"size": (fig.bbox.width, fig.bbox.height), "areas": areas(fig)}
 
 
 def _workers(n_tasks: int, jobs: int | None) -> int:
@@ -100,8 +103,10 @@ def _workers(n_tasks: int, jobs: int | None) -> int:
 
 
 def draw_all(data: Any, tasks: list, out_dir: Path, svg: bool, jobs: int | None, progress: Progress
-             ) -> list[str]:
+             ) -> tuple[list[str], dict[str, Any]]:
+    """Every figure: the files written, and each figure's size and linked areas by file stem."""
     files: list[str] = []
+    drawn: dict[str, Any] = {}
     workers = _workers(len(tasks), jobs)
     _SHARED["args"] = (data, tasks, out_dir, svg)
     progress(f"drawing {len(tasks)} figures" + (f" in {workers} processes" if workers > 1 else "") + " ...",
@@ -109,19 +114,44 @@ def draw_all(data: Any, tasks: list, out_dir: Path, svg: bool, jobs: int | None,
     try:
         if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
             for i in range(len(tasks)):
-                files += _draw(i)[1]
+                _, written, drawn[tasks[i][0].name] = _draw(i)
+                files += written
         else:
             step = max(1, math.ceil(len(tasks) / 4))
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
                 futures = [pool.submit(_draw, i) for i in range(len(tasks))]
                 for done, future in enumerate(as_completed(futures), 1):
-                    files += future.result()[1]
+                    i, written, drawn[tasks[i][0].name] = future.result()
+                    files += written
                     if done % step == 0 and done < len(tasks):
                         progress(f"{done} of {len(tasks)} figures drawn", timed=False)
     finally:
         _SHARED.clear()
     progress(f"{len(tasks)} figures drawn")
-    return files
+    return files, drawn
+
+
+def _landscapes(data: Any) -> None:
+    """Each drawable problem's landscape computed once, before the figures are drawn in forked processes
+    (which inherit it) and the run pages."""
+    from .landscape import shading
+
+    for key in data.problem_order():
+        info = data.problems[key]
+        if info.plottable:
+            info.surface()
+            if info.dim == 2:
+                shading(info)
+
+
+def _written_here(name: str) -> bool:
+    """Whether a file named in a report's stamp is one a build writes: a figure beside index.html, or a
+    run page or chart in runs/ (so that removing it cannot touch anything else)."""
+    from .links import RUNS_DIR
+
+    parts = name.split("/") if isinstance(name, str) else []
+    return (len(parts) == 1 and name.endswith((".png", ".svg"))) or \
+        (len(parts) == 2 and parts[0] == RUNS_DIR and name.endswith((".html", ".svg")))
 
 
 def _code_hash() -> str:
@@ -189,11 +219,17 @@ def build(paths: list[Path], out: Path | None, *, tol: float, max_paths: int, co
     write_comparison_tables(data, out)
     tasks = tasks_of(data, max_paths)
     say(f"tables written; {len(tasks)} figures to draw")
-    files = draw_all(data, tasks, out, svg, jobs, say)
-    for old in set(stamp.get("files", [])) - set(files):  # figures of the last build that this one has not
-        if "/" not in old and old.endswith((".png", ".svg")):
+    _landscapes(data)
+    files, drawn = draw_all(data, tasks, out, svg, jobs, say)
+    from .pages import write_pages
+
+    titles, pages = write_pages(data, out)
+    files += pages
+    say(f"{sum(p.endswith('.html') for p in pages)} run pages written")
+    for old in set(stamp.get("files", [])) - set(files):  # files of the last build that this one has not
+        if _written_here(old):
             (out / old).unlink(missing_ok=True)
-    index = write_page(data, [t[0] for t in tasks], runs, solvers, out, svg=svg)
+    index = write_page(data, [t[0] for t in tasks], runs, solvers, out, svg=svg, drawn=drawn, titles=titles)
     (out / STAMP).write_text(json.dumps({"digest": raw.digest, "files": sorted(files)}, indent=1))
     say(f"page written: {index} (the report took {say.total:.1f} s)", timed=False)
     return index

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import COSTS, ReportData
+from .data import COSTS, ReportData, time_claims
 from .repeats import Repeats, Units, art_table, pairwise_table, ranking_table, repeats_of, target_name, units_of
 from .stats import ALPHA, LEVEL, N_BOOT, scipy_stats
 from .style import Plot
@@ -66,6 +66,7 @@ def comparison_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]
     if c is None:
         return []
     cost = COSTS[data.cost]
+    timed = time_claims(data.valid, data.cost)  # (said in every caption drawn against the cost)
     out = []
     if len(c.units.settings) >= 2:
         out.append((Plot("stats_ranking", STATS, "ranking with uncertainty", (
@@ -74,7 +75,7 @@ def comparison_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]
             f"(f − f* ≤ {data.tol:g} (f(x0) − f*)), unsolved runs after solved ones, ordered by their final gap. "
             f"Bars: {LEVEL:.0%} bootstrap intervals ({N_BOOT} resamples of the units); P(best): how often the "
             "setting has the lowest mean rank in a resample. A setting that ran on few units (a least-squares "
-            "method, say) is ranked on those only.")), "ranking_figure", {}))
+            "method, say) is ranked on those only." + timed)), "ranking_figure", {}))
         if c.tested:
             out.append((Plot("stats_pairs", STATS, "pairwise tests with Holm's correction", (
                 f"Every pair of settings over the units both ran: Wilcoxon's signed-rank test on the log ratio of "
@@ -82,17 +83,18 @@ def comparison_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]
                 f"difference; a unit neither solves is a tie, left out), two-sided; p-values adjusted by Holm's "
                 f"method over all {len(c.pairs)} pairs. Green: the row's setting is cheaper at level {ALPHA:g}; "
                 "red: the column's; grey: no significant difference; blank: no untied unit. Cells show the "
-                "adjusted p-value.")), "pairs_figure", {}))
+                "adjusted p-value." + timed)), "pairs_figure", {}))
         out.append((Plot("stats_profiles", STATS, f"profiles with {LEVEL:.0%} bootstrap bands", (
             f"The performance and data profiles of the report's profiles figure ({cost}), for the best settings "
             f"(at most six), with pointwise {LEVEL:.0%} bootstrap bands: the problems (objective × start) "
-            "resampled with replacement, the profiles computed again on each resample.")), "band_profile_figure", {}))
+            "resampled with replacement, the profiles computed again on each resample." + timed)),
+            "band_profile_figure", {}))
     out.append((Plot("stats_convergence", STATS, "median convergence with bootstrap bands", (
         f"For the best settings (at most six) on each family (an objective with its options, pooled over starts "
         f"and over BBOB instances and seeds): the median over runs of the best f − f* so far against {cost} "
         f"(the start counts as the first evaluation), with a pointwise {LEVEL:.0%} bootstrap band of the median "
         "(runs resampled; drawn from three runs up). A run that stopped keeps its last value. Values ≤ 0 are "
-        "drawn at the floor marked “≤ 0”.")), "band_convergence_figure", {}))
+        "drawn at the floor marked “≤ 0”." + timed)), "band_convergence_figure", {}))
     if c.tuned is not None and len(c.tuned.solvers) >= 1 and len(c.tuned.units):
         out.append((Plot("tuned_profiles", TUNED, "tuned comparison: the usual cost and the cost including tuning",
                          protocol(data, c.tuned)), "tuned_figure", {}))
@@ -140,7 +142,7 @@ def section_html(data: ReportData, section: str) -> str:
         return ""
     if section == TUNED:
         return "" if c.tuned is None else _tuned_html(c.tuned)
-    from .page import _table
+    from .page import frame_table as _table
 
     parts = [f"<p class='note'>Intervals are {LEVEL:.0%} percentile bootstrap intervals ({N_BOOT} resamples, a "
              "fixed seed); files: <a href='art.csv'>art.csv</a>, <a href='pairs.csv'>pairs.csv</a>, "
@@ -208,7 +210,7 @@ def _art_html(c: Comparison) -> str:
 
 
 def _tuned_html(t: Tuned) -> str:
-    from .page import _table
+    from .page import frame_table as _table
 
     shown = t.table.copy()
     for column in ("tuning_cost", "judged_aRT", "judged_aRT_with_tuning"):

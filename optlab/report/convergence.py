@@ -16,8 +16,21 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .data import COSTS, ReportData
-from .layout import BAND_MIN, FigureSpec, figure_specs, floor_of, not_applicable_here, x_axis, x_values, y_values
+from .data import BATCH_NOTE, COSTS, ReportData, time_claims
+from .layout import (
+    BAND_MIN,
+    HALO,
+    FigureSpec,
+    coinciding,
+    exit_point,
+    figure_specs,
+    floor_of,
+    not_applicable_here,
+    x_axis,
+    x_values,
+    y_values,
+)
+from .links import setting_href, unit_href
 from .style import (
     BAR_WIDTH,
     DIVERGED_COLOR,
@@ -34,6 +47,7 @@ from .style import (
 )
 
 MANY_LINES = 30  # more lines in a panel are drawn thin and translucent
+LINE_WIDTH = 1.3
 MAX_POINTS = 20_000
 X_LABELS = {"iter": "iteration", "evals": "evaluations (nfev + ngev + nhev)", "nfev": "function evaluations (nfev)",
             "time": "wall-clock time since the start of the run (s)"}
@@ -66,7 +80,9 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     xs = {r: x_values(data.traces[r], x) for r in ids}
     floor, zero = floor_of(list(ys.values()), sorted({f_ref[r] for r in ids}), y)
     symlog, linthresh, hi = x_axis(list(xs.values()), x)
-    handles = _legend(data, spec, zero, y, any(state[r] == "diverged" for r in ids), x == "time")
+    under = _under(spec, xs, ys)
+    diverged = sum(state[r] == "diverged" for r in ids)
+    handles = _legend(data, spec, zero, y, (diverged, len(ids)), x == "time", _same_paths(spec, under))
     na = sorted({s for p in {p.problem for p in spec.panels} for s in not_applicable_here(data, p)})
     if na and spec.mode != "overlay":
         handles.append(Patch(color="none", label="not applicable here:"))
@@ -76,11 +92,9 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     sharey = True if one_problem else ("row" if spec.mode != "overlay" else False)
     g = grid(spec.nrows, spec.ncols, w=3.3 if spec.ncols > 1 else 4.6, h=2.35 if spec.nrows > 1 else 3.0,
              right=width + (BAR_WIDTH if needs_bar(spec.colors) else 0), top=0.7,
-             wspace=0.25 if sharey else 0.85, sharex=True, sharey=sharey)
-    overlaid = sorted({t.setting for p in spec.panels for t in p.series}, key=data.rank)
-    # Overlaid settings: the better ranked drawn wider, so that a line on top of another still shows.
-    widths = {st: 1.3 + 0.6 * (len(overlaid) - 1 - k) for k, st in enumerate(overlaid)} \
-        if spec.mode == "overlay" else {}
+             wspace=0.25 if sharey else 0.85, sharex=True, sharey=sharey, legend_rows=len(handles),
+             title=f"{'f − f*' if y == 'gap' else 'gradient norm'} against {X_LABELS[x].split(' (')[0]}"
+             + (f" on {spec.suffix}" if spec.suffix else ""))
     keys = [0 if one_problem else (panel.row if spec.mode != "overlay" else i) for i, panel in enumerate(spec.panels)]
     tops: dict[int, float] = {}
     for key, panel in zip(keys, spec.panels):  # the top of the axis: shared by panels that share y
@@ -90,7 +104,7 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
     for ax, panel, key in zip(g.axes.ravel(), spec.panels, keys):
         top = 10.0 ** math.ceil(math.log10(tops.get(key, floor * 1e3) * 3))
         clocked = x == "time" and spec.mode != "overlay" and any(batch[r] for t in panel.series for r in t.run_ids)
-        title(ax, panel.title + (" (clock of the whole batch)" if clocked else ""), pad=10)
+        title(ax, panel.title + (f" ({BATCH_NOTE})" if clocked else ""), pad=10)
         if not panel.series:
             na = panel.key in not_applicable_here(data, panel.problem) if panel.key else False
             ax.text(0.5, 0.5, "not applicable to this problem" if na else "did not run on this problem",
@@ -99,12 +113,14 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
         many: list | None = [] if sum(not t.band for t in panel.series) > MANY_LINES else None
         for s in panel.series:
             sx, sy = [xs[r] for r in s.run_ids], [ys[r] for r in s.run_ids]
-            status = [state[r] for r in s.run_ids]
+            href = unit_href(s.setting, data.problems[panel.problem].label)
             if s.band:
                 _band(ax, sx, sy, floor, top, s.color, symlog, linthresh, marks,
-                      fade=1.0 if len(panel.series) <= 3 else 0.5)
+                      fade=1.0 if len(panel.series) <= 3 else 0.5).set_url(href)
             else:
-                _lines(ax, sx, sy, status, floor, top, s.color, s.ls, marks, many, lw=widths.get(s.setting, 1.3))
+                widths = [LINE_WIDTH + HALO * len(under.get(r, ())) for r in s.run_ids]
+                _lines(ax, sx, sy, [state[r] for r in s.run_ids], floor, top, s.color, s.ls, marks, many, widths,
+                       href)
         if many:  # thin and translucent, one collection for the panel
             segments, colors, styles = zip(*many)
             ax.add_collection(LineCollection(segments, colors=list(colors), linestyles=list(styles), linewidths=0.6,
@@ -112,6 +128,14 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
         _marks(ax, marks)
         log_y(ax, floor if zero else None, floor / (2.5 if zero else 10), top, "≤ 0" if y == "gap" else "0")
         count_axis(ax, symlog, linthresh, hi)
+    _axis_labels(g, data, spec, x, y, one_problem)
+    bar_and_legend(g, spec.colors if spec.mode == "lr" else None, handles)
+    return g.fig
+
+
+def _axis_labels(g: Any, data: ReportData, spec: FigureSpec, x: str, y: str, one_problem: bool) -> None:
+    """x labelled under the last panel of each column, y in the first column (every panel when overlaid
+    panels of different problems do not share y); the unused panels hidden."""
     n = len(spec.panels)
     ylabel = Y_LABELS[y] if y != "gap" or all(data.problems[p.problem].f_star is not None for p in spec.panels) \
         else "f − f* (f*, or the best f found)"
@@ -121,12 +145,32 @@ def _draw(data: ReportData, spec: FigureSpec, x: str, y: str) -> Figure:
             ax.xaxis.set_tick_params(labelbottom=True)
         if k % spec.ncols == 0 or not (one_problem or spec.mode != "overlay"):
             ax.set_ylabel(ylabel)
-    for ax in g.axes.ravel()[len(spec.panels):]:
+    for ax in g.axes.ravel()[n:]:
         ax.set_visible(False)
-    bar_and_legend(g, spec.colors if spec.mode == "lr" else None, handles)
-    what = "f − f*" if y == "gap" else "gradient norm"
-    g.fig.suptitle(f"{what} against {X_LABELS[x].split(' (')[0]}" + (f" on {spec.suffix}" if spec.suffix else ""))
-    return g.fig
+
+
+def _under(spec: FigureSpec, xs: dict[str, np.ndarray], ys: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Run -> the runs of its panel drawn after it along the same line (see :func:`.layout.coinciding`)."""
+    out: dict[str, list[str]] = {}
+    for panel in spec.panels:
+        runs = [r for s in panel.series if not s.band for r in s.run_ids]
+        if len(runs) > MANY_LINES:
+            continue
+        for r, later in zip(runs, coinciding([(xs[r], ys[r]) for r in runs])):
+            if later:
+                out[r] = [runs[j] for j in later]
+    return out
+
+
+def _same_paths(spec: FigureSpec, under: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    """Setting -> {a setting drawn on top of it along the same line: in how many runs}."""
+    setting = {r: s.setting for p in spec.panels for s in p.series for r in s.run_ids}
+    out: dict[str, dict[str, int]] = {}
+    for r, later in under.items():
+        for other in {setting[o] for o in later} - {setting[r]}:
+            out.setdefault(setting[r], {}).setdefault(other, 0)
+            out[setting[r]][other] += 1
+    return out
 
 
 def _top(ys: list[np.ndarray], status: list[str]) -> float:
@@ -138,26 +182,33 @@ def _top(ys: list[np.ndarray], status: list[str]) -> float:
 
 
 def _lines(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], status: list[str], floor: float, top: float,
-           color: Any, ls: str, marks: dict[str, list], many: list | None, lw: float = 1.3) -> None:
-    """One line per run (or, with ``many`` a list, its segments for a shared collection)."""
-    for xv, yv, st in zip(xs, ys, status):
+           color: Any, ls: str, marks: dict[str, list], many: list | None, widths: list[float], href: str) -> None:
+    """One line per run (or, with ``many`` a list, its segments for a shared collection), linking to
+    ``href``; a diverged run's line ends where it leaves the axis, at its ✕."""
+    for xv, yv, st, lw in zip(xs, ys, status, widths):
         ok = np.isfinite(yv) & np.isfinite(xv)
         shown = np.where(ok, np.where(yv > 0, yv, floor), np.nan)
+        exact = np.flatnonzero(ok & (yv <= 0))
+        if st == "diverged":
+            leaves = exit_point(xv, shown, top)
+            if leaves is None:
+                continue
+            n, x_out, y_out = leaves
+            xv, shown = np.r_[xv[:n], x_out], np.r_[shown[:n], y_out]
+            marks["diverged"].append((x_out, y_out, color))
+            exact = exact[exact < n]
         if many is not None:
             many.append((np.column_stack([_thin(xv), _thin(shown)]), color, ls))
         else:
-            ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=lw, alpha=0.9,
-                    marker="o" if ok.sum() == 1 else None, ms=4)  # a run of one iterate is a point
-        exact = np.flatnonzero(ok & (yv <= 0))
+            ax.plot(_thin(xv), _thin(shown), color=color, ls=ls, lw=lw, alpha=0.9 if lw == LINE_WIDTH else 0.55,
+                    marker="o" if np.isfinite(shown).sum() == 1 else None, ms=4,  # a run of one iterate: a point
+                    url=href)
         if exact.size:
             marks["exact"].append((xv[exact[0]], floor, color))
-        good = np.flatnonzero(ok)
-        if st == "diverged" and good.size:
-            marks["diverged"].append((xv[good[-1]], min(shown[good[-1]], top), color))
 
 
 def _marks(ax: Any, marks: dict[str, list]) -> None:
-    """The ▼ where runs first reach the floor and the ✕ of diverged runs, one collection each."""
+    """The ▼ where runs first reach the floor and the ✕ where diverged runs leave, one collection each."""
     for kind, (marker, size, edge, width) in {"exact": ("v", 40, "black", 0.6),
                                               "diverged": ("X", 60, DIVERGED_COLOR, 1.3)}.items():
         if marks[kind]:
@@ -176,8 +227,9 @@ def _grid_points(xs: list[np.ndarray], symlog: bool, linthresh: float) -> np.nda
 
 
 def _band(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, top: float, color: Any,
-          symlog: bool, linthresh: float, marks: dict[str, list], fade: float = 1.0) -> None:
-    """Median and quantile bands of step functions held at their last value; inf (diverged) is off the top."""
+          symlog: bool, linthresh: float, marks: dict[str, list], fade: float = 1.0) -> Any:
+    """Median and quantile bands of step functions held at their last value (of runs that did not diverge:
+    :func:`.layout.pooled_sizes`); a value that is not finite counts as off the top."""
     grid_x = _grid_points(xs, symlog, linthresh)
     table = np.empty((len(xs), grid_x.size))
     for k, (xv, yv) in enumerate(zip(xs, ys)):
@@ -188,37 +240,40 @@ def _band(ax: Any, xs: list[np.ndarray], ys: list[np.ndarray], floor: float, top
     shown = np.where(q > 0, np.minimum(q, top * 1e3), floor)
     ax.fill_between(grid_x, shown[0], shown[4], color=color, alpha=0.16 * fade, lw=0)
     ax.fill_between(grid_x, shown[1], shown[3], color=color, alpha=0.32 * fade, lw=0)
-    ax.plot(grid_x, np.where(np.isfinite(q[2]), shown[2], np.nan), color=color, lw=1.7)
+    (median,) = ax.plot(grid_x, np.where(np.isfinite(q[2]), shown[2], np.nan), color=color, lw=1.7)
     exact = np.flatnonzero(q[2] <= 0)
     if exact.size:
         marks["exact"].append((grid_x[exact[0]], floor, color))
+    return median
 
 
-def _legend(data: ReportData, spec: FigureSpec, zero: bool, y: str, diverged: bool, clock: bool) -> list:
+def _legend(data: ReportData, spec: FigureSpec, zero: bool, y: str, diverged: tuple[int, int], clock: bool,
+            same: dict[str, dict[str, int]]) -> list:
     handles: list = []
     if spec.mode == "lr" and spec.colors is not None:
         if spec.colors.discrete:
             handles.append(Patch(color="none", label="learning rate"))
             handles += spec.colors.handles()
     elif spec.mode == "overlay":
-        seen = []
-        for p in spec.panels:
-            seen += [s.setting for s in p.series if s.setting not in seen]
+        seen = list(dict.fromkeys(s.setting for p in spec.panels for s in p.series))
         batched = set(data.valid[data.valid.batched > 0].solver_label) if clock else set()
         for setting in sorted(seen, key=data.rank):
-            note = " (clock of the whole batch)" if setting in batched else ""
-            handles.append(Line2D([], [], color=data.style(setting)["color"], lw=2, label=setting + note))
+            note = f" ({BATCH_NOTE})" if setting in batched else ""
+            on = [f"{other} runs on it in {n} run{'s' * (n > 1)}" for other, n in sorted(same.get(setting, {}).items())]
+            note += f" (the wide line: {'; '.join(on)})" if on else ""
+            handles.append(Line2D([], [], color=data.style(setting)["color"], lw=2, label=setting + note,
+                                  url=setting_href(setting)))
     if any(s.band for p in spec.panels for s in p.series):
         handles.append(Patch(facecolor="grey", alpha=0.4,
-                             label="median, 25–75% and 10–90% of the starts"))
+                             label="median, 25–75% and 10–90% of the starts that did not diverge"))
     if spec.starts:
         handles.append(Patch(color="none", label="start x0 (line style)"))
         handles += [Line2D([], [], color="#555555", ls=ls, lw=1.4, label=label) for label, ls in spec.starts]
     if zero:
         handles.append(Line2D([], [], ls="", marker="v", mfc="white", mec="black", label=EXACT[y]))
-    if diverged:
+    if diverged[0]:
         handles.append(Line2D([], [], ls="", marker="X", mfc="white", mec=DIVERGED_COLOR, mew=1.3,
-                              label="diverged: last finite value"))
+                              label=f"diverged ({diverged[0]} of {diverged[1]} runs): where it leaves"))
     return handles
 
 
@@ -249,22 +304,18 @@ def _caption(data: ReportData, spec: FigureSpec, x: str, y: str) -> str:
               "lr": "one panel per solver (best first) and problem, coloured by learning rate",
               "multiples": "one panel per solver setting (best first), all panels on the same axes"}[spec.mode]
     text = (f"{Y_LABELS[y]} at every iterate against {X_LABELS[x]}: {layout}. Runs that share every recorded "
-            f"option, {BAND_MIN} or more of them (one setting from many generated starts), are drawn as their "
-            "median with 25–75% and 10–90% bands, a stopped run held at its last value; runs that differ in any "
-            "option (start, stopping rule, ...) are separate lines, their starts told apart by line style. "
-            "Values ≤ 0 are drawn at the floor marked “≤ 0”, the same in every panel, with ▼ where a run first "
-            "gets there; ✕ marks a diverged run's last finite value. The y axis is logarithmic; where the runs' "
-            "lengths span decades, so is the x axis beyond 1 (linear from 0 to 1).")
+            f"option, {BAND_MIN} or more of them that did not diverge (one setting from many generated starts), are "
+            "drawn as their median with 25–75% and 10–90% bands, a stopped run held at its last value; runs that "
+            "differ in any option (start, stopping rule, ...) are separate lines, their starts told apart by line "
+            "style. A diverged run is never pooled: it is a line of its own, ending in ✕ where it leaves the axis "
+            "(or at its last finite value), and the legend counts them. Lines that coincide are drawn one on the "
+            "other, the one beneath wider. Values ≤ 0 are drawn at the floor marked “≤ 0”, the same in every "
+            "panel, with ▼ where a run first gets there. The y axis is logarithmic; where the runs' lengths span "
+            "decades, so is the x axis beyond 1 (linear from 0 to 1).")
     if spec.suffix:
         text += (" With a figure per problem (many settings on many problems), f − f* is drawn against iteration "
                  "and against the profiles' cost only (--cost nfev, evals or time).")
-    if x == "time":
-        text += (" The clock starts before a run's setup (compiling the objective, for instance), which can show "
-                 "as a flat start.")
-        batched = data.valid[data.valid.batched > 0]
-        if len(batched):
-            text += (" Batched runs (" + ", ".join(sorted(batched.solver_label.unique())) + "): every start of a "
-                     "batch records the clock of the whole batch, so their times are not per run.")
+    text += time_claims(data.valid, x, batched_names=True)
     if x in ("evals", "nfev"):
         text += f" Cost: {COSTS[x]}."
     unknown = [p.label for p in data.problems.values() if p.f_star is None]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .problems import ProblemInfo, labels, problem_key
+from .problems import ProblemInfo, box_of_points, labels, problem_key
 from .reader import parse_iterates, read_sources
 from .style import natural_key, setting_style
 
@@ -31,6 +31,30 @@ COSTS = {"nfev": "function evaluations (nfev)", "evals": "evaluations (nfev + ng
 RECORD_COLUMNS = ("objective", "solver", "x0", "x_final", "dim", "f_star", "f_final", "start", "not_applicable",
                   "message", "iterations", "nfev", "ngev", "nhev", "wall_time_s")
 COST_COLUMNS = {"nfev": "solved_nfev", "evals": "solved_evals", "time": "solved_time_s"}
+KEPT = RECORD_COLUMNS + ("run_id", "status", "point", "batch", "setup_s", "gap")  # of a record, in the runs table
+# What the recorded times are (optlab.engine.driver and .batch), said wherever the report reads them;
+# tests/test_report_captions.py checks each claim against the fields of real runs.
+TIME_CLAIMS = {
+    "clock": "A run's clock starts once its set-up is done (compiling the objective's derivatives, for instance); "
+             "the set-up's seconds are recorded apart (setup_s), so time_s starts near 0.",
+    "batch": "the starts of a multi-start job advanced together as one batch record their share of the batch's "
+             "time (each interval divided among the runs still going), so their times add up to the batch's.",
+}
+BATCH_NOTE = "batched: its share of the batch's time"
+
+
+def time_claims(valid: Any, cost: str, batched_names: bool = False) -> str:
+    """What a caption drawn against ``cost`` says of the times (" " and the claims; "" unless
+    time): the clock's start, and how batched runs among ``valid`` share their batch's time
+    (naming their solvers when ``batched_names``)."""
+    if cost != "time":
+        return ""
+    text = " " + TIME_CLAIMS["clock"]
+    batched = valid[valid.batched > 0]
+    if len(batched):
+        names = f" ({', '.join(sorted(batched.solver_label.unique()))})" if batched_names else ""
+        text += f" Batched runs{names}: " + TIME_CLAIMS["batch"]
+    return text
 
 
 @dataclasses.dataclass
@@ -40,6 +64,7 @@ class Trace:
     iter: np.ndarray
     f: np.ndarray
     grad_norm: np.ndarray
+    step_size: np.ndarray
     nfev: np.ndarray
     evals: np.ndarray
     time_s: np.ndarray
@@ -119,6 +144,7 @@ def read(paths: Any, tol: float = 1e-6, cost: str = "evals", data_files: bool = 
             runs[column] = None
     problems = _problems(runs, data_files)
     runs = _derive(runs, traces, problems, tol, len(roots) > 1)
+    _run_boxes(runs, traces, problems)
     ranking = rank_settings(runs[runs.run_id.isin(traces.keys())], COST_COLUMNS[cost])
     lr_mode = _lr_mode(runs[runs.run_id.isin(traces.keys())])
     return ReportData(roots, sweeps, runs, traces, problems, skipped, raw.notes, tol, cost, raw.digest, ranking,
@@ -143,12 +169,7 @@ def _rows(raw: Any) -> tuple[list[dict[str, Any]], dict[str, Trace], list[str]]:
                 continue
             traces[rec["run_id"]] = _trace(cols)
         seen.add(rec["run_id"])
-        flat = {k: v for k, v in rec.items() if not k.endswith("_params") and k not in ("stop", "choices")}
-        for group in ("objective", "solver"):
-            for key, value in (rec.get(f"{group}_params") or {}).items():
-                flat[f"{group}.{key}"] = value
-        for key, value in (rec.get("stop") or {}).items():
-            flat[f"stop.{key}"] = value
+        flat = {k: rec.get(k) for k in KEPT}  # (options stay in dicts: the figures compare them whole)
         flat.update(path=str(where), sweep=run.sweep, stop_opts=rec.get("stop") or {},
                     solver_opts=rec.get("solver_params") or {}, objective_opts=rec.get("objective_params") or {})
         rows.append(flat)
@@ -166,8 +187,8 @@ def _trace(cols: dict[str, np.ndarray]) -> Trace:
     nfev = col("nfev")
     evals = nfev + np.nan_to_num(col("ngev")) + np.nan_to_num(col("nhev"))
     x = np.stack([col("x_0"), col("x_1")], 1) if "x_1" in cols else col("x_0")[:, None]
-    return Trace(it[order], col("f")[order], col("grad_norm")[order], nfev[order], evals[order],
-                 col("time_s")[order], x[order])
+    return Trace(it[order], col("f")[order], col("grad_norm")[order], col("step_size")[order], nfev[order],
+                 evals[order], col("time_s")[order], x[order])
 
 
 def _problems(runs: Any, data_files: bool) -> dict[str, ProblemInfo]:
@@ -190,6 +211,19 @@ def _problems(runs: Any, data_files: bool) -> dict[str, ProblemInfo]:
         launch = _launch_dir(Path(path)) if data_files else None
         out[key] = ProblemInfo(key, name, params, label, dim, f_star, data_files, launch)
     return out
+
+
+def _run_boxes(runs: Any, traces: dict[str, Trace], problems: dict[str, ProblemInfo]) -> None:
+    """Each 1-D or 2-D problem's ``run_box``: around every start and the iterates of the runs that did
+    not diverge (a diverged run's flight would make the box useless)."""
+    for key, info in problems.items():
+        if info.dim not in (1, 2):
+            continue
+        here = runs[(runs.problem == key) & runs.run_id.isin(traces.keys())]
+        points = [traces[r].x[:1 if status == "diverged" else None, :info.dim]
+                  for r, status in zip(here.run_id, here.status)]
+        if points:
+            info.run_box = box_of_points(np.concatenate(points))
 
 
 def _launch_dir(run_dir: Path) -> Path | None:
@@ -291,10 +325,13 @@ def _progress(t: Trace, f_ref: float, tol: float) -> dict[str, float]:
 
 
 def _batched(runs: Any, traces: dict[str, Trace]) -> list[int]:
-    """For runs of one multi-start job timed as one batch (their first clock readings are the same):
-    how many runs share the clock; 0 otherwise."""
+    """For runs of one multi-start job advanced as one batch: how many runs the batch had (its record's
+    ``batch.size``; for records without it, runs whose first clock readings are the same); 0 otherwise."""
     out = dict.fromkeys(runs.index, 0)
-    ran = runs[runs.multistart & runs.run_id.isin(traces.keys())]
+    sizes = [b.get("size") if isinstance(b, dict) else None for b in runs.get("batch", [None] * len(runs))]
+    recorded = [isinstance(n, int) and not isinstance(n, bool) and n > 1 for n in sizes]
+    out.update({i: n for i, n, ok in zip(runs.index, sizes, recorded) if ok})
+    ran = runs[runs.multistart & runs.run_id.isin(traces.keys()) & ~np.array(recorded, dtype=bool)]
     for _, g in ran.groupby([ran.path.map(lambda p: str(Path(p).parent)), ran.setting]):
         if len(g) < 2:
             continue

@@ -16,8 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from .data import ReportData
+from .links import cell_href
 from .problems import labels
-from .style import DIVERGED_COLOR, Plot, context, grid, log_ticks, slug
+from .style import DIVERGED_COLOR, LEGEND_ROW, Plot, context, grid, log_ticks, slug, text_width
 from .style import title as set_title
 
 NOT_REACHED = "#d9d9d9"
@@ -47,12 +48,13 @@ def panels(data: ReportData, problem: str) -> list[tuple[str, Any]]:
     runs = data.valid[(data.valid.problem == problem) & np.isfinite(data.valid.lr)]
     if runs.empty:
         return []
-    keys = [json.dumps([r.sweep, r.solver_name, {k: v for k, v in r.solver_opts.items() if k != "lr"},
-                        r.stop_opts], sort_keys=True, default=str) for r in runs.itertuples()]
+    rows = list(zip(runs.sweep, runs.solver_name, runs.solver_opts, runs.stop_opts))
+    rest = [{k: v for k, v in opts.items() if k != "lr"} for _, _, opts, _ in rows]
+    keys = [json.dumps([sweep, solver, others, stop], sort_keys=True, default=str)
+            for (sweep, solver, _, stop), others in zip(rows, rest)]
     runs = runs.assign(rest=keys)
-    names = dict(zip(keys, labels([(r.solver_name, {**{k: v for k, v in r.solver_opts.items() if k != "lr"},
-                                                    **{f"stop.{k}": v for k, v in r.stop_opts.items()}})
-                                   for r in runs.itertuples()])))
+    names = dict(zip(keys, labels([(solver, {**others, **{f"stop.{k}": v for k, v in stop.items()}})
+                                   for (_, solver, _, stop), others in zip(rows, rest)])))
     out = []
     for key, g in runs.groupby("rest"):
         cells = g.lr.nunique() * g.start_label.nunique()
@@ -83,6 +85,18 @@ def heatmap_figure(data: ReportData, problem: str) -> Figure:
         return _figure(data, problem)
 
 
+def rate_labels(rates: list[float]) -> list[str]:
+    """The rates with the fewest significant digits (2 to 12) that tell them all apart."""
+    for digits in range(2, 13):
+        labels = [f"{v:.{digits}g}" for v in rates]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [repr(v) for v in rates]
+
+
+LEGEND = [(NOT_REACHED, "not solved: final f − f* in the cell"), (DIVERGED_COLOR, "✕ diverged"), (FAILED, "failed")]
+
+
 def _figure(data: ReportData, problem: str) -> Figure:
     info = data.problems[problem]
     found = panels(data, problem)
@@ -93,14 +107,23 @@ def _figure(data: ReportData, problem: str) -> Figure:
     ncols = min(len(found), 3)
     widest = max(g.start_label.nunique() for _, g in found)
     tallest = max(g.lr.nunique() for _, g in found)
-    w = max(2.6, 0.6 * min(widest, MAX_LABELLED_STARTS) + 0.4)
-    rotated = min(widest, MAX_LABELLED_STARTS) > 3
-    g = grid(math.ceil(len(found) / ncols), ncols, w=w, h=max(1.6, 0.3 * tallest), right=1.3, top=0.8,
-             bottom=1.45 if rotated else 0.95, wspace=0.8, hspace=1.3 if rotated else 0.9)
+    # Margins from the labels they hold: rates on the left of every panel, starts below (turned when long).
+    rates_w = max(text_width(label, 8) for _, g in found for label in rate_labels(sorted(g.lr.unique()))) + 0.45
+    starts_w = max([text_width(label, 8) for _, g in found for label in g.start_label.unique()] + [0.0]) \
+        if widest <= MAX_LABELLED_STARTS else 0.0
+    w = max(2.6, 0.6 * min(widest, MAX_LABELLED_STARTS) + 0.4, max(text_width(t, 8.5) for t, _ in found) + 0.1)
+    rotated = widest > 3 or starts_w > 0.9 * w / widest
+    below = (0.72 * starts_w if rotated else 0.2) + 0.45
+    title = f"Iterations to tolerance on {info.label}, by learning rate and start point"
+    width = rates_w + ncols * w + (ncols - 1) * (rates_w + 0.3) + 1.3
+    in_a_row = sum(text_width(label, 8) + 0.5 for _, label in LEGEND) <= max(width, text_width(title, 11))
+    legend_h = 0.35 if in_a_row else 0.2 + len(LEGEND) * LEGEND_ROW
+    g = grid(math.ceil(len(found) / ncols), ncols, w=w, h=max(1.6, 0.3 * tallest), left=rates_w, right=1.3,
+             top=0.8, bottom=below + legend_h, wspace=rates_w + 0.3, hspace=below + 0.45, title=title)
     image = None
-    for ax, (title, runs) in zip(g.axes.ravel(), found):
-        image = _panel(ax, runs, norm)
-        set_title(ax, title, 8.5)
+    for ax, (name, runs) in zip(g.axes.ravel(), found):
+        image = _panel(ax, runs, norm, rotated, lambda lr, start, name=name: cell_href(info.label, name, lr, start))
+        set_title(ax, name, 8.5)
     for ax in g.axes.ravel()[len(found):]:
         ax.set_visible(False)
     if image is not None and solved.size:
@@ -108,20 +131,20 @@ def _figure(data: ReportData, problem: str) -> Figure:
                                                         g.top_y - g.bottom_y]))
         bar.set_label("iterations until solved (log scale)")
         log_ticks(bar.ax.yaxis, norm.vmin, norm.vmax)
-    g.fig.legend(handles=[Patch(color=NOT_REACHED, label="not solved: final f − f* in the cell"),
-                          Patch(color=DIVERGED_COLOR, label="✕ diverged"), Patch(color=FAILED, label="failed")],
-                 loc="lower center", ncols=3, frameon=False)
-    g.fig.suptitle(f"Iterations to tolerance on {info.label}, by learning rate and start point")
+    g.fig.legend(handles=[Patch(color=c, label=label) for c, label in LEGEND], loc="lower center",
+                 ncols=len(LEGEND) if in_a_row else 1, frameon=False)
     return g.fig
 
 
-def _panel(ax: Any, runs: Any, norm: LogNorm) -> Any:
+def _panel(ax: Any, runs: Any, norm: LogNorm, rotated: bool, href: Any) -> Any:
+    """One panel of cells; ``href(lr, start)``: where a cell links to (its runs)."""
     lrs, starts, values, cells = matrix(runs)
     annotate = len(lrs) * len(starts) <= MAX_ANNOTATED_CELLS
     ax.set_facecolor("white")
     image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis_r", norm=norm, aspect="auto",
                       interpolation="nearest")
     for i, j, kind, value in cells:
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=0)).set_url(href(lrs[i], starts[j]))
         if kind != "solved":
             color = {"diverged": DIVERGED_COLOR, "failed": FAILED}.get(kind, NOT_REACHED)
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=color, edgecolor="white", lw=1))
@@ -133,11 +156,10 @@ def _panel(ax: Any, runs: Any, norm: LogNorm) -> Any:
                 "unsolved": "" if not math.isfinite(value) else f"{value:.0e}"}[kind]
         dark = kind in ("diverged", "failed") or (kind == "solved" and norm(value) > 0.55)
         ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    ax.set_yticks(range(len(lrs)), [f"{v:g}" for v in lrs])
+    ax.set_yticks(range(len(lrs)), rate_labels(lrs))
     ax.set_ylabel("learning rate")
     if len(starts) <= MAX_LABELLED_STARTS:
-        ax.set_xticks(range(len(starts)), starts, rotation=45 if len(starts) > 3 else 0,
-                      ha="right" if len(starts) > 3 else "center")
+        ax.set_xticks(range(len(starts)), starts, rotation=45 if rotated else 0, ha="right" if rotated else "center")
         ax.set_xlabel("start point x0")
     else:
         ax.set_xticks([])

@@ -13,6 +13,7 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -20,6 +21,7 @@ from matplotlib.patches import Patch
 
 from .data import ReportData
 from .layout import OVERLAY_MAX_SETTINGS
+from .links import unit_href
 from .problems import ProblemInfo
 from .style import (
     BAR_WIDTH,
@@ -80,7 +82,7 @@ def clip_path(x: np.ndarray, y: np.ndarray, box: np.ndarray) -> tuple[np.ndarray
     return np.array(px), np.array(py), exits
 
 
-def _pick(runs: Any, limit: int) -> Any:
+def pick(runs: Any, limit: int) -> Any:
     """At most ``limit`` runs, spread evenly over the runs in order of learning rate and start."""
     if len(runs) <= limit:
         return runs
@@ -97,48 +99,70 @@ def path_panels(data: ReportData, problem: str, max_paths: int = MAX_PATHS) -> t
     column = "solver_name" if data.lr_mode else "solver_label"
     ranked = sorted(runs[column].unique(), key=lambda k: min(data.rank(s) for s in
                                                              runs[runs[column] == k].solver_label))
-    return ("lr" if data.lr_mode else "multiples"), [(k, _pick(runs[runs[column] == k], max_paths)) for k in ranked]
+    return ("lr" if data.lr_mode else "multiples"), [(k, pick(runs[runs[column] == k], max_paths)) for k in ranked]
+
+
+def shading(info: ProblemInfo) -> tuple[np.ndarray, Any]:
+    """The filled contours of a 2-D problem as an RGBA image (rows from the bottom of its box) and the
+    norm of their log-spaced levels of f - min f: computed once, drawn in every panel (and page)."""
+    if info._shading is None:
+        _, _, F = info.surface()
+        low = np.nanmin(F) if info.f_star is None else min(np.nanmin(F), info.f_star)
+        span = max(float(np.nanmax(F) - low), 1e-12)
+        norm = BoundaryNorm(np.geomspace(span * 1e-6, span * (1 + 1e-6), 18), FILL_CMAP.N, extend="both")
+        rgba = FILL_CMAP(norm(np.ma.masked_invalid(F - low + span * 1e-6)))
+        info._shading = (rgba, norm)
+    return info._shading
 
 
 def background(ax: Any, info: ProblemInfo, filled: bool = True) -> Any:
-    """Filled log-spaced contours of f - min f (2-D), or the curve of f (1-D)."""
+    """Filled log-spaced contours of f - min f (2-D), or the curve of f (1-D); nothing but the box
+    (and axis labels) for a problem that could not be rebuilt. Returns what a colour bar needs, or None."""
     box = info.box
+    ax.set_xlim(*box[0])
     if info.dim == 1:
-        xs, fs = info.surface()
-        ax.plot(xs, fs, color="#888888", lw=1.5, zorder=1)
-        ax.set_xlim(*box[0])
+        if info.plottable:
+            xs, fs = info.surface()
+            ax.plot(xs, fs, color="#888888", lw=1.5, zorder=1)
         ax.set_xlabel("x")
         ax.set_ylabel("f(x)")
         return None
-    _, _, F = info.surface()
-    low = np.nanmin(F) if info.f_star is None else min(np.nanmin(F), info.f_star)
-    span = max(float(np.nanmax(F) - low), 1e-12)
-    levels = np.geomspace(span * 1e-6, span * (1 + 1e-6), 18)
-    if filled:
-        image = ax.imshow(F - low + span * 1e-6, origin="lower", extent=(*box[0], *box[1]), aspect="auto",
-                          cmap=FILL_CMAP, norm=BoundaryNorm(levels, FILL_CMAP.N, extend="both"),
-                          interpolation="bilinear", zorder=0)
-    else:
-        image = None
-        X, Y, _ = info.surface()
-        ax.contour(X, Y, F - low + span * 1e-6, levels=levels, colors="#999999", linewidths=0.5, zorder=0)
-    ax.set_xlim(*box[0])
     ax.set_ylim(*box[1])
     ax.set_xlabel("x₀")
     ax.set_ylabel("x₁")
-    return image
+    if not info.plottable:
+        return None
+    rgba, norm = shading(info)
+    if filled:
+        ax.imshow(rgba, origin="lower", extent=(*box[0], *box[1]), aspect="auto", interpolation="bilinear",
+                  zorder=0)
+        ax.set_xlim(*box[0])
+        ax.set_ylim(*box[1])
+        return ScalarMappable(norm=norm, cmap=FILL_CMAP)
+    X, Y, F = info.surface()
+    shift = norm.boundaries[0] - (np.nanmin(F) if info.f_star is None else min(np.nanmin(F), info.f_star))
+    ax.contour(X, Y, F + shift, levels=norm.boundaries, colors="#999999", linewidths=0.5, zorder=0)
+    ax.set_xlim(*box[0])
+    ax.set_ylim(*box[1])
+    return None
 
 
-def _plot_box(info: ProblemInfo) -> np.ndarray:
+def plot_box(info: ProblemInfo, traces: list[Any]) -> np.ndarray:
+    """The box paths are drawn in: the problem's (2-D), or its x range and the range of f over it
+    (1-D: the curve's, else the runs' values)."""
     if info.dim == 2:
         return info.box
-    _, fs = info.surface()
+    if info.plottable:
+        fs = info.surface()[1]
+    else:
+        fs = np.concatenate([t.f[np.isfinite(t.f) & (t.f < 1e300)] for t in traces] + [np.zeros(1)])
     lo, hi = float(np.nanmin(fs)), float(np.nanmax(fs))
     pad = 0.05 * (hi - lo or 1.0)
     return np.array([info.box[0], [lo - pad, hi + pad]])
 
 
-def _path(ax: Any, info: ProblemInfo, trace: Any, box: np.ndarray, color: Any, ls: str, diverged: bool) -> None:
+def _path(ax: Any, info: ProblemInfo, trace: Any, box: np.ndarray, color: Any, ls: str, diverged: bool,
+          href: str) -> None:
     x = trace.x[:, 0]
     y = trace.x[:, 1] if info.dim == 2 else trace.f
     ok = np.isfinite(x) & np.isfinite(y)
@@ -151,7 +175,7 @@ def _path(ax: Any, info: ProblemInfo, trace: Any, box: np.ndarray, color: Any, l
             x, y, ok = x[: out[0] + 1], y[: out[0] + 1], ok[: out[0] + 1]
     px, py, _ = clip_path(x, y, box)
     ax.plot(px, py, color=color, ls=ls, lw=1.3, alpha=0.9, zorder=3,
-            marker="." if info.dim == 1 or ok.sum() < 60 else None, ms=4)
+            marker="." if info.dim == 1 or ok.sum() < 60 else None, ms=4, url=href)
     xs, ys = x[ok], y[ok]
     (x0, x1), (y0, y1) = box
     inside = (x0 <= xs) & (xs <= x1) & (y0 <= ys) & (ys <= y1)
@@ -191,22 +215,24 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
     colors = LrColors(everyone.lr) if mode == "lr" else None
     starts = sorted(set(zip(everyone.start_key, everyone.start_label)))
     styles = {label: start_style(k) for k, (_, label) in enumerate(starts)} if 2 <= len(starts) <= 4 else {}
-    box = _plot_box(info)
-    outside = any(_ends_outside(info, data.traces[r.run_id], box) for _, runs in panels for r in runs.itertuples()
-                  if r.status != "diverged")
+    box = plot_box(info, [data.traces[r] for r in everyone.run_id])
+    outside = any(_ends_outside(info, data.traces[r], box) for _, runs in panels
+                  for r, status in zip(runs.run_id, runs.status) if status != "diverged")
     handles = _legend(data, mode, everyone, colors, styles, info, outside)
     ncols = min(len(panels), 4)
     nrows = math.ceil(len(panels) / ncols)
     g = grid(nrows, ncols, w=3.6 if ncols > 1 else 5.0, h=2.9 if ncols > 1 else 3.8, right=legend_width(
         [h.get_label() for h in handles]) + (BAR_WIDTH if needs_bar(colors) else 0), top=0.7,
-        bottom=1.25 if info.dim == 2 else 0.55, wspace=0.4, sharex=True,
-        sharey=True)
+        bottom=1.25 if info.dim == 2 and info.plottable else 0.55, wspace=0.4, sharex=True,
+        sharey=True, legend_rows=len(handles), title=f"Paths of the iterates on {info.label}")
     image = None
     for ax, (title, runs) in zip(g.axes.ravel(), panels):
         image = background(ax, info) or image
-        for r in runs.itertuples():
-            color = colors(r.lr) if colors is not None else data.style(r.solver_label)["color"]
-            _path(ax, info, data.traces[r.run_id], box, color, styles.get(r.start_label, "-"), r.status == "diverged")
+        for run_id, lr, setting, start, status in zip(runs.run_id, runs.lr, runs.solver_label, runs.start_label,
+                                                      runs.status):
+            color = colors(lr) if colors is not None else data.style(setting)["color"]
+            _path(ax, info, data.traces[run_id], box, color, styles.get(start, "-"), status == "diverged",
+                  unit_href(setting, info.label))
         for m in info.minimizers:
             ax.plot(m[0], m[1] if info.dim == 2 else info.value(m), "*", ms=13, mfc="white", mec="black", mew=0.8,
                     zorder=4)
@@ -223,7 +249,7 @@ def _path_figure(data: ReportData, problem: str, max_paths: int) -> Figure:
         bar = g.fig.colorbar(image, cax=cax, orientation="horizontal")
         bar.set_label("f(x) − min f on this box (log-spaced levels)")
         log_ticks(bar.ax.xaxis, image.norm.boundaries[0], image.norm.boundaries[-1])
-    g.fig.suptitle(f"Paths of the iterates on {info.label}")
+        bar.ax.set_xlim(image.norm.boundaries[0], image.norm.boundaries[-1])
     return g.fig
 
 
@@ -242,9 +268,10 @@ def _legend(data: ReportData, mode: str, runs: Any, colors: LrColors | None, sty
                                                                                        key=lambda kv: nat(kv[0]))]
     handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="black", label="start"),
                 Line2D([], [], ls="", marker="o", color="grey", mec="black", label="last iterate")]
-    if (runs.status == "diverged").any():
+    diverged = int((runs.status == "diverged").sum())
+    if diverged:
         handles.append(Line2D([], [], ls="", marker="X", mfc="white", mec=DIVERGED_COLOR, mew=1.2,
-                              label="diverged (last finite, or exit)"))
+                              label=f"diverged ({diverged} of {len(runs)} runs): where it leaves the box"))
     if outside:
         handles.append(Line2D([], [], ls="", marker="s", mfc="white", mec="black", label="ended outside the box"))
     if len(info.minimizers):
@@ -256,10 +283,13 @@ def path_tasks(data: ReportData, max_paths: int = MAX_PATHS) -> list[tuple[Plot,
     out = []
     for k, problem in enumerate(data.problem_order()):
         info = data.problems[problem]
-        if info.dim not in (1, 2) or not info.plottable:
+        if not info.drawable:
             continue
         runs = data.valid[data.valid.problem == problem]
         what = "over filled contours of f (log-spaced levels)" if info.dim == 2 else "on the curve of f"
+        if not info.plottable:
+            what = (f"in the {'plane' if info.dim == 2 else '(x, f) plane'}, without contours ({info.note}), on the "
+                    "box the runs span (their starts and the iterates of those that did not diverge)")
         caption = (f"Iterates of each run {what}. Circles mark the starts, dots the last iterates, ✕ a diverged "
                    f"run's last finite iterate (or where it left the box), squares where a run that ended outside "
                    f"the box last left it; stars are the known minimisers. Paths are cut at the edge of the box. "

@@ -7,8 +7,11 @@ made on the data alone (no drawing), so that they can be checked.
   more than ``MAX_PANELS`` panels). When the settings of each solver differ only in their
   learning rate, there is a panel per solver and the colour is the rate.
 - **Series.** Runs with every recorded option equal (one multi-start specification, say)
-  pool into a median band once there are ``BAND_MIN`` of them; all other runs are lines,
-  their starts told apart by line style. Runs that differ in any option are never pooled.
+  pool into a median band once ``BAND_MIN`` of them did not diverge; all other runs are lines,
+  their starts told apart by line style. Runs that differ in any option are never pooled, and
+  diverged runs never are: each is a line of its own up to where it leaves the axis.
+- **Grid.** Panels wrap into rows of at most ``MAX_COLS``; a figure with a row per problem
+  becomes a figure per problem when its settings would not fit in one row.
 - **Floor.** Gaps (and gradient norms) <= 0 are drawn at one floor shared by all panels of a
   figure: below ``1e-16 max(1, |f*|)`` and a decade below the smallest positive value drawn,
   rounded down to a power of ten; its tick reads "<= 0".
@@ -30,9 +33,12 @@ from .style import LrColors, natural_key, start_style
 OVERLAY_MAX_SETTINGS = 6
 OVERLAY_MAX_LINES = 16
 MAX_PANELS = 24
+MAX_COLS = 4
 BAND_MIN = 5
 SPAN_FOR_LOG = 20.0
 EPS = 1e-16
+COINCIDE_DECADES = 0.01  # lines this close (log10 y) wherever both are drawn look like one
+HALO = 2.4  # a line that others lie on is drawn this many points wider per line on it
 
 X_KINDS = {"iter": "iteration", "evals": "evaluations", "time": "time"}
 
@@ -70,9 +76,17 @@ class FigureSpec:
     colors: LrColors | None = None
 
 
+def pooled_sizes(runs: Any) -> Any:
+    """For each run: how many runs that did not diverge share its group (every recorded option);
+    0 for a diverged run, which is never pooled."""
+    alive = runs.status != "diverged"
+    sizes = runs[alive].group.value_counts()
+    return runs.group.map(sizes).where(alive, 0).fillna(0).astype(int)
+
+
 def _series_count(runs: Any) -> int:
-    sizes = runs.group.value_counts()
-    return int((sizes >= BAND_MIN).sum() + sizes[sizes < BAND_MIN].sum())
+    sizes = pooled_sizes(runs)
+    return int((sizes < BAND_MIN).sum() + runs[sizes >= BAND_MIN].group.nunique())
 
 
 def mode_of(data: ReportData) -> str:
@@ -86,7 +100,7 @@ def mode_of(data: ReportData) -> str:
 
 def _start_styles(runs: Any) -> dict[str, str]:
     """A line style per start of the runs drawn as lines (numeric order), when there are at most four."""
-    single = runs[runs.group.map(runs.group.value_counts()) < BAND_MIN]
+    single = runs[pooled_sizes(runs) < BAND_MIN]
     starts = sorted(set(zip(single.start_key, single.start_label)))
     if not 2 <= len(starts) <= 4:
         return {}
@@ -95,9 +109,9 @@ def _start_styles(runs: Any) -> dict[str, str]:
 
 def _series(data: ReportData, runs: Any, mode: str, colors: LrColors | None, styles: dict[str, str]
             ) -> list[Series]:
-    """Bands of the groups of ``BAND_MIN`` runs or more, lines of the others: best setting first, then by
-    learning rate and start."""
-    sizes = runs.group.map(runs.group.value_counts()).to_numpy()
+    """Bands of the groups of ``BAND_MIN`` runs or more that did not diverge, lines of the others (every
+    diverged run among them): best setting first, then by learning rate and start."""
+    sizes = pooled_sizes(runs).to_numpy()
     rows = list(zip(runs.run_id, runs.solver_label, runs.lr.astype(float), runs.start_key, runs.start_label,
                     runs.status, runs.group, sizes))
     rank = {s: data.rank(s) for s in set(runs.solver_label)}
@@ -111,9 +125,8 @@ def _series(data: ReportData, runs: Any, mode: str, colors: LrColors | None, sty
             out.append(Series(label, label, [run_id], False, color, styles.get(start, "-"), diverged))
         elif group in bands:
             bands[group].run_ids.append(run_id)
-            bands[group].diverged += diverged
         else:
-            bands[group] = Series(f"{label}: median of {size} starts", label, [run_id], True, color, "-", diverged)
+            bands[group] = Series(f"{label}: median of {size} starts", label, [run_id], True, color, "-", 0)
             out.append(bands[group])
     return out
 
@@ -145,36 +158,39 @@ def figure_specs(data: ReportData) -> list[FigureSpec]:
     mode = mode_of(data)
     problems = data.problem_order()
     colors = LrColors(valid.lr) if mode == "lr" else None
+    by_problem = dict(iter(valid.groupby("problem", sort=False)))
     if mode == "overlay":
         styles, style_list = _styled(valid)
-        panels = [Panel(_title(data.problems[p].label, valid[valid.problem == p]), p, None,
-                        _series(data, valid[valid.problem == p], mode, None, styles)) for p in problems]
+        panels = [Panel(_title(data.problems[p].label, by_problem[p]), p, None,
+                        _series(data, by_problem[p], mode, None, styles)) for p in problems]
         ncols = min(len(panels), 3)
         for k, panel in enumerate(panels):
             panel.row = k // ncols
         return [FigureSpec(mode, "", panels, math.ceil(len(panels) / ncols), ncols, style_list, colors)]
     column = "solver_name" if mode == "lr" else "solver_label"
+    to_key = dict(zip(valid.solver_label, valid[column]))
     order: dict[str, int] = {}
     for label in data.ranking:  # solvers (lr mode) or settings, best first
-        order.setdefault(valid[valid.solver_label == label][column].iloc[0], len(order))
-    keys = sorted(valid[column].unique(), key=lambda k: order.get(k, len(order)))
-    if len(problems) * len(keys) <= MAX_PANELS:
+        order.setdefault(to_key[label], len(order))
+    keys = sorted(set(to_key.values()), key=lambda k: order.get(k, len(order)))
+    groups = dict(iter(valid.groupby(["problem", column], sort=False)))
+    if len(problems) * len(keys) <= MAX_PANELS and (len(problems) == 1 or len(keys) <= MAX_COLS):
         styles, style_list = _styled(valid)
+        ncols = min(len(keys), MAX_COLS)
         panels = []
-        for row, p in enumerate(problems):
+        for p in problems:  # a problem per row, or (one problem) its settings wrapped into rows
             for key in keys:
-                runs = valid[(valid.problem == p) & (valid[column] == key)]
+                runs = groups.get((p, key), valid.iloc[:0])
                 title = key if len(problems) == 1 else f"{key} on {data.problems[p].label}"
-                panels.append(Panel(_title(title, runs), p, key, _series(data, runs, mode, colors, styles), row))
-        return [FigureSpec(mode, "", panels, len(problems), len(keys), style_list, colors)]
+                panels.append(Panel(_title(title, runs), p, key, _series(data, runs, mode, colors, styles),
+                                    len(panels) // ncols))
+        return [FigureSpec(mode, "", panels, math.ceil(len(panels) / ncols), ncols, style_list, colors)]
     specs = []
     for p in problems:
-        here = valid[valid.problem == p]
-        styles, style_list = _styled(here)
-        present = [k for k in keys if (here[column] == k).any()]
-        ncols = min(4, len(present))
-        panels = [Panel(_title(k, here[here[column] == k]), p, k,
-                        _series(data, here[here[column] == k], mode, colors, styles), i // ncols)
+        styles, style_list = _styled(by_problem[p])
+        present = [k for k in keys if (p, k) in groups]
+        ncols = min(MAX_COLS, len(present))
+        panels = [Panel(_title(k, groups[p, k]), p, k, _series(data, groups[p, k], mode, colors, styles), i // ncols)
                   for i, k in enumerate(present)]
         specs.append(FigureSpec(mode, data.problems[p].label, panels, math.ceil(len(panels) / ncols), ncols,
                                 style_list, colors))
@@ -221,3 +237,39 @@ def x_axis(xs: list[np.ndarray], x: str) -> tuple[bool, float, float]:
         linthresh = 1.0
     symlog = hi / max(min(ends), linthresh) >= SPAN_FOR_LOG
     return symlog, linthresh, hi * (1.6 if symlog else 1.03)
+
+
+# -- lines that leave the axis, lines that coincide -------------------------------------------
+def exit_point(xv: np.ndarray, yv: np.ndarray, top: float) -> tuple[int, float, float] | None:
+    """Where a diverged run's line leaves the axis: ``(points drawn, x, y)`` of its ✕, at the top edge
+    where it crosses it (log-interpolated between its last point inside and the next), else at its
+    last finite value; None when it has none."""
+    ok = np.isfinite(xv) & np.isfinite(yv)
+    inside = np.flatnonzero(ok & (yv <= top))
+    if not inside.size:
+        return None
+    k = int(inside[-1])
+    if k + 1 < len(yv) and ok[k + 1] and yv[k] > 0:  # the next point is finite, above the top
+        t = (math.log(top) - math.log(yv[k])) / (math.log(yv[k + 1]) - math.log(yv[k]))
+        return k + 1, float(xv[k] + t * (xv[k + 1] - xv[k])), top
+    return k + 1, float(xv[k]), float(yv[k])
+
+
+def coinciding(lines: list[tuple[np.ndarray, np.ndarray]], decades: float = COINCIDE_DECADES) -> list[list[int]]:
+    """For each line ``(x, y)`` of a panel, in drawing order: the later lines that coincide with it,
+    that is share its x and lie within ``decades`` of its y (log scale, values <= 0 alike) at every
+    point they both have (at least two). A line drawn under others is drawn wider to show."""
+    def same(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+        m = min(len(a[0]), len(b[0]))
+        if m < 2 or not np.array_equal(a[0][:m], b[0][:m], equal_nan=True):
+            return False
+        ya, yb = a[1][:m], b[1][:m]
+        both = np.isfinite(ya) & np.isfinite(yb)
+        if not np.array_equal(np.isfinite(ya), np.isfinite(yb)):
+            return False
+        pos = both & (ya > 0) & (yb > 0)
+        if not np.array_equal(both & (ya > 0), both & (yb > 0)):
+            return False
+        return bool(np.all(np.abs(np.log10(ya[pos]) - np.log10(yb[pos])) <= decades))
+
+    return [[j for j in range(i + 1, len(lines)) if same(lines[i], lines[j])] for i in range(len(lines))]

@@ -10,26 +10,35 @@ from typing import Any
 
 from .comparisons import section_html
 from .data import COSTS, ReportData
+from .links import setting_href, unit_href
 from .style import Plot
-from .summary import status_counts
+from .summary import STATUS_ORDER, status_counts
 
 MAX_RUN_ROWS = 300
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; padding: 0 1em; color: #222; }
-h1 { font-size: 1.5em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; } h3 { margin-bottom: .3em; }
-table { border-collapse: collapse; font-size: .85em; margin: .5em 0 1em; }
+h1 { font-size: 1.5em; overflow-wrap: anywhere; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+h3 { margin-bottom: .3em; }
+table { border-collapse: collapse; font-size: .85em; margin: .5em 0 1em; max-width: 100%; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
-th { background: #f4f4f4; } td.text { text-align: left; }
-figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
+th { background: #f4f4f4; font-weight: 600; } td.text, th.text { text-align: left; }
+td.text { overflow-wrap: break-word; } td.message { min-width: 16em; }
+figure { margin: 1em 0 2em; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; display: block; }
+.linked { position: relative; display: inline-block; max-width: 100%; }
+.linked svg { position: absolute; left: 0; top: 0; width: 100%; height: 100%; }
+.linked polyline { fill: none; stroke: transparent; stroke-width: 9px; vector-effect: non-scaling-stroke; }
+.linked rect { fill: transparent; }
+.linked a:hover polyline { stroke: rgba(255, 160, 0, .5); } .linked a:hover rect { fill: rgba(255, 160, 0, .25); }
 figcaption { font-size: .9em; color: #444; max-width: 60em; }
-.warn { background: #fff4e0; border-left: 4px solid #e0a000; padding: .4em .8em; }
-.note { color: #555; font-size: .9em; }
+.warn { background: #fff4e0; border-left: 4px solid #e0a000; padding: .4em .8em; overflow-wrap: anywhere; }
+.note { color: #555; font-size: .9em; overflow-wrap: anywhere; }
+.swatch { display: inline-block; width: 1.8em; height: .55em; border-radius: 2px; }
 .status-diverged { color: #c00; font-weight: bold; } .status-invalid, .status-error, .status-failed { color: #800; }
 """
 
 
-def _fmt(v: Any) -> str:
+def fmt(v: Any) -> str:
     import pandas as pd
 
     if v is None or v is pd.NA:
@@ -43,22 +52,88 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _table(df: Any, text_columns: set[str]) -> str:
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
-    body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(df.columns, row):
-            cls = ' class="text"' if c in text_columns else ""
-            if c == "status":
-                cls = f' class="text status-{escape(str(v), quote=True)}"'
-            cells.append(f"<td{cls}>{escape(_fmt(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+# The HTML tables: a few columns that fit the page (every column is in the CSV files). A column is
+# (header, function of a row giving its HTML, text or number).
+SOLVER_COLUMNS = [
+    ("solver setting", lambda r: _link(setting_href(r.solver_setting), r.solver_setting), "text"),
+    ("problem", lambda r: _link(unit_href(r.solver_setting, r.problem), r.problem), "text"),
+    ("runs", lambda r: fmt(r.runs), "num"), ("solved", lambda r: fmt(r.solved), "num"),
+    ("how they ended", lambda r: escape(r.ended), "text"),
+    ("iterations to tol", lambda r: fmt(r.median_iterations_to_tol), "num"),
+    ("evaluations to tol", lambda r: fmt(r.median_evals_to_tol), "num"),
+    ("f − f* at the end", lambda r: fmt(r.median_gap_final), "num"),
+    ("time (s)", lambda r: fmt(r.median_wall_time_s), "num"),
+]
+RUN_COLUMNS = [
+    ("run", lambda r: _link(f"{unit_href(r.solver_setting, r.problem)}#run-{r.run_id}", r.run_id), "text"),
+    ("status", lambda r: f"<span class='status-{escape(str(r.status), quote=True)}'>{escape(str(r.verdict))}</span>",
+     "text"),
+    ("problem", lambda r: breakable(r.problem), "text"),
+    ("solver setting", lambda r: breakable(r.solver_setting), "text"),
+    ("start x0", lambda r: escape(str(r.x0)), "text"),
+    ("iterations", lambda r: fmt(r.iterations), "num"),
+    ("iterations to tol", lambda r: fmt(r.iterations_to_tol), "num"),
+    ("evaluations to tol", lambda r: fmt(r.evals_to_tol), "num"),
+    ("f − f* at the end", lambda r: fmt(r.gap_final), "num"), ("time (s)", lambda r: fmt(r.wall_time_s), "num"),
+    ("directory", lambda r: breakable(r.path), "text"),
+]
+
+
+def _link(href: str, text: Any) -> str:
+    return f"<a href='{escape(href, quote=True)}'>{breakable(text)}</a>"
+
+
+def breakable(text: Any, longest: int = 20) -> str:
+    """``text`` escaped, with places to break a line after _ / = and within any longer unbroken stretch,
+    so that a table of long names still fits the page (and breaks them where it reads well)."""
+    out, stretch = [], 0
+    for c in str(text):
+        out.append(escape(c))
+        stretch = 0 if c.isspace() else stretch + 1
+        if c in "_/=," or stretch >= longest:
+            out.append("<wbr>")
+            stretch = 0
+    return "".join(out)
+
+
+def _table(df: Any, columns: list[tuple[str, Any, str]]) -> str:
+    head = "".join(f"<th class='{cls}'>{escape(name)}</th>" for name, _, cls in columns)
+    body = ["<tr>" + "".join(f"<td class='{cls}'>{cell(row)}</td>" for _, cell, cls in columns) + "</tr>"
+            for row in df.itertuples(index=False)]
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def frame_table(df: Any, text_columns: set[str]) -> str:
+    """Every column of ``df`` as it is, the ``text_columns`` aligned as text."""
+    return _table(df, [(str(c), lambda row, i=i: escape(fmt(row[i])), "text" if c in text_columns else "")
+                       for i, c in enumerate(df.columns)])
+
+
+def _figure(plot: Plot, drawn: dict[str, Any] | None, titles: dict[str, str], svg: bool) -> str:
+    """A figure with its caption; its curves, cells and legend entries link to their runs: an SVG of
+    links laid over the picture (:func:`.links.areas`)."""
+    name = escape(plot.name, quote=True)
+    img = f"<img src='{name}.png' alt='{escape(plot.title, quote=True)}'>"
+    if drawn and drawn["areas"]:
+        w, h = drawn["size"]
+        links = []
+        for href, kind, coords in drawn["areas"]:
+            shape = (f"<polyline points='{' '.join(f'{v:g}' for v in coords)}'/>" if kind == "poly" else
+                     f"<rect x='{coords[0]:g}' y='{coords[1]:g}' width='{coords[2]:g}' height='{coords[3]:g}'/>")
+            links.append(f"<a href='{escape(href, quote=True)}'><title>{escape(titles.get(href, href))}</title>"
+                         f"{shape}</a>")
+        img = (f"<div class='linked'>{img}<svg viewBox='0 0 {w:g} {h:g}' preserveAspectRatio='none'>"
+               + "".join(links) + "</svg></div>")
+    also = f" <a class='note' href='{name}.svg'>(SVG)</a>" if svg else ""
+    return (f"<figure><h3>{escape(plot.title)}{also}</h3>{img}<figcaption>{escape(plot.caption)}</figcaption>"
+            "</figure>")
+
+
 def write_page(data: ReportData, plots: list[Plot], runs: Any, solvers: Any, out_dir: Path, svg: bool = False,
-               timing: str = "") -> Path:
+               timing: str = "", drawn: dict[str, Any] | None = None, titles: dict[str, str] | None = None) -> Path:
+    """``index.html``; ``drawn``: each figure's size and linked areas (by file stem), ``titles``: each run
+    page's title (by href)."""
+    drawn, titles = drawn or {}, titles or {}
     counts = status_counts(data.runs)
     where = ", ".join(f"<code>{escape(str(r))}</code>" + (f" (“{escape(s)}”)" if s else "")
                       for r, s in zip(data.roots, data.sweeps))
@@ -95,31 +170,37 @@ def write_page(data: ReportData, plots: list[Plot], runs: Any, solvers: Any, out
     if len(sections) > 1:
         parts.append("<p>" + " · ".join(f"<a href='#{_anchor(s)}'>{escape(s)}</a>" for s in sections) + "</p>")
     parts.append("<h2>By solver setting and problem</h2>")
-    parts.append(_table(solvers, {"solver_setting", "problem"}) if len(solvers) else "<p>No runs.</p>")
+    parts.append("<p class='note'>Medians over the runs of each row (iterations, evaluations and time to tol: over "
+                 "the runs that got there; f − f* at the end: over all, a diverged run counting as inf). Each row "
+                 "links to a page of its runs: their paths, f − f* and step sizes, and how each ended. Curves, "
+                 "cells and legend entries in the figures link to their runs too.</p>")
+    parts.append(_table(solvers.assign(ended=_ended(solvers)), SOLVER_COLUMNS) if len(solvers) else
+                 "<p>No runs.</p>")
     section = None
     for plot in plots:
         if plot.section != section:
             section = plot.section
             parts.append(f"<h2 id='{_anchor(section)}'>{escape(section)}</h2>")
             parts.append(section_html(data, section))
-        img = f"<img src='{escape(plot.name, quote=True)}.png' alt='{escape(plot.title, quote=True)}'>"
-        if svg:
-            img = f"<a href='{escape(plot.name, quote=True)}.svg'>{img}</a>"
-        parts.append(f"<figure><h3>{escape(plot.title)}</h3>{img}<figcaption>{escape(plot.caption)}</figcaption>"
-                     "</figure>")
+        parts.append(_figure(plot, drawn.get(plot.name), titles, svg))
     if not plots:
         parts.append("<p>No figures: no run read has iterates.</p>")
     parts.append("<h2>Runs</h2>")
-    shown = runs.drop(columns=["message"]).head(MAX_RUN_ROWS)
     if len(runs) > MAX_RUN_ROWS:
         parts.append(f"<p class='note'>The first {MAX_RUN_ROWS} of {len(runs)} runs; all are in "
-                     f"<a href='summary.csv'>summary.csv</a>.</p>")
-    parts.append(_table(shown, {"run_id", "sweep", "objective", "problem", "solver", "solver_setting", "x0",
-                                "path"}))
+                     f"<a href='summary.csv'>summary.csv</a> and on the pages of the table above.</p>")
+    parts.append(_table(runs.head(MAX_RUN_ROWS), RUN_COLUMNS))
     parts.append("</body></html>")
     index = out_dir / "index.html"
     index.write_text("\n".join(parts), encoding="utf-8")
     return index
+
+
+def _ended(solvers: Any) -> list[str]:
+    """Per row of the table by setting and problem: its status counts as text ("3 converged, 1 diverged")."""
+    statuses = [c for c in [*STATUS_ORDER, "not_applicable"] if c in solvers]
+    counts = solvers[statuses].fillna(0).astype(int).to_numpy()
+    return [", ".join(f"{n} {c.replace('_', ' ')}" for c, n in zip(statuses, row) if n) for row in counts]
 
 
 def _anchor(text: str) -> str:

@@ -11,8 +11,9 @@ registry, but only
   caller asked for it (``--data`` / ``data_files=True``); relative paths then resolve against
   the directory the sweep was started from (Hydra's ``runtime.cwd``), files up to 64 MB.
 
-An objective that is not in the registry, or no longer builds, gets every curve and table, and
-no landscape figures; the page says why.
+An objective that is not in the registry (a plugin, say), or no longer builds, gets every curve
+and table, and its paths drawn without contours (1-D and 2-D), on the box its runs span; the
+page says why there are no contours. An objective without a ``box`` is drawn on that box too.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ class ProblemInfo:
     data_files: bool = False
     launch_dir: Path | None = None  # where the sweep was started (relative data paths)
     note: str = ""  # why there are no landscape figures
+    run_box: np.ndarray | None = None  # the box the runs span (padded), for objectives without one
     _objective: Any = None
     _built: bool = False
     _surface: tuple[np.ndarray, ...] | None = None
+    _shading: tuple[np.ndarray, Any] | None = None
 
     @property
     def objective(self) -> Any:
@@ -57,11 +60,26 @@ class ProblemInfo:
 
     @property
     def plottable(self) -> bool:
-        return self.dim in (1, 2) and self.objective is not None
+        """Its landscape can be drawn: 1-D or 2-D, rebuilt, with a box (its own or its runs')."""
+        return self.dim in (1, 2) and self.objective is not None and self.box is not None
 
     @property
-    def box(self) -> np.ndarray:
-        return np.asarray(self.objective.box, dtype=float)
+    def drawable(self) -> bool:
+        """Its runs' paths can be drawn: 1-D or 2-D, over its landscape or, without, on its runs' box."""
+        return self.dim in (1, 2) and self.box is not None
+
+    @property
+    def box(self) -> np.ndarray | None:
+        """The objective's plot box, else the box its runs span."""
+        own = getattr(self.objective, "box", None) if self.objective is not None else None
+        try:
+            box = np.asarray(own, dtype=float) if own is not None else None
+        except (TypeError, ValueError):
+            box = None
+        usable = box is not None and box.shape == (self.dim, 2) and bool(np.all(np.isfinite(box)))
+        if usable and np.all(box[:, 0] < box[:, 1]):
+            return box
+        return self.run_box
 
     @property
     def minimizers(self) -> np.ndarray:
@@ -101,6 +119,17 @@ class ProblemInfo:
             except Exception:  # noqa: BLE001 - a point where f fails is left blank
                 return math.nan
         return v if math.isfinite(v) else math.nan
+
+
+def box_of_points(points: np.ndarray, pad: float = 0.08) -> np.ndarray | None:
+    """The box (rows ``(low, high)`` per coordinate) around the finite rows of ``points``, widened by
+    ``pad`` of its size on each side (by 1 where it has none); None without a finite row."""
+    points = points[np.all(np.isfinite(points), axis=1)]
+    if not len(points):
+        return None
+    low, high = points.min(axis=0), points.max(axis=0)
+    margin = np.where(high > low, pad * (high - low), 1.0)
+    return np.stack([low - margin, high + margin], axis=1)
 
 
 def problem_key(name: str, params: dict[str, Any], dim: int | None = None) -> str:

@@ -21,10 +21,25 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
-from .data import COST_COLUMNS, COSTS, ReportData
-from .style import NA_COLOR, Plot, context, grid, legend_width, log_ticks, natural_key, title
+from .data import BATCH_NOTE, COST_COLUMNS, COSTS, ReportData, time_claims
+from .layout import HALO, coinciding
+from .links import setting_href, unit_href
+from .style import (
+    MAX_LEGEND_SETTINGS,
+    NA_COLOR,
+    Plot,
+    capped_legend,
+    context,
+    grid,
+    legend,
+    legend_width,
+    line_style,
+    log_ticks,
+    natural_key,
+    title,
+)
 
 MIN_PROBLEMS = 4
 #: Objectives with COCO's targets (f* known, targets f* + 10^k): the runtime profile is drawn for them.
@@ -97,22 +112,28 @@ def coco_data(data: ReportData) -> dict[int, dict[str, tuple[np.ndarray, float]]
 def _coco_figure(data: ReportData) -> Figure:
     by_dim = coco_data(data)
     settings = [s for s in data.ranking if any(s in v for v in by_dim.values())]
-    g = grid(1, len(by_dim), w=4.0, h=3.1, right=legend_width(settings), top=0.75, bottom=0.6, wspace=0.6)
+    handles = capped_legend(data, settings, settings)
+    ncols = min(len(by_dim), 3)
+    g = grid(math.ceil(len(by_dim) / ncols), ncols, w=4.0, h=3.1, right=legend_width([h.get_label() for h in
+             handles]), top=0.75, bottom=0.6, wspace=0.6, hspace=0.9, legend_rows=len(handles) + 1,
+             title="COCO runtime profile (empirical cumulative distribution of runtimes)")
+    for ax in np.ravel(g.axes)[len(by_dim):]:
+        ax.set_visible(False)
     for ax, (dim, runs) in zip(np.ravel(g.axes), by_dim.items()):
         spent = max(v[1] for v in runs.values())
         hi = max(10.0, spent * 2)
         budgets = np.geomspace(0.1, hi, 400)
         functions = {data.problems[p].params.get("function") for p in set(data.valid.problem)
                      if data.problems[p].name in COCO_OBJECTIVES and data.problems[p].dim == dim}
-        for setting in settings:
+        for setting in sorted(settings, key=lambda s: data.rank(s) < MAX_LEGEND_SETTINGS):  # the grey first
             if setting not in runs:
                 continue
             rows, most = runs[setting]
             frac = coco_ecdf(rows, budgets)
-            style = data.style(setting)
-            ax.step(budgets, frac, where="post", lw=1.6, **style)
+            style = line_style(data, setting)
+            ax.step(budgets, frac, where="post", **style)[0].set_url(setting_href(setting))
             ax.plot([most], [coco_ecdf(rows, np.array([most]))[0]], marker="x", ms=7, mew=1.6, ls="none",
-                    color=style.get("color"))
+                    color=style["color"], alpha=style["alpha"])
         ax.set_xscale("log")
         ax.set_xlim(0.1, hi)
         log_ticks(ax.xaxis, 0.1, hi)
@@ -120,10 +141,8 @@ def _coco_figure(data: ReportData) -> Figure:
         ax.set_xlabel("function evaluations / dimension (log)")
         ax.set_ylabel("fraction of (function, target) pairs")
         title(ax, f"{len(functions)} BBOB function(s), {dim}-D, 51 targets 10^[-8..2]", 9.5)
-    handles = [Line2D([], [], lw=1.6, label=s, **data.style(s)) for s in settings]
-    g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
-                 borderaxespad=0, title="best first")
-    g.fig.suptitle("COCO runtime profile (empirical cumulative distribution of runtimes)")
+    legend(g.fig, handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False, borderaxespad=0,
+           title="best first")
     return g.fig
 
 
@@ -182,48 +201,65 @@ def profile_figure(data: ReportData, cost: str | None = None, coco: bool = False
         return _coco_figure(data) if coco else _profile_figure(data, cost or data.cost)
 
 
-def _profile_figure(data: ReportData, cost: str) -> Figure:
-    cost_m, settings, problems, dims = cost_matrix(data, cost)
-    applies = (~np.isnan(cost_m)).sum(axis=0)
-    names = [s + (f" (on {n} of {len(problems)})" if n < len(problems) else "") for s, n in zip(settings, applies)]
-    if cost == "time":  # a batch's clock is not the run's: say so where it is read
-        batched = set(data.valid[data.valid.batched > 0].solver_label)
-        names = [n + (" (clock of the whole batch)" if s in batched else "") for s, n in zip(settings, names)]
-    g = grid(1, 2, w=4.3, h=3.3, right=legend_width(names), top=0.75, bottom=0.6, wspace=0.8)
-    ax_p, ax_d = g.axes[0]
+def _profiles(cost_m: np.ndarray, dims: np.ndarray, cost: str) -> tuple[np.ndarray, ...]:
+    """``(alphas, rho, kappas, d, per_n)``: the performance profile rho over alphas, the data profile d
+    over budgets kappas (per n + 1 evaluations, except for time)."""
     best = np.nanmin(np.where(np.isnan(cost_m), np.inf, cost_m), axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = (cost_m / np.where(best > 0, best, 1.0))[np.isfinite(cost_m)]
     top = max(2.0, float(ratios.max()) * 1.5) if ratios.size else 2.0
     alphas = np.unique(np.r_[1.0, np.clip(ratios, 1.0, None), top])
-    rho = performance_profile(cost_m, alphas)
     per_n = cost != "time"
     units = (cost_m / (dims[:, None] + 1.0) if per_n else cost_m)[np.isfinite(cost_m)]
     lo = max(float(units.min()) / 2, 1e-6) if units.size else 0.1
     hi = float(units.max()) * 2 if units.size else 10.0
     kappas = np.unique(np.r_[lo, np.clip(units, lo, None), hi])
-    d = data_profile(cost_m, dims if per_n else None, kappas)
-    for k, (setting, name) in enumerate(zip(settings, names)):
-        style = data.style(setting)
-        ax_p.step(alphas, rho[k], where="post", label=name, lw=1.6, **style)
-        ax_d.step(kappas, d[k], where="post", lw=1.6, **style)
+    return alphas, performance_profile(cost_m, alphas), kappas, data_profile(cost_m, dims if per_n else None,
+                                                                               kappas), per_n
+
+
+def _profile_figure(data: ReportData, cost: str) -> Figure:
+    cost_m, settings, problems, dims = cost_matrix(data, cost)
+    alphas, rho, kappas, d, per_n = _profiles(cost_m, dims, cost)
+    # Drawn: the grey settings first, then the named ones best first; a setting whose curves (both) others
+    # lie on is drawn wider beneath them, and its legend entry says so.
+    order = sorted(range(len(settings)), key=lambda k: (data.rank(settings[k]) < MAX_LEGEND_SETTINGS, k))
+    on_p, on_d = (coinciding([(xs, ys[k]) for k in order]) for xs, ys in ((alphas, rho), (kappas, d)))
+    under = {order[i]: [order[j] for j in set(a) & set(b)] for i, (a, b) in enumerate(zip(on_p, on_d))}
+    applies = (~np.isnan(cost_m)).sum(axis=0)
+    names = [s + (f" (on {n} of {len(problems)})" if n < len(problems) else "") for s, n in zip(settings, applies)]
+    if cost == "time":  # a batched run's time is its share of the batch's: say so where it is read
+        batched = set(data.valid[data.valid.batched > 0].solver_label)
+        names = [n + (f" ({BATCH_NOTE})" if s in batched else "") for s, n in zip(settings, names)]
+    on = [[settings[j] for j in under[k] if data.rank(settings[j]) < MAX_LEGEND_SETTINGS] for k in range(len(names))]
+    names = [n + (f" (the wide line: {', '.join(o)} on it)" if o else "") for n, o in zip(names, on)]
+    handles = capped_legend(data, settings, names)
+    g = grid(1, 2, w=4.3, h=3.3, right=legend_width([h.get_label() for h in handles]), top=0.75, bottom=0.6,
+             wspace=0.8, legend_rows=len(handles) + 1,
+             title=f"Profiles over {len(problems)} problems (objective × start point)")
+    ax_p, ax_d = g.axes[0]
+    for k in order:
+        style = line_style(data, settings[k])
+        style["lw"] += HALO * len(under[k])
+        style["alpha"] *= 0.55 if under[k] else 1.0
+        for ax, xs, ys in ((ax_p, alphas, rho[k]), (ax_d, kappas, d[k])):
+            (line,) = ax.step(xs, ys, where="post", **style)
+            line.set_url(setting_href(settings[k]))
     ax_p.set_xscale("log", base=2)
-    ax_p.set_xlim(1, top)
-    log_ticks(ax_p.xaxis, 1, top)
+    ax_p.set_xlim(1, alphas[-1])
+    log_ticks(ax_p.xaxis, 1, alphas[-1])
     ax_p.set_xlabel(f"α: within this factor of the best {COSTS[cost].split(' (')[0]} (log)")
     title(ax_p, f"Performance profile: {COSTS[cost]}", 9.5)
     ax_d.set_xscale("log")
-    ax_d.set_xlim(lo, hi)
-    log_ticks(ax_d.xaxis, lo, hi)
+    ax_d.set_xlim(kappas[0], kappas[-1])
+    log_ticks(ax_d.xaxis, kappas[0], kappas[-1])
     ax_d.set_xlabel("κ: budget, cost / (n + 1)" if per_n else "budget (s)")
     title(ax_d, f"Data profile: {COSTS[cost]}", 9.5)
     for ax in (ax_p, ax_d):
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("fraction of its problems solved")
-    handles = [Line2D([], [], lw=1.6, label=n, **data.style(s)) for s, n in zip(settings, names)]
-    g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False,
-                 borderaxespad=0, title="best first")
-    g.fig.suptitle(f"Profiles over {len(problems)} problems (objective × start point)")
+    legend(g.fig, handles, loc="upper left", bbox_to_anchor=(g.right_x, g.top_y), frameon=False, borderaxespad=0,
+           title="best first")
     return g.fig
 
 
@@ -247,6 +283,9 @@ def outcome_figure(data: ReportData) -> Figure:
             for j, text in enumerate(row):
                 if text in ("n/a", ""):
                     ax.add_patch(_na_patch(j, i, text))
+                if text:  # the cell links to the runs behind it
+                    cell = ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=0))
+                    cell.set_url(unit_href(settings[i], problems[j]))
                 ax.text(j, i, text or "–", ha="center", va="center", fontsize=7, color="#555555" if
                         text in ("n/a", "") else "black")
         ax.set_xticks(range(len(problems)), problems, rotation=40, ha="right")
@@ -257,8 +296,6 @@ def outcome_figure(data: ReportData) -> Figure:
 
 
 def _na_patch(j: int, i: int, text: str) -> Any:
-    from matplotlib.patches import Rectangle
-
     return Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=NA_COLOR if text == "n/a" else "white",
                      hatch="//" if text == "n/a" else None, edgecolor="#cccccc", lw=0.5)
 
@@ -287,8 +324,7 @@ def profile_tasks(data: ReportData) -> list[tuple[Plot, str, dict[str, Any]]]:
                    f"on the right edge, how often it solves at all. Right, the data profile (Moré and Wild 2009): "
                    f"the fraction solved within a budget. Each setting counts only the problems it applies to "
                    f"(“on k of n” in the legend); legend best first.")
-        if data.cost == "time" and (valid.batched > 0).any():
-            caption += " Batched runs record the clock of their whole batch: their times are not per run."
+        caption += time_claims(valid, data.cost)
         out.append((Plot("profiles", "Profiles", f"performance and data profiles ({COSTS[data.cost]})", caption),
                     "profile_figure", {}))
     if valid.problem.nunique() >= 2 or not_applicable(data):

@@ -1,34 +1,39 @@
-"""Reading run directories for the report: safely, and with a content hash.
+"""Reading run directories for the report, through the reader :func:`optlab.load` uses.
 
-The report reads ``run.json`` and ``iterates.parquet`` itself rather than through
-:func:`optlab.load`, because it must
+Finding run directories, reading and checking each ``run.json`` and naming its iterate files
+are :mod:`optlab.rundir.reading`'s (:func:`~optlab.rundir.reading.find_runs`,
+:func:`~optlab.rundir.reading.read_record`, :func:`~optlab.rundir.reading.iterate_files`), so
+the report survives exactly what ``optlab.load`` survives: a file that is not JSON, nested too
+deep to parse, of a field of the wrong type, or a symlink out of the tree is skipped with the
+warning ``load`` gives, and listed on the page. Here the report adds what it needs besides:
 
-- not follow symlinks out of the tree it was given (symlinked folders are not entered at all,
-  symlinked files are read only when they point inside the tree);
-- check the type of every field it uses (a record that ``json.loads`` accepts may still hold
-  ``"f_star": "abc"``): a run with a bad field is skipped with a warning naming its file;
-- hash the bytes of every file it reads, so that an unchanged sweep is not drawn again.
+- the bytes of every iterate file it reads (symlinks out of the tree refused), parsed into the
+  few columns it draws;
+- a stamp of what was read (each record's size and modification time, each iterate file's
+  content hash), so that an unchanged sweep is not drawn again.
 
 Strings from the records are cut to a bounded length; nothing read is ever executed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..rundir.layout import ITERATES, RECORD
-from ..rundir.reading import MAX_RECORD_BYTES, safe_file
-from ..rundir.records import check_record
+from ..rundir import reading
+from ..rundir.layout import RECORD
 
 MAX_TEXT = 200  # names, options
 MAX_MESSAGE = 1000
-COLUMNS = ("iter", "f", "grad_norm", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1")
+COLUMNS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1")
 
 
 @dataclasses.dataclass
@@ -54,24 +59,6 @@ def cut(text: Any, limit: int = MAX_TEXT) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def find_runs(root: Path) -> tuple[list[Path], list[str]]:
-    """Run directories under ``root`` (itself included) in path order; symlinked folders are not entered."""
-    notes: list[str] = []
-    if (root / RECORD).exists() or (root / RECORD).is_symlink():
-        return [root], notes
-    found, links = [], []
-    for here, dirs, files in os.walk(root, followlinks=False):
-        base = Path(here)
-        links += [base / d for d in dirs if (base / d).is_symlink()]
-        dirs[:] = sorted(d for d in dirs if not (base / d).is_symlink() and not d.startswith("."))
-        if RECORD in files and base != root:
-            found.append(base)
-    if links:
-        shown = ", ".join(str(p) for p in links[:3]) + (", ..." if len(links) > 3 else "")
-        notes.append(f"{len(links)} symlinked folder(s) not followed ({shown}); pass them as paths instead")
-    return sorted(found), notes
-
-
 def clean(record: dict[str, Any]) -> dict[str, Any]:
     """Strings cut to a bounded length; options kept as scalars (lists as short text)."""
     out = dict(record)
@@ -89,65 +76,63 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# -- reading -------------------------------------------------------------------------------
-def _read_bytes(path: Path, root: Path, limit: int | None = None) -> bytes:
-    if not safe_file(path, root):
+@contextlib.contextmanager
+def _kept(skipped: list[str], notes: list[str]) -> Iterator[None]:
+    """The shared reader's warnings, kept as the report's lists: folders not followed are notes,
+    everything else a skipped item (the page lists both)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        text = str(w.message)
+        (notes if text.startswith("not following") else skipped).append(text)
+
+
+def _read_bytes(path: Path, root: Path) -> bytes:
+    if not reading.safe_file(path, root):
         raise OSError("a symlink out of the tree, or not a file")
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1 if limit else -1)
-    if limit and len(data) > limit:
-        raise OSError(f"larger than {limit >> 20} MB")
-    return data
+    return path.read_bytes()
 
 
-def _iterate_files(run_dir: Path) -> list[Path]:
-    final = run_dir / ITERATES
-    if final.exists() or final.is_symlink():
-        return [final]
-    return sorted((run_dir / "iterates.parts").glob("part-*.parquet"))
+def _stamp(path: Path) -> bytes:
+    try:
+        st = os.stat(path)
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}".encode()
+    except OSError:
+        return b"?"
 
 
 def read_sources(paths: list[tuple[Path, str]], salt: str = "") -> Raw:
-    """Every run under each ``(root, sweep label)``; ``salt`` (the report's options) enters the hash."""
+    """Every run under each ``(root, sweep label)``; ``salt`` (the report's options) enters the stamp."""
     runs: list[RunFiles] = []
     skipped: list[str] = []
     notes: list[str] = []
     seen: set[Path] = set()
     digest = hashlib.blake2b(salt.encode(), digest_size=16)
     for root, sweep in paths:
-        run_dirs, more = find_runs(root)
-        notes += more
-        for run_dir in run_dirs:
+        with _kept(skipped, notes):
+            found = reading.find_runs(root)
+        for run_dir, names in found:
             key = run_dir.resolve()
             if key in seen:
                 continue
             seen.add(key)
-            where = run_dir / RECORD
-            try:
-                text = _read_bytes(where, root, MAX_RECORD_BYTES)
-                record = json.loads(text)
-            except (OSError, ValueError) as exc:
-                skipped.append(f"skipping {where}: not a run record ({cut(exc, 120)})")
-                continue
-            problem = check_record(record)
-            if problem:
-                skipped.append(f"skipping {where}: {problem}")
+            with _kept(skipped, notes):
+                record = reading.read_record(run_dir / RECORD, root)
+            if record is None:
                 continue
             blobs = []
             if record["status"] not in ("invalid", "running"):
-                for path in _iterate_files(run_dir):
+                for path in reading.iterate_files(run_dir, record["run_id"], names):
                     try:
                         blobs.append(_read_bytes(path, root))
                     except OSError as exc:
                         skipped.append(f"skipping {path}: {cut(exc, 120)}")
-            digest.update(f"{sweep}\0{os.path.relpath(run_dir, root)}\0".encode())
-            digest.update(hashlib.blake2b(text, digest_size=16).digest())
+            digest.update(f"{sweep}\0{os.path.relpath(run_dir, root)}\0".encode() + _stamp(run_dir / RECORD))
             for blob in blobs:
                 digest.update(hashlib.blake2b(blob, digest_size=16).digest())
             runs.append(RunFiles(clean(record), run_dir, sweep, blobs))
     return Raw(runs, skipped, notes, digest.hexdigest())
-
-
 def parse_iterates(blobs: list[bytes]) -> dict[str, Any] | None:
     """The columns the report uses, as float arrays; None when a file is not readable parquet."""
     import numpy as np

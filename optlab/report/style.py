@@ -31,13 +31,16 @@ RC = {
 }
 
 # Qualitative colours (tab10 order, grey last) and line styles: setting k gets colour k mod 10 and style
-# k mod 3, a distinct pair for up to 30 settings, neighbours differing in both.
+# k mod 3, a distinct pair for up to 30 settings, neighbours differing in both. A legend names the best
+# MAX_LEGEND_SETTINGS; the others are drawn thin in OTHERS_COLOR and summarised in one entry.
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
           "#7f7f7f"]
 STYLES = ["-", "--", ":"]
 START_STYLES = ["-", "--", ":", "-."]  # starts told apart within one colour
 DIVERGED_COLOR = "#d62728"
 NA_COLOR = "#f0f0f0"
+MAX_LEGEND_SETTINGS = 16
+OTHERS_COLOR = "#bbbbbb"
 # viridis without its palest yellows, so every line stays visible on white
 LR_CMAP = ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, 256)), name="lr")
 NO_LR_COLOR = "#222222"
@@ -65,6 +68,29 @@ def setting_style(rank: int) -> dict[str, Any]:
     return {"color": COLORS[rank % len(COLORS)], "ls": STYLES[rank % len(STYLES)]}
 
 
+def line_style(data: Any, setting: str) -> dict[str, Any]:
+    """A setting's line in a figure whose legend lists the best ``MAX_LEGEND_SETTINGS`` (:func:`capped_legend`):
+    their colour x style, distinct for each; the others thin and grey."""
+    if data.rank(setting) < MAX_LEGEND_SETTINGS:
+        return {**data.style(setting), "lw": 1.6, "alpha": 1.0}
+    return {"color": OTHERS_COLOR, "ls": "-", "lw": 0.8, "alpha": 0.7}
+
+
+def capped_legend(data: Any, settings: list[str], names: list[str]) -> list:
+    """Legend entries of ``settings`` (best first, labelled ``names``): the best ``MAX_LEGEND_SETTINGS``
+    by name, each linking to its runs, the rest summarised in one grey entry."""
+    from matplotlib.lines import Line2D
+
+    from .links import setting_href
+
+    shown = [(s, n) for s, n in zip(settings, names) if data.rank(s) < MAX_LEGEND_SETTINGS]
+    handles = [Line2D([], [], lw=1.6, label=n, url=setting_href(s), **data.style(s)) for s, n in shown]
+    if len(settings) > len(shown):
+        handles.append(Line2D([], [], color=OTHERS_COLOR, lw=0.8, label=f"{len(settings) - len(shown)} more "
+                              "settings, grey (all in solvers.csv)"))
+    return handles
+
+
 def start_style(k: int) -> str:
     return START_STYLES[k % len(START_STYLES)]
 
@@ -80,13 +106,31 @@ class Grid:
     bottom_y: float
 
 
+def text_width(text: str, points: float) -> float:
+    """Inches that ``text`` takes at ``points`` (DejaVu Sans: at most about 0.62 em a character)."""
+    return 0.62 * points / 72 * len(text)
+
+
+LEGEND_ROW = 0.19  # inches per legend entry at 8 pt
+
+
 def grid(rows: int, cols: int, *, w: float = 3.4, h: float = 2.5, left: float = 0.75, right: float = 0.25,
          top: float = 0.75, bottom: float = 0.55, wspace: float = 0.25, hspace: float = 0.5,
-         sharex: bool | str = False, sharey: bool | str = False) -> Grid:
-    """Panels laid out in inches (no layout engine: fast, and the same in PNG and SVG)."""
+         sharex: bool | str = False, sharey: bool | str = False, title: str = "", legend_rows: int = 0) -> Grid:
+    """Panels laid out in inches (no layout engine: fast, and the same in PNG and SVG), with ``title``
+    above them; the figure is made wide enough for the title and tall enough for a legend of
+    ``legend_rows`` entries in its right margin, so that neither is cut off."""
     width = left + cols * w + (cols - 1) * wspace + right
     height = top + rows * h + (rows - 1) * hspace + bottom
+    wide = text_width(title, RC["figure.titlesize"]) + 0.4
+    if wide > width:  # the panels centred under the title
+        left, right, width = left + (wide - width) / 2, right + (wide - width) / 2, wide
+    tall = top + legend_rows * LEGEND_ROW + 0.3
+    if tall > height:
+        bottom, height = bottom + tall - height, tall
     fig = Figure(figsize=(width, height))
+    if title:
+        fig.suptitle(title)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=sharex, sharey=sharey)
     fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
                         wspace=wspace / w, hspace=hspace / h)
@@ -120,8 +164,16 @@ def bar_and_legend(g: Grid, colors: LrColors | None, handles: list) -> None:
         colors.colorbar(g.fig, [x, g.bottom_y, 0.13 / width, g.top_y - g.bottom_y])
         x += BAR_WIDTH / width
     if handles:
-        g.fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x, g.top_y), frameon=False,
-                     borderaxespad=0)
+        legend(g.fig, handles, loc="upper left", bbox_to_anchor=(x, g.top_y), frameon=False, borderaxespad=0)
+
+
+def legend(fig: Figure, handles: list, **kwargs: Any) -> Any:
+    """``fig.legend`` whose entries link where their handles do (a handle's ``url``: see :mod:`.links`)."""
+    made = fig.legend(handles=handles, **kwargs)
+    for text, handle in zip(made.get_texts(), handles):
+        if handle.get_url():
+            text.set_url(handle.get_url())
+    return made
 
 
 def needs_bar(colors: LrColors | None) -> bool:
@@ -131,7 +183,7 @@ def needs_bar(colors: LrColors | None) -> bool:
 def legend_width(labels: list[str], title: str = "") -> float:
     """Inches a legend of these labels takes at 8 pt."""
     longest = max([len(s) for s in labels] + [len(title)] + [4])
-    return 0.75 + 0.062 * min(longest, 60)
+    return 0.75 + 0.065 * min(longest, 100)
 
 
 def title(ax: Any, text: str, size: float | None = None, pad: float = 5) -> None:
@@ -145,6 +197,11 @@ def hide_unused(axes: np.ndarray, used: int) -> None:
 
 
 def save(fig: Figure, out_dir: Path, name: str, svg: bool = False) -> list[str]:
+    """Write ``name.png`` (and ``name.svg``); the figure keeps its Agg canvas, so that where its artists
+    landed can be read afterwards (:func:`.links.areas`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
     with context():
         fig.savefig(out_dir / f"{name}.png", dpi=100, pil_kwargs={"compress_level": 3})
         if svg:

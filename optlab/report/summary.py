@@ -99,7 +99,9 @@ def solver_table(data: ReportData) -> Any:
             "median_iterations_to_tol": _median(solved.iterations_to_tol),
             "median_nfev_to_tol": _median(solved.nfev_to_tol),
             "median_evals_to_tol": _median(solved.evals_to_tol),
-            "median_gap_final": _median(g.gap_final),
+            # a diverged run's final gap is infinite, never left out: 2 of 3 diverged make the median inf
+            "median_gap_final": _median(np.where(g.verdict == "diverged", np.inf, g.gap_final.astype(float)),
+                                        keep_inf=True),
             "median_wall_time_s": _median(g.wall_time_s),
         })
         rows.append(row)
@@ -108,9 +110,10 @@ def solver_table(data: ReportData) -> Any:
     return pd.DataFrame(rows)
 
 
-def _median(values: Any) -> float:
+def _median(values: Any, keep_inf: bool = False) -> float:
+    """The median of the values that are numbers (NaN left out; infinities too unless ``keep_inf``)."""
     v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
+    v = v[~np.isnan(v)] if keep_inf else v[np.isfinite(v)]
     return float(np.median(v)) if v.size else float("nan")
 
 
