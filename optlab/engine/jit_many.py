@@ -1,0 +1,162 @@
+"""Machine code for a batch: many starts and rates of one step program, every iterate kept.
+
+:class:`JitMany` takes the role of the batch's ``_Many`` (:mod:`optlab.engine.batch`): the
+same constructor and ``run(carry, f, setup_s) -> list[Outcome]``, the same rows to the same
+sinks (Arrow tables of at most ``log_rows`` rows per run), the same outcomes and, bit for
+bit, the same iterates. Its loop (:func:`batch_source`) takes the runs one after another
+for a stretch of steps each, every step written straight into the log's columns and judged
+by the stopping rules at once; the runs still going after a stretch all stand at the same
+iteration, so the log's iteration columns are shared as in ``_Many``.
+
+Differences from ``_Many``: a run's ``time_s`` and ``wall_time_s`` are its own time (the
+clock read every :data:`~optlab.engine.jit.CLOCK_EVERY` steps while it runs), not a share of
+the batch's; ``max_seconds`` is still a budget for the batch, and the runs taken after it is
+spent end as ``max_seconds`` after one step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..interrupts import interrupt_deferred
+from ..solvers.base import StepState
+from .driver import Clock, Outcome, interrupted_message
+from .jit import CLOCK_EVERY, StepAtoms, _written, compiled_loop, environment, rule_lines
+from .log import arrow_column, columns, pool_array
+from .program import StepProgram
+from .stopping import CODES, Stop, message, rule_name
+
+CALL_STEPS = 1 << 20  # run-steps per call of the loop: Ctrl-C waits at most this long (a few ms to 0.1 s)
+NO_LIMIT = 1 << 62  # max_fev when there is none
+BATCH_ARGS = "i" * 18 + "ffff"
+
+
+def batch_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
+    """(name, source, bindings, argument kinds) of the loop advancing a batch (see :class:`JitMany`)."""
+    def write() -> tuple[str, str, dict[str, Any], str]:
+        lines, atoms, src, _ = _written(program)
+        n, width, m = program.n, program.width, len(program.traced)
+        carry = [f"c_{i}" for i in range(width)]
+        budget = [("k + 1 >= max_fev", "max_fev"), ("k >= max_iter", "max_iter")]
+        start = StepAtoms(carry[:n], carry[n:2 * n], [], "_nan", "f0[col]",
+                          f"_sqrt({' + '.join(f'{g} * {g}' for g in carry[n:2 * n])})")
+        stores = [f"out[{j} * plane + at] = {a}" for j, a in enumerate((atoms.f, atoms.gn, atoms.step_size))]
+        stores += [f"out[{4 + j} * plane + at] = {a}" for j, a in enumerate(atoms.x)]
+        first_row = [f"out[{j} * plane + base] = {a}" for j, a in enumerate((start.f, start.gn, start.step_size))]
+        first_row += [f"out[{4 + j} * plane + base] = c_{j}" for j in range(n)]
+        late = ["if code == 0 and t > deadline:", f"    code = {CODES['max_seconds']}"]
+        clock = ["t = now()", "spent += t - last", "last = t", "for q in range(timed, i):",
+                 "    out[3 * plane + base + q] = spent", "timed = i"]
+        body = [
+            "carry, params, f0, out = pointer(carry_at), pointer(params_at), pointer(f0_at), pointer(out_at)",
+            "idx, slot, stats, own = int_pointer(idx_at), int_pointer(slot_at), int_pointer(stats_at), pointer(own_at)",
+            "for run in range(b):",
+            "    col = idx[run]", "    base = slot[run] * rows + offset",
+            *(f"    c_{i} = carry[{i} * count + col]" for i in range(width)),
+            *(f"    p_{i} = params[{i} * count + col]" for i in range(m)),
+            "    spent, last, i, timed, k = own[col], now(), 0, 0, k_start",
+            "    code = 0",
+            "    if first:",
+            *(f"        {s}" for s in first_row),
+            *(f"        {line}" for line in rule_lines(start, None, budget)),
+            "        t = last", *(f"        {line}" for line in late),
+            "        i = 1",
+            "    while code == 0 and i < steps + first:",
+            *(["        k_0 = float(k)"] if program.uses_k else []),
+            *(f"        {line}" for line in lines),
+            "        k += 1", "        at = base + i", *(f"        {s}" for s in stores),
+            *(f"        {line}" for line in rule_lines(atoms, carry[:n], budget)),
+            "        i += 1",
+            f"        if i % {CLOCK_EVERY} == 0:",
+            *(f"            {line}" for line in clock + late),
+            f"        {', '.join(carry)} = {', '.join(atoms.carry)}",
+            "    if timed < i:", *(f"        {line}" for line in clock + late),
+            *(f"    carry[{i} * count + col] = c_{i}" for i in range(width)),
+            "    own[col] = spent", "    stats[2 * run] = code", "    stats[2 * run + 1] = i",
+            "return b",
+        ]
+        args = ("carry_at, count, params_at, f0_at, idx_at, slot_at, out_at, stats_at, own_at, b, k_start, steps, "
+                "first, rows, plane, offset, max_fev, max_iter, gtol, xtol, limit, deadline")
+        source = f"def many({args}):\n" + "".join(f"    {line}\n" for line in body)
+        return "many", source, environment(src), BATCH_ARGS
+    return program.lowered(("native batch source",), write)
+
+
+class JitMany:
+    """Runs of one step program from the columns of ``carry`` (learning rates ``lrs`` where the
+    program traces them), advanced by machine code; see the module docstring. ``limit`` is
+    f's target (:meth:`Stop.limit`; -inf: none, as ``_Many`` has it)."""
+
+    backend = "jit"
+
+    def __init__(self, program: StepProgram, stop: Stop, lrs: np.ndarray | None, n_log: int, sinks: list,
+                 log_rows: int, limit: float = -math.inf) -> None:
+        self.program, self.stop, self.n_log, self.sinks, self.log_rows = program, stop, n_log, sinks, log_rows
+        self.limit = limit
+        count = len(sinks)
+        traced = len(program.traced)
+        self.params = np.ascontiguousarray(np.broadcast_to(lrs, (traced, count)) if traced else np.zeros((1, 1)))
+        self.loop, self.compile_s = compiled_loop(program, batch_source)
+
+    def run(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> list[Outcome]:
+        count, n = len(self.sinks), self.program.n
+        self.carry = np.ascontiguousarray(carry, dtype=float)
+        self.f0 = np.ascontiguousarray(f, dtype=float)
+        self.own = np.zeros(count)
+        self.outcomes: list[Outcome | None] = [None] * count
+        self.setup_s, self.clock = setup_s, Clock(self.stop.max_seconds)
+        going, k, first = np.arange(count, dtype=np.int64), 0, 1
+        with interrupt_deferred() as caught:
+            while going.size:
+                chunk = pool_array((4 + n, going.size, self.log_rows))  # fresh: the runs' tables keep it
+                slot, filled, k_log = np.arange(going.size, dtype=np.int64), 0, k + 1 - first
+                while going.size and filled < self.log_rows:
+                    steps = min(self.log_rows - filled - first, self.stop.max_iter - k,
+                                max(1, CALL_STEPS // going.size))
+                    stats = np.zeros((going.size, 2), dtype=np.int64)
+                    self._call(going, slot, chunk, stats, k, steps, first, filled)
+                    codes, written = stats[:, 0], filled + stats[:, 1]  # each run's rows in the chunk
+                    k, filled, first = k + steps, filled + steps + first, 0
+                    if caught:  # every run ends where the call left it
+                        codes = np.where(codes == 0, -1, codes)
+                    for r in np.flatnonzero(codes):
+                        self._end(int(going[r]), int(codes[r]), chunk, int(slot[r]), k_log, int(written[r]))
+                    keep = codes == 0
+                    going, slot = going[keep], slot[keep]
+                for r, col in enumerate(going):  # the chunk is full: the runs going hand it over
+                    self._emit(int(col), chunk, int(slot[r]), k_log, filled)
+        return [o for o in self.outcomes if o is not None]
+
+    def _call(self, going: np.ndarray, slot: np.ndarray, chunk: np.ndarray, stats: np.ndarray, k: int, steps: int,
+              first: int, offset: int) -> None:
+        stop = self.stop
+        self.loop(self.carry.ctypes.data, self.carry.shape[1], self.params.ctypes.data, self.f0.ctypes.data,
+                  going.ctypes.data, slot.ctypes.data, chunk.ctypes.data, stats.ctypes.data, self.own.ctypes.data,
+                  going.size, k, steps, first, self.log_rows, chunk.shape[1] * self.log_rows, offset,
+                  NO_LIMIT if stop.max_fev is None else stop.max_fev, stop.max_iter, stop.gtol, stop.xtol, self.limit,
+                  self.clock.deadline)
+
+    def _end(self, col: int, code: int, chunk: np.ndarray, slot: int, k_log: int, rows: int) -> None:
+        """Run ``col`` ends after ``rows`` rows of the chunk (iterations ``k_log ...``) by rule ``code``
+        (-1: Ctrl-C)."""
+        width, k = self.program.width, k_log + rows - 1
+        status, text = interrupted_message(k) if code < 0 else message(
+            rule_name(code), k, float(chunk[1, slot, rows - 1]), self.stop)
+        x, g, leaves = self.program.split(self.carry[:width, col])
+        state = StepState(x, float(chunk[0, slot, rows - 1]), g, float(chunk[2, slot, rows - 1]), False, k, leaves)
+        self.outcomes[col] = Outcome(status, text, state, k, k + 1, k + 1, 0, float(self.own[col]), self.setup_s)
+        self._emit(col, chunk, slot, k_log, rows)
+
+    def _emit(self, col: int, chunk: np.ndarray, slot: int, k_log: int, rows: int) -> None:
+        """Rows ``0 .. rows`` of run ``col`` (in the chunk's ``slot``) to its sink, as one Arrow table."""
+        its = np.arange(k_log, k_log + rows, dtype=np.int64)
+        evals = arrow_column(its + 1, True, copy=False)
+        own = [arrow_column(chunk[i, slot, :rows], False, copy=False) for i in range(4 + self.n_log)]
+        table = pa.Table.from_arrays([arrow_column(its, True, copy=False), *own[:3], evals, evals,
+                                      arrow_column(np.zeros(rows, np.int64), True, copy=False), own[3], *own[4:]],
+                                     names=columns(self.n_log))
+        self.sinks[col](table)
