@@ -38,6 +38,10 @@ import numpy as np
 
 from .record import NotCompilable
 
+MODES = ("auto", "on", "off")
+#: ``auto`` compiles what is not cached when it is expected to save more than this many
+#: seconds: about what importing numba and compiling a loop take.
+COMPILE_SECONDS = 3.0
 BUILD = "optlab-native-1"  # part of every digest: changing the wrapper or the helpers renews the cache
 ENTRY = "optlab_entry"  # the C symbol of every library
 _TYPES = {"i": ("int64", "i64", ctypes.c_int64), "f": ("float64", "double", ctypes.c_double)}
@@ -56,6 +60,25 @@ def installed() -> str | None:
     if time.get_clock_info("perf_counter").implementation != "clock_gettime(CLOCK_MONOTONIC)":
         return "time.perf_counter does not read clock_gettime(CLOCK_MONOTONIC) on this system"
     return None
+
+
+def setting() -> str:
+    """Whether machine code is used: ``OPTLAB_JIT`` = ``auto`` (default: where numba is installed
+    and it pays), ``on`` (always; an error without numba) or ``off`` (never)."""
+    raw = os.environ.get("OPTLAB_JIT", "auto")
+    value = raw.strip().lower() or "auto"
+    value = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(value, value)
+    if value not in MODES:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"OPTLAB_JIT={raw!r} is not a lowering setting; allowed: {', '.join(MODES)}")
+    return value
+
+
+def is_cached(source: str, env: dict[str, Any], args: str) -> bool:
+    """Whether a function needs no compiling: loaded in this process, or its library on disk."""
+    key = digest(source, env, args)
+    return key in _LOADED or (cache_dir() / f"{key}.so").exists()
 
 
 def cache_dir() -> Path:
@@ -94,16 +117,17 @@ def digest(source: str, env: dict[str, Any], args: str) -> str:
 
 @functools.cache
 def _platform() -> str:
-    """The compiler's versions and the CPU (read without importing them: package metadata, /proc/cpuinfo)."""
-    import importlib.metadata as meta
+    """The compiler's versions and the CPU, read without importing them (the packages'
+    dist-info folders, /proc/cpuinfo): a cached library opens in milliseconds."""
+    import importlib.util
     import platform
 
     parts = [sys.platform, platform.machine()]
     for package in ("numba", "llvmlite"):
-        try:
-            parts.append(f"{package}={meta.version(package)}")
-        except meta.PackageNotFoundError:
-            parts.append(f"{package}=none")
+        spec = importlib.util.find_spec(package)
+        folder = Path(spec.origin).parent.parent if spec and spec.origin else None
+        found = sorted(p for p in os.listdir(folder) if p.startswith(f"{package}-")) if folder else []
+        parts.append(f"{package}={found[0] if found else 'none'}")  # e.g. numba-0.68.1.dist-info
     try:
         with open("/proc/cpuinfo") as info:
             parts += [line.strip() for line in info if line.startswith(("model name", "flags", "Features"))][:2]

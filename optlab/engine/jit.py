@@ -23,7 +23,6 @@ taken after their last step (as the Python lowering's blocks do).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -40,26 +39,14 @@ from .program import StepAtoms, StepProgram
 from .stopping import CODES
 
 CLOCK_EVERY = 16  # steps between two clock readings
-MODES = ("auto", "on", "off")
-#: ``auto`` compiles a program that is not cached when its run (or batch) is expected to save
-#: more than this many seconds: about what importing numba and compiling a loop take.
-COMPILE_SECONDS = 3.0
+COMPILE_SECONDS = native.COMPILE_SECONDS
 #: Seconds machine code saves per operation of a step (measured on gd ... adam, 24 to 53
 #: operations a step: the Python fused loop takes 13 to 17 ns an operation, a batch's vectorised
 #: step 1.5 to 3 ns an operation per run; machine code 0.3 to 0.6 ns).
 SAVED_PER_OPERATION = {"single": 15e-9, "batch": 1.5e-9}
 
 
-def setting() -> str:
-    """The lowering setting: ``OPTLAB_JIT`` = ``auto`` (default), ``on`` (always, an error
-    without numba) or ``off`` (never)."""
-    value = os.environ.get("OPTLAB_JIT", "auto").strip().lower() or "auto"
-    aliases = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}
-    value = aliases.get(value, value)
-    if value not in MODES:
-        raise ConfigError(f"OPTLAB_JIT={os.environ.get('OPTLAB_JIT')!r} is not a lowering setting; "
-                          f"allowed: {', '.join(MODES)}")
-    return value
+setting = native.setting
 
 
 def unavailable() -> str | None:
@@ -99,8 +86,7 @@ def is_cached(program: StepProgram, batch: bool = False) -> bool:
     from . import jit_many
 
     name, source, env, args = jit_many.batch_source(program) if batch else loop_source(program)
-    key = native.digest(source, env, args)
-    return key in native._LOADED or (native.cache_dir() / f"{key}.so").exists()
+    return native.is_cached(source, env, args)
 
 
 # -- the generated code ----------------------------------------------------------------------

@@ -144,10 +144,11 @@ class JitMany:
         """Run ``col`` ends after ``rows`` rows of the chunk (iterations ``k_log ...``) by rule ``code``
         (-1: Ctrl-C)."""
         width, k = self.program.width, k_log + rows - 1
-        status, text = interrupted_message(k) if code < 0 else message(
-            rule_name(code), k, float(chunk[1, slot, rows - 1]), self.stop)
+        f, gn, step = (float(chunk[i, slot, rows - 1]) for i in range(3))
+        status, text = interrupted_message(k) if code < 0 else message(rule_name(code), k, gn, self.stop, f,
+                                                                        self.limit)
         x, g, leaves = self.program.split(self.carry[:width, col])
-        state = StepState(x, float(chunk[0, slot, rows - 1]), g, float(chunk[2, slot, rows - 1]), False, k, leaves)
+        state = StepState(x, f, g, step, False, k, leaves)
         self.outcomes[col] = Outcome(status, text, state, k, k + 1, k + 1, 0, float(self.own[col]), self.setup_s)
         self._emit(col, chunk, slot, k_log, rows)
 
