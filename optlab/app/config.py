@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ..engine.log import LogOptions
+from ..engine.starts import start_points
 from ..engine.stopping import Stop
 from ..errors import ConfigError, check_number, describe
 from ..objectives.base import Objective
@@ -23,9 +25,9 @@ from .plugins import instantiate
 
 STARTS_OPTIONS = ("n", "seed", "points", "box")
 #: The keys of a job's config and, for the groups that hold options, the options each may have.
-TOP_KEYS = ("objective", "solver", "starts", "x0", "stop", "log", "report")
+TOP_KEYS = ("objective", "solver", "starts", "x0", "stop", "log", "report", "overwrite")
 STOP_KEYS = tuple(f.name for f in dataclasses.fields(Stop))
-LOG_KEYS = ("max_coords", "grad_norm", "chunk_rows")
+LOG_KEYS = tuple(f.name for f in dataclasses.fields(LogOptions) if f.name != "memory_bytes")
 REPORT_KEYS = ("auto", "tol")
 #: Options that name a file: a relative path is taken from where optlab was started, not from a
 #: job directory that Hydra may have made the working directory (hydra.job.chdir=true).
@@ -34,20 +36,18 @@ PATH_OPTIONS = ("data",)
 
 @dataclasses.dataclass
 class JobConfig:
-    """What a job runs: one run from ``x0``, or one run per start point when ``starts`` is set."""
+    """What a job runs: one run from ``x0``, or one run per start point when ``starts`` is set,
+    its log kept as ``log`` says; ``overwrite`` lets it replace a finished run in its directory."""
 
     objective: Objective
     solver: Solver
     stop: Stop
     x0: Any
     starts: dict[str, Any] | None
-    max_coords: int
-    chunk_rows: int
-    log_grad_norm: bool = False
+    log: LogOptions
+    overwrite: bool = False
 
     def start_points(self) -> np.ndarray:
-        from ..engine.starts import start_points
-
         options = {k: v for k, v in self.starts.items() if k != "kind"}
         return start_points(self.objective, self.starts.get("kind"), **options)
 
@@ -65,15 +65,6 @@ def _table(key: str, value: Any, allowed_keys: tuple[str, ...], what: str) -> di
         if name not in allowed_keys:
             raise ConfigError(f"{key}.{name} is not an option of {key}; allowed: {', '.join(allowed_keys)}")
     return value
-
-
-def _check_x0(x0: Any) -> Any:
-    if x0 is None:
-        return None
-    flat = isinstance(x0, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x0)
-    if not flat:
-        raise ConfigError(f"x0={describe(x0)} is not a list of numbers; allowed: null or a list like [0,2]")
-    return x0
 
 
 def _build(group: str, options: Any, cwd: str | None) -> Any:
@@ -118,7 +109,7 @@ def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
             raise ConfigError(f"report.auto={describe(report['auto'])} is not true or false; allowed: true, false")
     objective = _build("objective", _plain(cfg.get("objective")), cwd)
     solver = _build("solver", _plain(cfg.get("solver")), cwd)
-    x0 = _check_x0(_plain(cfg.get("x0")))
+    x0 = _plain(cfg.get("x0"))  # (checked against the objective when the run starts)
     starts = _plain(cfg.get("starts"))
     if starts is not None:
         if x0 is not None:
@@ -129,12 +120,10 @@ def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
             if key != "kind" and key not in STARTS_OPTIONS:
                 raise ConfigError(f"starts.{key} is not an option of starts; "
                                   f"allowed: kind, {', '.join(STARTS_OPTIONS)}")
-    max_coords = check_number("log.max_coords", log.get("max_coords", 100), low=0, strict=False, integer=True)
-    chunk_rows = check_number("log.chunk_rows", log.get("chunk_rows", 10_000), low=1, strict=False, integer=True)
-    grad_norm = log.get("grad_norm", False)
-    if not isinstance(grad_norm, bool):
-        raise ConfigError(f"log.grad_norm={grad_norm!r} is not true or false; allowed: true, false")
-    return JobConfig(objective, solver, stop, x0, starts, max_coords, chunk_rows, grad_norm)
+    overwrite = _plain(cfg.get("overwrite", False))
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"overwrite={describe(overwrite)} is not true or false; allowed: true, false")
+    return JobConfig(objective, solver, stop, x0, starts, LogOptions(**log), overwrite)
 
 
 def settings_key(cfg: DictConfig) -> str:
@@ -142,7 +131,7 @@ def settings_key(cfg: DictConfig) -> str:
     whatever the order or spelling of the overrides that led to them (``solver.lr=1e-3`` and
     ``solver.lr=0.001``, a default given explicitly). A resumed sweep matches jobs by it."""
     try:
-        settings = {k: _plain(cfg.get(k)) for k in cfg if k != "report"}
+        settings = {k: _plain(cfg.get(k)) for k in cfg if k not in ("report", "overwrite")}
         text = json.dumps(settings, sort_keys=True, default=str)
     except Exception as exc:  # noqa: BLE001 - an interpolation that does not resolve
         raise ConfigError(f"the config cannot be resolved ({type(exc).__name__}: {exc}); "

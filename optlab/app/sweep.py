@@ -6,7 +6,7 @@ their hash, the sweep id. Running the same sweep again into that directory resum
 the order of its arguments; a different sweep is refused in one line, as is a directory that
 already holds runs of something else.
 
-Each job is known by its settings (:func:`optlab.config.settings_key`). A job resumes in the
+Each job is known by its settings (:func:`optlab.app.config.settings_key`). A job resumes in the
 directory that holds runs of its settings, wherever that is (the sweep typed in another order
 numbers its jobs differently); a job whose numbered directory holds the runs of other settings
 writes into ``N-KEY`` beside it, so nothing finished is ever overwritten.

@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import functools
 import hashlib
+import inspect
 import math
 import os
 import shutil
@@ -46,6 +47,8 @@ BUILD = "optlab-native-1"  # part of every digest: changing the wrapper or the h
 ENTRY = "optlab_entry"  # the C symbol of every library
 _TYPES = {"i": ("int64", "i64", ctypes.c_int64), "f": ("float64", "double", ctypes.c_double)}
 _LOADED: dict[str, Callable] = {}  # digest -> function, in this process
+#: What this process compiled: (function name, seconds), in order (a cached library is not listed).
+COMPILED: list[tuple[str, float]] = []
 
 
 def installed() -> str | None:
@@ -105,6 +108,9 @@ def _binding(name: str, value: Any) -> str:
         return f"{name}=math.{value.__name__}"
     if value is pointer or value is now or value is int_pointer:
         return f"{name}=native.{value.__name__}"
+    if isinstance(value, types.FunctionType):  # a plain function (a stopping rule): by its source and its callees'
+        return f"{name}=python:{value.__module__}.{value.__qualname__}:" + "".join(
+            hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16] for fn in _callees(value))
     raise NotCompilable(f"generated code binds {name} = {value!r}, which has no machine-code form")
 
 
@@ -134,6 +140,18 @@ def _platform() -> str:
     except OSError:
         parts.append(platform.processor())
     return "\n".join(parts)
+
+
+def _callees(fn: types.FunctionType) -> list[types.FunctionType]:
+    """``fn`` and the plain functions of its module it calls, and theirs (what compiling it takes)."""
+    found, todo = [fn], [fn]
+    while todo:
+        for name in sorted(_names(todo.pop().__code__)):
+            callee = fn.__globals__.get(name)
+            if isinstance(callee, types.FunctionType) and callee not in found:
+                found.append(callee)
+                todo.append(callee)
+    return found
 
 
 def _names(code: types.CodeType) -> set[str]:
@@ -166,7 +184,10 @@ def load(name: str, source: str, env: dict[str, Any], args: str) -> tuple[Callab
         else:
             fn, built = _build(name, source, env, args, library), True
     _LOADED[key] = fn
-    return fn, time.perf_counter() - start if built else 0.0
+    seconds = time.perf_counter() - start if built else 0.0
+    if built:
+        COMPILED.append((name, seconds))
+    return fn, seconds
 
 
 @contextlib.contextmanager
@@ -220,6 +241,10 @@ def _compile(name: str, source: str, env: dict[str, Any], args: str) -> Any:
 
     helpers = {pointer: "pointer", int_pointer: "int_pointer", now: "now"}
     namespace = {k: intrinsics()[helpers[v]] if callable(v) and v in helpers else v for k, v in env.items()}
+    for value in env.values():
+        if isinstance(value, types.FunctionType) and value not in helpers:
+            for fn in _callees(value):
+                _jitable(fn)
     exec(compile(source, f"<optlab native {name}>", "exec"), namespace)  # noqa: S102 - our own source
     signature = nt.int64(*(getattr(nt, _TYPES[a][0]) for a in args))
     try:
@@ -228,6 +253,18 @@ def _compile(name: str, source: str, env: dict[str, Any], args: str) -> Any:
         said = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise NotCompilable(f"numba cannot compile the generated {name}: {said[:400]}") from exc
     return dispatcher.overloads[signature.args]
+
+
+_JITABLE: set[types.FunctionType] = set()
+
+
+def _jitable(fn: types.FunctionType) -> None:
+    """Let numba compile calls of the plain function ``fn`` (once; Python calls are unchanged)."""
+    if fn not in _JITABLE:
+        from numba.extending import register_jitable
+
+        register_jitable(inline="always")(fn)
+        _JITABLE.add(fn)
 
 
 def _cfunc_name(compiled: Any) -> str:

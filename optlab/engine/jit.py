@@ -33,10 +33,11 @@ from ..autodiff.codegen import Source
 from ..autodiff.scalar_code import ScalarWriter
 from ..errors import ConfigError
 from ..interrupts import interrupt_deferred
+from . import stopping
 from .fused import Stretch
 from .log import pool_array
 from .program import StepAtoms, StepProgram
-from .stopping import CODES
+from .stopping import NAMES, RULES
 
 CLOCK_EVERY = 16  # steps between two clock readings
 COMPILE_SECONDS = native.COMPILE_SECONDS
@@ -116,32 +117,47 @@ def _written(program: StepProgram) -> Written:
     return program.lowered(("native step",), write)
 
 
-def rule_lines(atoms: StepAtoms, x_old: Sequence[str] | None, more: Sequence[tuple[str, str]] = ()) -> list[str]:
-    """Statements setting ``code`` (:data:`~optlab.engine.stopping.CODES`, 0: go on) by the rules
-    of :func:`~optlab.engine.stopping.rule` in their order, with the same arithmetic: x is
-    finite, ||grad f|| <= gtol, f <= limit, the step ||x - x_old|| against xtol (sums first
-    to last), then the conditions ``more`` (condition, rule name)."""
+#: What the generated code passes for each field of :class:`~optlab.engine.stopping.Standing`
+#: (``F``, ``GN``: f and ||grad f|| after the step); a rule's option goes by its own name.
+READS = {"f": "F", "gn": "GN", "x_bad": "x_bad", "step": "step", "previous_norm": "previous_norm", "k": "k",
+         "nfev": "k + 1"}
+
+
+def rule_lines(atoms: StepAtoms, x_old: Sequence[str] | None, names: Sequence[str]) -> list[str]:
+    """Statements setting ``code`` (1 + the rule's position in :data:`~optlab.engine.stopping.NAMES`,
+    0: go on) by the rules ``names`` of :data:`~optlab.engine.stopping.RULES`, in their order,
+    each by its own predicate (compiled with the loop); their inputs are computed as the
+    drivers compute them (norms summed first to last). ``x_old``: the x before the step (None:
+    no step to judge)."""
     f, gn, x = atoms.f, atoms.gn, atoms.x
-    finite = " and ".join(f"{a} - {a} == 0.0" for a in (f, gn, *x))
-    lines = ["code = 0", f"if ({' + '.join((f, gn, *x))}) * 0.0 != 0.0 and not ({finite}):",
-             f"    code = {CODES['diverged']}", f"elif {gn} <= gtol:", f"    code = {CODES['gtol']}",
-             f"elif {f} <= limit:", f"    code = {CODES['target']}"]
+    lines = [f"F, GN = {f}, {gn}", f"x_bad = {' or '.join(f'_not_finite({a})' for a in x)}"]
     if x_old is not None:
         step = " + ".join(f"({y} - {p}) * ({y} - {p})" for y, p in zip(x, x_old))
         size = " + ".join(f"{p} * {p}" for p in x_old)
-        lines += [f"elif _sqrt({step}) <= (0.0 if xtol == 0.0 else xtol * (1.0 + _sqrt({size}))):",
-                  f"    code = {CODES['xtol']}"]
-    for condition, name in more:
-        lines += [f"elif {condition}:", f"    code = {CODES[name]}"]
+        lines += [f"step = _sqrt({step})", f"previous_norm = _sqrt({size}) if xtol else _nan"]
+    branch = "if"
+    lines.append("code = 0")
+    for name in names:
+        rule = RULES[name]
+        if "step" in rule.reads and x_old is None:
+            continue
+        args = [READS[field] for field in rule.reads] + ([rule.option] if rule.option else [])
+        lines += [f"{branch} _rule_{name}({', '.join(args)}):", f"    code = {NAMES.index(name) + 1}"]
+        branch = "elif"
     return lines
 
 
 def environment(src: Source) -> dict[str, Any]:
-    """What generated machine code binds: the step's libm functions and constants, and the helpers."""
-    return {**src.env, "_sqrt": math.sqrt, "_nan": math.nan, "pointer": native.pointer,
-            "int_pointer": native.int_pointer, "now": native.now}
+    """What generated machine code binds: the step's libm functions and constants, the stopping
+    rules' predicates and the helpers."""
+    rules = {f"_rule_{name}": rule.holds for name, rule in RULES.items() if rule.holds is not None}
+    return {**src.env, **rules, "_not_finite": stopping.not_finite, "_sqrt": math.sqrt, "_nan": math.nan,
+            "pointer": native.pointer, "int_pointer": native.int_pointer, "now": native.now}
 
 
+#: The rules the loop of one run applies at every step (the budgets end its stretch; the driver
+#: applies every rule again where the loop stops).
+RUN_RULES = ("diverged", "gtol", "target", "xtol")
 LOOP_ARGS = "iiiiiiiiiffff"
 
 
@@ -165,23 +181,23 @@ def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
             "carry, params, out, stats = pointer(carry_at), pointer(params_at), pointer(rows_at), pointer(stats_at)",
             *(f"c_{i} = carry[{i}]" for i in range(width)),
             *(f"p_{i} = params[{i}]" for i in range(len(program.traced))),
-            "f, step = stats[0], stats[1]", "i = 0", "timed = 0", "code = 0",
+            "f_last, size_last = stats[0], stats[1]", "i = 0", "timed = 0", "code = 0",
             "while k < k_end:",
             *(["    k_0 = float(k)"] if program.uses_k else []),
             *(f"    {line}" for line in lines),
             "    r = i * logging", *(f"    {s}" for s in stores),
-            *(f"    {line}" for line in rule_lines(atoms, carry[:n])),
-            f"    f, step, k, i = {atoms.f}, {atoms.step_size}, k + 1, i + 1",
+            *(f"    {line}" for line in rule_lines(atoms, carry[:n], RUN_RULES)),
+            f"    f_last, size_last, k, i = {atoms.f}, {atoms.step_size}, k + 1, i + 1",
             f"    if clocked and (code != 0 or i % {CLOCK_EVERY} == 0 or k == k_end):",
             "        t = now()", "        for q in range(timed, r + 1):", "            out[3 * rows + q] = t",
             "        timed = r + 1",
-            "        if code == 0 and t > deadline:", f"            code = {CODES['max_seconds']}",
+            "        if code == 0 and t > deadline:", f"            code = {NAMES.index('max_seconds') + 1}",
             "    if code != 0:",
             *(f"        stats[{4 + j}] = c_{j}" for j in range(n)),
             f"    {', '.join(carry)} = {', '.join(new)}",
             "    if code != 0:", "        break",
             *(f"carry[{i}] = c_{i}" for i in range(width)),
-            "stats[0], stats[1], stats[2], stats[3] = f, step, k, code",
+            "stats[0], stats[1], stats[2], stats[3] = f_last, size_last, k, code",
             "return i",
         ]
         args = "carry_at, params_at, rows_at, stats_at, k, k_end, rows, logging, clocked, gtol, xtol, limit, deadline"
@@ -208,7 +224,7 @@ class JitRun:
     """Advances one run of ``program`` by its machine-code loop (the interface of
     :class:`~optlab.engine.fused.FusedRun`): every step's row is written by the loop itself."""
 
-    backend = "jit"
+    backend = "fused_jit"
 
     def __init__(self, program: StepProgram, params: tuple[float, ...], n_log: int, gtol: float, xtol: float,
                  timed: bool) -> None:

@@ -16,7 +16,6 @@ spent end as ``max_seconds`` after one step.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -24,15 +23,17 @@ import pyarrow as pa
 
 from ..interrupts import interrupt_deferred
 from ..solvers.base import StepState
-from .driver import Clock, Outcome, interrupted_message
+from .driver import interrupted_message
 from .jit import CLOCK_EVERY, StepAtoms, _written, compiled_loop, environment, rule_lines
 from .log import arrow_column, columns, pool_array
+from .outcome import Clock, Outcome
 from .program import StepProgram
-from .stopping import CODES, Stop, message, rule_name
+from .stopping import NAMES, Stop, message
 
 CALL_STEPS = 1 << 20  # run-steps per call of the loop: Ctrl-C waits at most this long (a few ms to 0.1 s)
 NO_LIMIT = 1 << 62  # max_fev when there is none
 BATCH_ARGS = "i" * 18 + "ffff"
+BATCH_RULES = ("diverged", "gtol", "target", "xtol", "max_fev", "max_iter")  # (then the clock's)
 
 
 def batch_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
@@ -41,14 +42,13 @@ def batch_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
         lines, atoms, src, _ = _written(program)
         n, width, m = program.n, program.width, len(program.traced)
         carry = [f"c_{i}" for i in range(width)]
-        budget = [("k + 1 >= max_fev", "max_fev"), ("k >= max_iter", "max_iter")]
         start = StepAtoms(carry[:n], carry[n:2 * n], [], "_nan", "f0[col]",
                           f"_sqrt({' + '.join(f'{g} * {g}' for g in carry[n:2 * n])})")
         stores = [f"out[{j} * plane + at] = {a}" for j, a in enumerate((atoms.f, atoms.gn, atoms.step_size))]
         stores += [f"out[{4 + j} * plane + at] = {a}" for j, a in enumerate(atoms.x)]
         first_row = [f"out[{j} * plane + base] = {a}" for j, a in enumerate((start.f, start.gn, start.step_size))]
         first_row += [f"out[{4 + j} * plane + base] = c_{j}" for j in range(n)]
-        late = ["if code == 0 and t > deadline:", f"    code = {CODES['max_seconds']}"]
+        late = ["if code == 0 and t > deadline:", f"    code = {NAMES.index('max_seconds') + 1}"]
         clock = ["t = now()", "spent += t - last", "last = t", "for q in range(timed, i):",
                  "    out[3 * plane + base + q] = spent", "timed = i"]
         body = [
@@ -62,14 +62,14 @@ def batch_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
             "    code = 0",
             "    if first:",
             *(f"        {s}" for s in first_row),
-            *(f"        {line}" for line in rule_lines(start, None, budget)),
+            *(f"        {line}" for line in rule_lines(start, None, BATCH_RULES)),
             "        t = last", *(f"        {line}" for line in late),
             "        i = 1",
             "    while code == 0 and i < steps + first:",
             *(["        k_0 = float(k)"] if program.uses_k else []),
             *(f"        {line}" for line in lines),
             "        k += 1", "        at = base + i", *(f"        {s}" for s in stores),
-            *(f"        {line}" for line in rule_lines(atoms, carry[:n], budget)),
+            *(f"        {line}" for line in rule_lines(atoms, carry[:n], BATCH_RULES)),
             "        i += 1",
             f"        if i % {CLOCK_EVERY} == 0:",
             *(f"            {line}" for line in clock + late),
@@ -87,19 +87,17 @@ def batch_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
 
 
 class JitMany:
-    """Runs of one step program from the columns of ``carry`` (learning rates ``lrs`` where the
-    program traces them), advanced by machine code; see the module docstring. ``limit`` is
-    f's target (:meth:`Stop.limit`; -inf: none, as ``_Many`` has it)."""
+    """Runs of one step program from the columns of ``carry`` (the rows of ``rates``: each traced
+    option's value per run), advanced by machine code; see the module docstring. ``limit`` is
+    f's target (:meth:`Stop.limit`)."""
 
-    backend = "jit"
+    backend = "batched_jit"
 
-    def __init__(self, program: StepProgram, stop: Stop, lrs: np.ndarray | None, n_log: int, sinks: list,
-                 log_rows: int, limit: float = -math.inf) -> None:
-        self.program, self.stop, self.n_log, self.sinks, self.log_rows = program, stop, n_log, sinks, log_rows
-        self.limit = limit
-        count = len(sinks)
-        traced = len(program.traced)
-        self.params = np.ascontiguousarray(np.broadcast_to(lrs, (traced, count)) if traced else np.zeros((1, 1)))
+    def __init__(self, program: StepProgram, stop: Stop, limit: float, rates: np.ndarray, n_log: int, sinks: list,
+                 log_rows: int) -> None:
+        self.program, self.stop, self.limit, self.n_log, self.sinks, self.log_rows = \
+            program, stop, limit, n_log, sinks, log_rows
+        self.params = np.ascontiguousarray(rates, dtype=float) if len(program.traced) else np.zeros((1, 1))
         self.loop, self.compile_s = compiled_loop(program, batch_source)
 
     def run(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> list[Outcome]:
@@ -145,11 +143,12 @@ class JitMany:
         (-1: Ctrl-C)."""
         width, k = self.program.width, k_log + rows - 1
         f, gn, step = (float(chunk[i, slot, rows - 1]) for i in range(3))
-        status, text = interrupted_message(k) if code < 0 else message(rule_name(code), k, gn, self.stop, f,
+        status, text = interrupted_message(k) if code < 0 else message(NAMES[code - 1], k, gn, self.stop, f,
                                                                         self.limit)
         x, g, leaves = self.program.split(self.carry[:width, col])
         state = StepState(x, f, g, step, False, k, leaves)
-        self.outcomes[col] = Outcome(status, text, state, k, k + 1, k + 1, 0, float(self.own[col]), self.setup_s)
+        self.outcomes[col] = Outcome(status, text, state, k, k + 1, k + 1, 0, float(self.own[col]), self.setup_s,
+                                     self.backend)
         self._emit(col, chunk, slot, k_log, rows)
 
     def _emit(self, col: int, chunk: np.ndarray, slot: int, k_log: int, rows: int) -> None:

@@ -3,7 +3,7 @@
 A :class:`~optlab.solvers.base.StepSolver` writes its update as ``step(x, g, carry, k)`` with
 ordinary arithmetic. :class:`StepProgram` records that step on Variables, chains it with the
 recording of f's value and gradient at the new point and with ||grad f|| (the norm of
-:mod:`optlab.stopping`), and lowers the whole with the writers of
+:mod:`optlab.engine.stopping`), and lowers the whole with the writers of
 :mod:`optlab.autodiff.scalar_code`:
 
 * the fused loop (:mod:`optlab.engine.fused`): scalar code advancing one run many steps per call,

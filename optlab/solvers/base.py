@@ -72,7 +72,7 @@ class StepSolver(Solver):
     step_size)``, the update written with ordinary arithmetic (and functions of
     :mod:`optlab.autodiff` such as ``sqrt``). The same code then runs on numpy arrays (here,
     one step per :meth:`update`), on Variables (recorded once into a step program that
-    advances one run many steps per call, or many runs at once: :mod:`optlab.program`), and
+    advances one run many steps per call, or many runs at once: :mod:`optlab.engine.program`), and
     gives the same numbers on every path.
     """
 
