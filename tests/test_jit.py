@@ -18,48 +18,46 @@ import threading
 import numpy as np
 import pytest
 
-import optlab.engine.batch as batch
-import optlab.engine.fused as fused
 from optlab.autodiff import native
 from optlab.engine import jit
-from optlab.engine.batch import run_batch
-from optlab.engine.driver import Stop, run
-from optlab.engine.log import IterateLog
+from optlab.engine.stopping import Stop
 from optlab.errors import ConfigError
 from optlab.objectives import OBJECTIVES
 from optlab.solvers import SOLVERS
 
+from . import conftest
 from .conftest import REPO, assert_same_runs
 from .test_step_paths import SCHEDULES, STEP_SOLVERS, SteepWell, rules_for, starts_of
 
 pytest.importorskip("numba")
 pytestmark = [pytest.mark.paths]
 
-PYTHON, MACHINE = fused.FusedRun, jit.JitRun
+BACKENDS = {"jit": ("fused", "on"), "python": ("fused", "off"), "generic": ("generic", "off")}
 
 
-def logged(objective, solver, x0=None, *, lowering="python", chunk_rows=10_000, max_coords=100, **stop):
-    """One run and its iterate table; ``lowering``: python, jit (machine code) or generic."""
-    log = IterateLog(min(objective.dim, max_coords), chunk_rows)
-    fused.FusedRun = MACHINE if lowering == "jit" else PYTHON
+def logged(objective, solver, x0=None, *, lowering="python", **stop):
+    """One run and its iterate table: ``lowering`` jit (machine code), python (the fused loop) or generic."""
+    backend, setting = BACKENDS[lowering]
+    old = os.environ.get("OPTLAB_JIT")
+    os.environ["OPTLAB_JIT"] = setting
     try:
-        out = run(objective, solver, x0, Stop(**stop), log=log, fused=lowering != "generic")
+        out, its = conftest.logged(objective, solver, x0, backend=backend, **stop)
     finally:
-        fused.FusedRun = PYTHON
-    return out, log.table().to_pandas()
+        os.environ.pop("OPTLAB_JIT") if old is None else os.environ.update(OPTLAB_JIT=old)
+    assert out.backend == {"jit": "fused_jit", "python": "fused", "generic": "generic"}[lowering]
+    return out, its
 
 
 def together(objective, solver, starts, stop, lowering="jit", **options):
     """A batch of runs (machine code, or the vectorised step), each as (outcome, iterates)."""
-    from optlab.engine.jit_many import JitMany
-
-    old = batch._Many
-    batch._Many = JitMany if lowering == "jit" else old
+    old = os.environ.get("OPTLAB_JIT")
+    os.environ["OPTLAB_JIT"] = "on" if lowering == "jit" else "off"
     try:
-        runs = run_batch(objective, solver, starts, stop, **options)
+        runs = conftest.batched(objective, solver, starts, stop, **options)
     finally:
-        batch._Many = old
-    return [(r.outcome, r.iterates.to_pandas()) for r in runs]
+        os.environ.pop("OPTLAB_JIT") if old is None else os.environ.update(OPTLAB_JIT=old)
+    assert {out.backend for out, _ in runs} == {"batched_jit" if lowering == "jit" else "batched"}
+    return runs
 
 
 @pytest.fixture
@@ -105,12 +103,20 @@ def test_overflow_gives_numpys_inf_in_machine_code_as_on_the_generic_path(solver
 @pytest.mark.slow
 def test_wide_runs_log_their_first_coordinates_and_cross_chunks(monkeypatch):
     import optlab.engine.driver as driver
+    from optlab.engine.log import LogOptions
+    from optlab.engine.run_set import InMemory, run_set
 
-    obj, solver = OBJECTIVES["styblinski_tang"](dim=16), SOLVERS["adam"](lr=1e-2)
+    obj, solver, stop = OBJECTIVES["styblinski_tang"](dim=16), SOLVERS["adam"](lr=1e-2), Stop(max_iter=400, gtol=0)
     monkeypatch.setattr(driver, "STRETCH", 37)  # stretches end inside chunks
-    fast = logged(obj, solver, lowering="jit", chunk_rows=50, max_coords=5, max_iter=400, gtol=0)
-    assert list(fast[1].columns)[-1] == "x_4" and fast[0].iterations == 400
-    assert_same_runs(fast, logged(obj, solver, lowering="generic", chunk_rows=50, max_coords=5, max_iter=400, gtol=0))
+    found = []
+    for setting, backend in (("on", "fused"), ("off", "generic")):
+        monkeypatch.setenv("OPTLAB_JIT", setting)
+        sinks = InMemory(LogOptions(max_coords=5, chunk_rows=50))
+        (out,) = run_set(obj, solver, None, stop, sinks, log=sinks.log, backend=backend)
+        found.append((out, sinks.tables[0].to_pandas()))
+    assert found[0][0].backend == "fused_jit" and list(found[0][1].columns)[-1] == "x_4"
+    assert found[0][0].iterations == 400
+    assert_same_runs(*found)
 
 
 @pytest.mark.slow
@@ -132,20 +138,11 @@ def test_a_batch_crosses_calls_and_chunks_and_ends_each_run_by_its_rule(monkeypa
 
 @pytest.mark.slow
 def test_a_batch_given_the_target_ends_runs_there_as_single_runs_do():
-    from optlab.engine.jit_many import JitMany
-
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
-    stop = Stop(max_iter=3000, target=0.5)
-    old = batch._Many
-    batch._Many = lambda *args: JitMany(*args, limit=stop.limit(obj.f_star))
-    try:
-        runs = run_batch(obj, solver, [[0.0, 2.0], [0.5, 0.5]], stop)
-    finally:
-        batch._Many = old
-    for r, start in zip(runs, [[0.0, 2.0], [0.5, 0.5]]):
-        assert r.outcome.status == "target"
-        assert_same_runs((r.outcome, r.iterates.to_pandas()),
-                         logged(obj, solver, start, lowering="generic", max_iter=3000, target=0.5))
+    starts = [[0.0, 2.0], [0.5, 0.5]]
+    for (out, its), start in zip(together(obj, solver, starts, Stop(max_iter=3000, target=0.5)), starts):
+        assert out.status == "target"
+        assert_same_runs((out, its), logged(obj, solver, start, lowering="generic", max_iter=3000, target=0.5))
 
 
 @pytest.mark.slow
@@ -173,19 +170,15 @@ def test_max_seconds_in_machine_code_keeps_every_iterate():
 
 # -- compiled once, kept on disk ------------------------------------------------------------------
 PROBE = """
-import json, sys, time
-from optlab.engine import jit
-from optlab.engine.driver import Stop, prepare
-from optlab.engine.log import IterateLog
-import optlab.engine.fused as fused
+import json, os, sys
+os.environ["OPTLAB_JIT"] = "on"
+from optlab.autodiff import native
+from optlab.engine.run_set import run_set
+from optlab.engine.stopping import Stop
 from optlab.objectives import Rosenbrock
 from optlab.solvers import SOLVERS
-from optlab.solvers.problem import Problem
-fused.FusedRun = jit.JitRun
-obj = Rosenbrock()
-start = time.perf_counter()
-loop = prepare(Problem(obj), SOLVERS["adam"](lr=float(sys.argv[1])), obj.start(), Stop(), IterateLog(2), True)
-print(json.dumps({"backend": loop.backend, "compile_s": loop.compile_s, "setup_s": time.perf_counter() - start,
+(out,) = run_set(Rosenbrock(), SOLVERS["adam"](lr=float(sys.argv[1])), None, Stop(max_iter=1000))
+print(json.dumps({"backend": out.backend, "compiled": native.COMPILED, "setup_s": out.setup_s,
                   "numba": "numba" in sys.modules}))
 """
 
@@ -204,16 +197,18 @@ def report(process):
 @pytest.mark.slow
 def test_a_second_process_opens_the_compiled_loop_without_compiling(cache):
     first = report(probe(cache))
-    assert first["backend"] == "jit" and first["compile_s"] > 0 and first["numba"]
+    assert first["backend"] == "fused_jit" and len(first["compiled"]) == 1 and first["numba"]
+    assert first["setup_s"] >= first["compiled"][0][1] > 0  # compiling is part of the run's set-up
     assert len(list(cache.glob("*.so"))) == 1
     second = report(probe(cache, lr=0.5))  # another rate: the same program
-    assert second["compile_s"] == 0.0 and not second["numba"] and second["setup_s"] < 0.2
+    assert second["backend"] == "fused_jit" and second["compiled"] == [] and not second["numba"]
+    assert second["setup_s"] < 0.2
 
 
 @pytest.mark.slow
 def test_processes_started_together_compile_a_program_once(cache):
     reports = [report(p) for p in [probe(cache, lr) for lr in (1e-3, 2e-3, 3e-3)]]
-    assert sorted(r["compile_s"] > 0 for r in reports) == [False, False, True]
+    assert sorted(len(r["compiled"]) for r in reports) == [0, 0, 1]
     assert len(list(cache.glob("*.so"))) == 1
 
 
