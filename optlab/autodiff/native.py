@@ -51,6 +51,7 @@ _LOADED: dict[str, Callable] = {}  # digest -> function, in this process
 COMPILED: list[tuple[str, float]] = []
 
 
+@functools.cache
 def installed() -> str | None:
     """None when numba can compile here, else why not (it is an optional extra)."""
     try:
@@ -78,9 +79,10 @@ def setting() -> str:
     return value
 
 
-def is_cached(source: str, env: dict[str, Any], args: str) -> bool:
-    """Whether a function needs no compiling: loaded in this process, or its library on disk."""
-    key = digest(source, env, args)
+def is_cached(source: str, env: dict[str, Any], args: str, key: str | None = None) -> bool:
+    """Whether a function needs no compiling: loaded in this process, or its library on disk
+    (``key``: its :func:`digest`, when known)."""
+    key = key or digest(source, env, args)
     return key in _LOADED or (cache_dir() / f"{key}.so").exists()
 
 

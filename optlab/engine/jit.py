@@ -86,8 +86,10 @@ def is_cached(program: StepProgram, batch: bool = False) -> bool:
     """Whether the program's loop (one run, or a batch's) needs no compiling."""
     from . import jit_many
 
-    name, source, env, args = jit_many.batch_source(program) if batch else loop_source(program)
-    return native.is_cached(source, env, args)
+    which = jit_many.batch_source if batch else loop_source
+    name, source, env, args = which(program)
+    key = program.lowered(("digest", which.__name__), lambda: native.digest(source, env, args))
+    return native.is_cached(source, env, args, key)
 
 
 # -- the generated code ----------------------------------------------------------------------

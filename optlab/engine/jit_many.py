@@ -101,7 +101,7 @@ class JitMany:
         self.loop, self.compile_s = compiled_loop(program, batch_source)
 
     def run(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> list[Outcome]:
-        count, n = len(self.sinks), self.program.n
+        count = len(self.sinks)
         self.carry = np.ascontiguousarray(carry, dtype=float)
         self.f0 = np.ascontiguousarray(f, dtype=float)
         self.own = np.zeros(count)
@@ -110,53 +110,63 @@ class JitMany:
         going, k, first = np.arange(count, dtype=np.int64), 0, 1
         with interrupt_deferred() as caught:
             while going.size:
-                chunk = pool_array((4 + n, going.size, self.log_rows))  # fresh: the runs' tables keep it
-                slot, filled, k_log = np.arange(going.size, dtype=np.int64), 0, k + 1 - first
+                chunk = _Chunk(self.program.n, self.n_log, going.size, self.log_rows, k + 1 - first)
+                slot, filled = np.arange(going.size, dtype=np.int64), 0
                 while going.size and filled < self.log_rows:
                     steps = min(self.log_rows - filled - first, self.stop.max_iter - k,
                                 max(1, CALL_STEPS // going.size))
                     stats = np.zeros((going.size, 2), dtype=np.int64)
-                    self._call(going, slot, chunk, stats, k, steps, first, filled)
+                    self._call(going, slot, chunk.rows, stats, k, steps, first, filled)
                     codes, written = stats[:, 0], filled + stats[:, 1]  # each run's rows in the chunk
                     k, filled, first = k + steps, filled + steps + first, 0
                     if caught:  # every run ends where the call left it
                         codes = np.where(codes == 0, -1, codes)
                     for r in np.flatnonzero(codes):
-                        self._end(int(going[r]), int(codes[r]), chunk, int(slot[r]), k_log, int(written[r]))
+                        self._end(int(going[r]), int(codes[r]), chunk, int(slot[r]), int(written[r]))
                     keep = codes == 0
                     going, slot = going[keep], slot[keep]
                 for r, col in enumerate(going):  # the chunk is full: the runs going hand it over
-                    self._emit(int(col), chunk, int(slot[r]), k_log, filled)
+                    self.sinks[int(col)](chunk.table(int(slot[r]), filled))
         return [o for o in self.outcomes if o is not None]
 
-    def _call(self, going: np.ndarray, slot: np.ndarray, chunk: np.ndarray, stats: np.ndarray, k: int, steps: int,
+    def _call(self, going: np.ndarray, slot: np.ndarray, rows: np.ndarray, stats: np.ndarray, k: int, steps: int,
               first: int, offset: int) -> None:
         stop = self.stop
         self.loop(self.carry.ctypes.data, self.carry.shape[1], self.params.ctypes.data, self.f0.ctypes.data,
-                  going.ctypes.data, slot.ctypes.data, chunk.ctypes.data, stats.ctypes.data, self.own.ctypes.data,
-                  going.size, k, steps, first, self.log_rows, chunk.shape[1] * self.log_rows, offset,
+                  going.ctypes.data, slot.ctypes.data, rows.ctypes.data, stats.ctypes.data, self.own.ctypes.data,
+                  going.size, k, steps, first, self.log_rows, rows.shape[1] * self.log_rows, offset,
                   NO_LIMIT if stop.max_fev is None else stop.max_fev, stop.max_iter, stop.gtol, stop.xtol, self.limit,
                   self.clock.deadline)
 
-    def _end(self, col: int, code: int, chunk: np.ndarray, slot: int, k_log: int, rows: int) -> None:
-        """Run ``col`` ends after ``rows`` rows of the chunk (iterations ``k_log ...``) by rule ``code``
-        (-1: Ctrl-C)."""
-        width, k = self.program.width, k_log + rows - 1
-        f, gn, step = (float(chunk[i, slot, rows - 1]) for i in range(3))
+    def _end(self, col: int, code: int, chunk: _Chunk, slot: int, rows: int) -> None:
+        """Run ``col`` ends after ``rows`` rows of the chunk by rule ``code`` (-1: Ctrl-C)."""
+        width, k = self.program.width, chunk.k_log + rows - 1
+        f, gn, step = (float(chunk.rows[i, slot, rows - 1]) for i in range(3))
         status, text = interrupted_message(k) if code < 0 else message(NAMES[code - 1], k, gn, self.stop, f,
                                                                         self.limit)
         x, g, leaves = self.program.split(self.carry[:width, col])
         state = StepState(x, f, g, step, False, k, leaves)
         self.outcomes[col] = Outcome(status, text, state, k, k + 1, k + 1, 0, float(self.own[col]), self.setup_s,
                                      self.backend)
-        self._emit(col, chunk, slot, k_log, rows)
+        self.sinks[col](chunk.table(slot, rows))
 
-    def _emit(self, col: int, chunk: np.ndarray, slot: int, k_log: int, rows: int) -> None:
-        """Rows ``0 .. rows`` of run ``col`` (in the chunk's ``slot``) to its sink, as one Arrow table."""
-        its = np.arange(k_log, k_log + rows, dtype=np.int64)
-        evals = arrow_column(its + 1, True, copy=False)
-        own = [arrow_column(chunk[i, slot, :rows], False, copy=False) for i in range(4 + self.n_log)]
-        table = pa.Table.from_arrays([arrow_column(its, True, copy=False), *own[:3], evals, evals,
-                                      arrow_column(np.zeros(rows, np.int64), True, copy=False), own[3], *own[4:]],
-                                     names=columns(self.n_log))
-        self.sinks[col](table)
+
+class _Chunk:
+    """The log rows of the runs going, iterations ``k_log ...``: a row of columns (f, ||grad f||,
+    step size, clock, x) per run, written by the loop; each run's table is slices of one Arrow
+    array per column, made once (the runs' tables keep the memory: fresh per chunk)."""
+
+    def __init__(self, n: int, n_log: int, runs: int, log_rows: int, k_log: int) -> None:
+        self.rows = pool_array((4 + n, runs, log_rows))
+        self.n_log, self.log_rows, self.k_log = n_log, log_rows, k_log
+        self.arrays: list | None = None
+
+    def table(self, slot: int, count: int) -> pa.Table:
+        """The first ``count`` rows of the run in ``slot``."""
+        if self.arrays is None:
+            its = np.arange(self.k_log, self.k_log + self.log_rows, dtype=np.int64)
+            self.shared = [arrow_column(a, True, copy=False) for a in (its, its + 1, np.zeros(self.log_rows, np.int64))]
+            self.arrays = [arrow_column(self.rows[i].ravel(), False, copy=False) for i in range(4 + self.n_log)]
+        its, evals, zeros = (a.slice(0, count) for a in self.shared)
+        own = [a.slice(slot * self.log_rows, count) for a in self.arrays]
+        return pa.Table.from_arrays([its, *own[:3], evals, evals, zeros, own[3], *own[4:]], names=columns(self.n_log))
