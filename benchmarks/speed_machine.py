@@ -46,19 +46,17 @@ def skipped(target: str, why: str) -> list[Row]:
 
 
 @contextlib.contextmanager
-def machine_code() -> Iterator[None]:
-    """Runs and batches take the machine-code lowering inside the block."""
-    import optlab.engine.batch as batch
-    import optlab.engine.fused as fused
-    from optlab.engine.jit import JitRun
-    from optlab.engine.jit_many import JitMany
-
-    old = fused.FusedRun, batch._Many
-    fused.FusedRun, batch._Many = JitRun, JitMany
+def machine_code(setting: str = "on") -> Iterator[None]:
+    """Runs and batches take the machine-code lowering inside the block (OPTLAB_JIT=on)."""
+    old = os.environ.get("OPTLAB_JIT")
+    os.environ["OPTLAB_JIT"] = setting
     try:
         yield
     finally:
-        fused.FusedRun, batch._Many = old
+        if old is None:
+            del os.environ["OPTLAB_JIT"]
+        else:
+            os.environ["OPTLAB_JIT"] = old
 
 
 # -- 7. one run ----------------------------------------------------------------------------------
@@ -120,15 +118,17 @@ def hand_loops() -> dict:
     return {name: method(r) for name, r in rules.items()}
 
 
-def logged_run(name: str, steps: int):
-    from optlab.engine.driver import Stop, run
-    from optlab.engine.log import IterateLog
+def logged_run(name: str, steps: int, jit: bool = True):
+    """One run of ``name``, every iterate kept in memory: its outcome and iterate table."""
+    from optlab.engine.run_set import InMemory, run_set
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.solvers import SOLVERS
 
-    log = IterateLog(2)
-    out = run(Rosenbrock(), SOLVERS[name](lr=METHODS[name]), None, Stop(max_iter=steps, gtol=0), log=log)
-    return out, log.table()
+    sinks = InMemory()
+    (out,) = run_set(Rosenbrock(), SOLVERS[name](lr=METHODS[name]), None, Stop(max_iter=steps, gtol=0), sinks)
+    assert out.backend == "fused" and out.jit == jit, (out.backend, out.jit)
+    return out, sinks.tables[0]
 
 
 def same_rows(a, b) -> bool:
@@ -143,7 +143,8 @@ def target_7(quick: bool) -> list[Row]:
         return skipped("7. machine code, one run per method", missing())
     steps, rows, loops = (20_000 if quick else 200_000), [], hand_loops()
     for name in METHODS:
-        python = logged_run(name, steps)[1]
+        with machine_code("off"):
+            python = logged_run(name, steps, jit=False)[1]
         with machine_code():
             out, table = logged_run(name, steps)  # (compiled here, or opened from the cache)
             assert same_rows(table, python), name
@@ -192,8 +193,8 @@ def hand_batch(update_name: str):
 def target_8(quick: bool) -> list[Row]:
     if missing():
         return skipped("8. machine code, batches", missing())
-    from optlab.engine.batch import run_batch
-    from optlab.engine.driver import Stop
+    from optlab.engine.run_set import run_set
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.solvers import SOLVERS
 
@@ -206,10 +207,10 @@ def target_8(quick: bool) -> list[Row]:
 
         def ours(solver=solver, lrs=lrs, stop=stop):
             with machine_code():
-                return run_batch(Rosenbrock(), solver, starts, stop, lrs=lrs)
+                return run_set(Rosenbrock(), solver, starts, stop, lrs=lrs)  # every iterate kept in memory
 
         done = ours()
-        assert all(r.outcome.iterations == steps for r in done)
+        assert all(o.iterations == steps and o.backend == "batched" and o.jit for o in done)
         hand(starts, lrs, steps, np.empty((5, count, steps)))
         del done
         t_opt, t_hand = best_of(2 if quick else 3, ours, lambda h=hand, lrs=lrs: h(starts, lrs, steps,
@@ -293,20 +294,16 @@ def target_9(quick: bool) -> list[Row]:
 
 # -- 10. fixed costs ----------------------------------------------------------------------------
 PROBE = """
-import json, sys
-import optlab.engine.fused as fused
-from optlab.engine.driver import Stop, run
-from optlab.engine.jit import JitRun
+import json, os, sys
+os.environ["OPTLAB_JIT"] = "on"
+from optlab.autodiff import native
+from optlab.engine.run_set import run_set
+from optlab.engine.stopping import Stop
 from optlab.objectives import Rosenbrock
 from optlab.solvers import SOLVERS
-made = []
-class Counted(JitRun):
-    def __init__(self, *args):
-        super().__init__(*args)
-        made.append(self.compile_s)
-fused.FusedRun = Counted
-out = run(Rosenbrock(), SOLVERS["gd"](lr=float(sys.argv[1])), None, Stop(max_iter=1000, gtol=0))
-print(json.dumps({"setup_s": out.setup_s, "compile_s": made[0], "numba": "numba" in sys.modules}))
+(out,) = run_set(Rosenbrock(), SOLVERS["gd"](lr=float(sys.argv[1])), None, Stop(max_iter=1000, gtol=0))
+print(json.dumps({"setup_s": out.setup_s, "compile_s": sum(s for _, s in native.COMPILED),
+                  "numba": "numba" in sys.modules, "jit": out.jit}))
 """
 
 
@@ -332,7 +329,8 @@ def target_10(quick: bool) -> list[Row]:
             rows.append(Row("10. a second process, same program: set-up", seconds(second["setup_s"]),
                             seconds(first["setup_s"]) + " (first)", second["setup_s"], 0.2,
                             shown=f"{second['setup_s']:.3f} s",
-                            note=f"compiled {second['compile_s']:.1f} s; numba imported: {second['numba']}"))
+                            note=f"compiled {second['compile_s']:.1f} s ({first['compile_s']:.1f} s in the first); "
+                                 f"numba imported: {second['numba']}"))
         with tempfile.TemporaryDirectory() as cache:
             jobs = probes(list(np.geomspace(1e-4, 1e-2, 8 if quick else 24)), cache)
             compiled = sum(j["compile_s"] > 0 for j in jobs)

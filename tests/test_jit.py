@@ -44,7 +44,8 @@ def logged(objective, solver, x0=None, *, lowering="python", **stop):
         out, its = conftest.logged(objective, solver, x0, backend=backend, **stop)
     finally:
         os.environ.pop("OPTLAB_JIT") if old is None else os.environ.update(OPTLAB_JIT=old)
-    assert out.backend == {"jit": "fused_jit", "python": "fused", "generic": "generic"}[lowering]
+    assert (out.backend, out.jit) == {"jit": ("fused", True), "python": ("fused", False),
+                                      "generic": ("generic", False)}[lowering]
     return out, its
 
 
@@ -56,7 +57,7 @@ def together(objective, solver, starts, stop, lowering="jit", **options):
         runs = conftest.batched(objective, solver, starts, stop, **options)
     finally:
         os.environ.pop("OPTLAB_JIT") if old is None else os.environ.update(OPTLAB_JIT=old)
-    assert {out.backend for out, _ in runs} == {"batched_jit" if lowering == "jit" else "batched"}
+    assert {(out.backend, out.jit) for out, _ in runs} == {("batched", lowering == "jit")}
     return runs
 
 
@@ -114,7 +115,7 @@ def test_wide_runs_log_their_first_coordinates_and_cross_chunks(monkeypatch):
         sinks = InMemory(LogOptions(max_coords=5, chunk_rows=50))
         (out,) = run_set(obj, solver, None, stop, sinks, log=sinks.log, backend=backend)
         found.append((out, sinks.tables[0].to_pandas()))
-    assert found[0][0].backend == "fused_jit" and list(found[0][1].columns)[-1] == "x_4"
+    assert found[0][0].jit and list(found[0][1].columns)[-1] == "x_4"
     assert found[0][0].iterations == 400
     assert_same_runs(*found)
 
@@ -178,7 +179,7 @@ from optlab.engine.stopping import Stop
 from optlab.objectives import Rosenbrock
 from optlab.solvers import SOLVERS
 (out,) = run_set(Rosenbrock(), SOLVERS["adam"](lr=float(sys.argv[1])), None, Stop(max_iter=1000))
-print(json.dumps({"backend": out.backend, "compiled": native.COMPILED, "setup_s": out.setup_s,
+print(json.dumps({"jit": out.jit, "compiled": native.COMPILED, "setup_s": out.setup_s,
                   "numba": "numba" in sys.modules}))
 """
 
@@ -197,11 +198,11 @@ def report(process):
 @pytest.mark.slow
 def test_a_second_process_opens_the_compiled_loop_without_compiling(cache):
     first = report(probe(cache))
-    assert first["backend"] == "fused_jit" and len(first["compiled"]) == 1 and first["numba"]
+    assert first["jit"] and len(first["compiled"]) == 1 and first["numba"]
     assert first["setup_s"] >= first["compiled"][0][1] > 0  # compiling is part of the run's set-up
     assert len(list(cache.glob("*.so"))) == 1
     second = report(probe(cache, lr=0.5))  # another rate: the same program
-    assert second["backend"] == "fused_jit" and second["compiled"] == [] and not second["numba"]
+    assert second["jit"] and second["compiled"] == [] and not second["numba"]
     assert second["setup_s"] < 0.2
 
 

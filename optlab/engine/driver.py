@@ -115,7 +115,8 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
         state = State(x=x, f=math.nan, g=None)
     setup_s = (clock.t0 if clock is not None else time.perf_counter()) - setup
     return Outcome(status, text, state, k, problem.nfev, problem.ngev, problem.nhev,
-                   clock.now() if clock is not None else 0.0, setup_s, loop.backend if loop is not None else "generic")
+                   clock.now() if clock is not None else 0.0, setup_s, "fused" if loop is not None else "generic",
+                   loop is not None and loop.jit)
 
 
 def _step(x: np.ndarray, previous: np.ndarray | None, xtol: float) -> tuple[float, float]:

@@ -144,7 +144,7 @@ class Stretch:
 class FusedRun:
     """Advances one run of ``program`` with its fused loop and recovers every step's log row."""
 
-    backend = "fused"
+    jit = False  # (optlab.engine.jit.JitRun: machine code)
 
     def __init__(self, program: StepProgram, params: tuple[float, ...], n_log: int, gtol: float, xtol: float,
                  timed: bool) -> None:

@@ -226,7 +226,7 @@ class JitRun:
     """Advances one run of ``program`` by its machine-code loop (the interface of
     :class:`~optlab.engine.fused.FusedRun`): every step's row is written by the loop itself."""
 
-    backend = "fused_jit"
+    jit = True
 
     def __init__(self, program: StepProgram, params: tuple[float, ...], n_log: int, gtol: float, xtol: float,
                  timed: bool) -> None:

@@ -91,7 +91,6 @@ class JitMany:
     option's value per run), advanced by machine code; see the module docstring. ``limit`` is
     f's target (:meth:`Stop.limit`)."""
 
-    backend = "batched_jit"
 
     def __init__(self, program: StepProgram, stop: Stop, limit: float, rates: np.ndarray, n_log: int, sinks: list,
                  log_rows: int) -> None:
@@ -147,7 +146,7 @@ class JitMany:
         x, g, leaves = self.program.split(self.carry[:width, col])
         state = StepState(x, f, g, step, False, k, leaves)
         self.outcomes[col] = Outcome(status, text, state, k, k + 1, k + 1, 0, float(self.own[col]), self.setup_s,
-                                     self.backend)
+                                     "batched", jit=True)
         self.sinks[col](chunk.table(slot, rows))
 
 
