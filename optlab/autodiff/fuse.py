@@ -32,6 +32,7 @@ from .core import Function, Variable
 from .record import NotCompilable
 
 MAX_BODY = 400  # statements per loop body; beyond, a value used at many positions is stored instead
+MAX_NODES = 5000  # recorded operations; a larger recording stays array code (writing it would take long)
 
 
 class _Store(Exception):
@@ -276,7 +277,7 @@ def fused_writer(plan: Plan, args: list[str]) -> FusedWriter | None:
     """``plan``'s array code written with its vector chains fused (inputs named ``args``), or
     None where no chain of two or more operations would make a loop (array code is as good)."""
     chains = [fn for fn in plan.nodes if fusable(fn) and type(fn) not in (shapes.GetItem, shapes.Reshape)]
-    if len(chains) < 2:
+    if len(chains) < 2 or len(plan.nodes) > MAX_NODES:
         return None
     stored: frozenset[int] = frozenset()
     while True:
@@ -286,6 +287,8 @@ def fused_writer(plan: Plan, args: list[str]) -> FusedWriter | None:
             return writer
         except _Store as store:  # a loop grew too long, or reads a scatter at every other position
             stored = stored | {id(store.var)}
+        except RecursionError:  # a chain too deep to write element by element: array code it stays
+            return None
 
 
 def machine_code(writer: FusedWriter) -> dict[str, Callable]:
