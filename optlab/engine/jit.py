@@ -160,15 +160,15 @@ def environment(src: Source) -> dict[str, Any]:
 #: The rules the loop of one run applies at every step (the budgets end its stretch; the driver
 #: applies every rule again where the loop stops).
 RUN_RULES = ("diverged", "gtol", "target", "xtol")
-LOOP_ARGS = "iiiiiiiiiffff"
+LOOP_ARGS = "iiiiiiiiifffff"
 
 
 def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
     """(name, source, bindings, argument kinds) of the loop advancing one run.
 
     ``loop(carry, params, rows_at, stats, k, k_end, rows, logging, clocked, gtol, xtol, limit,
-    deadline)``: addresses of the carry (updated in place), the parameters, the columns (f,
-    ||grad f||, step size, clock, then x: ``4 + n`` rows of ``rows`` floats) and the stats
+    deadline, t0)``: addresses of the carry (updated in place), the parameters, the columns (f,
+    ||grad f||, step size, seconds since ``t0``, then x: ``4 + n`` rows of ``rows`` floats) and the stats
     (f and step size in, then out with the iteration reached, the rule's code and the x
     before the last step); returns the number of steps taken.
     """
@@ -191,7 +191,7 @@ def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
             *(f"    {line}" for line in rule_lines(atoms, carry[:n], RUN_RULES)),
             f"    f_last, size_last, k, i = {atoms.f}, {atoms.step_size}, k + 1, i + 1",
             f"    if clocked and (code != 0 or i % {CLOCK_EVERY} == 0 or k == k_end):",
-            "        t = now()", "        for q in range(timed, r + 1):", "            out[3 * rows + q] = t",
+            "        t = now()", "        for q in range(timed, r + 1):", "            out[3 * rows + q] = t - t0",
             "        timed = r + 1",
             "        if code == 0 and t > deadline:", f"            code = {NAMES.index('max_seconds') + 1}",
             "    if code != 0:",
@@ -202,7 +202,8 @@ def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
             "stats[0], stats[1], stats[2], stats[3] = f_last, size_last, k, code",
             "return i",
         ]
-        args = "carry_at, params_at, rows_at, stats_at, k, k_end, rows, logging, clocked, gtol, xtol, limit, deadline"
+        args = ("carry_at, params_at, rows_at, stats_at, k, k_end, rows, logging, clocked, gtol, xtol, limit, "
+                "deadline, t0")
         source = f"def loop({args}):\n" + "".join(f"    {line}\n" for line in body)
         return "loop", source, environment(src), LOOP_ARGS
     return program.lowered(("native loop source",), write)
@@ -246,11 +247,10 @@ class JitRun:
         with interrupt_deferred() as caught:  # the steps taken all count: Ctrl-C waits for the call to return
             count = self.loop(state.ctypes.data, self.params.ctypes.data, out.ctypes.data, stats.ctypes.data, k,
                               k_end, rows, int(logging), int(logging or self.timed), self.gtol, self.xtol, limit,
-                              deadline)
+                              deadline, t0)
         code = int(stats[3])
         columns = None
         if logging and count:
-            out[3, :count] -= t0
             columns = ({"f": out[0, :count], "grad_norm": out[1, :count], "step_size": out[2, :count],
                         "time_s": out[3, :count]}, out[4:4 + self.n_log, :count])
         previous = tuple(stats[4:4 + n].tolist()) if code else None
