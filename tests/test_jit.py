@@ -280,3 +280,25 @@ def test_the_cache_key_follows_the_source_and_what_it_binds():
         assert key != native.digest(source, {**env, constants[0]: env[constants[0]] + 1.0}, args)
     with pytest.raises(native.NotCompilable, match="no machine-code form"):
         native.digest(source + "\nx = _odd\n", {**env, "_odd": object()}, args)
+
+
+def test_a_loop_numba_cannot_compile_leaves_the_run_to_the_python_loop(monkeypatch):
+    def refuse(*args):
+        raise native.NotCompilable("numba cannot compile the generated loop: (a stand-in)")
+
+    monkeypatch.setattr(jit, "compiled_loop", refuse)
+    monkeypatch.setenv("OPTLAB_JIT", "on")
+    obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["adam"](lr=1e-3)
+    out, its = conftest.logged(obj, solver, max_iter=300)
+    assert out.backend == "fused" and not out.jit
+    together = conftest.batched(obj, solver, starts_of(obj), Stop(max_iter=300))
+    assert {(o.backend, o.jit) for o, _ in together} == {("batched", False)}
+    assert_same_runs((out, its), logged(obj, solver, lowering="generic", max_iter=300))
+
+
+@pytest.mark.parametrize("run", [["solver=gd"], ["solver=lbfgs", "objective.dim=40"]], ids=["planned", "array code"])
+def test_a_bad_setting_on_the_command_line_exits_2_in_one_line(tmp_path, run):
+    done = conftest.run_cli(*run, "stop.max_iter=5", f"hydra.run.dir={tmp_path}", env={"OPTLAB_JIT": "fast"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == ("optlab: error: OPTLAB_JIT='fast' is not a lowering setting; "
+                                                    "allowed: auto, on, off")

@@ -55,10 +55,9 @@ def drive_batch(solvers: list[Solver], points: np.ndarray, stop: Stop, limit: fl
     carry = np.concatenate([x, g, leaves.reshape(len(points), -1).T])
     rates = np.array([[float(getattr(s, name)) for s in solvers] for name in program.traced])
     log_rows = max(1, min(log.chunk_rows, log.memory_bytes // (8 * len(points) * (n_log + 3))))
-    lowering: Any = _Many
-    if plan.jit:  # machine code (optlab.engine.jit_many), the same bits
-        from .jit_many import JitMany as lowering
-    batch = lowering(program, stop, limit, rates, n_log, sinks, log_rows)
+    from .jit import lowering  # (machine code where the plan says jit: the same bits)
+
+    batch = lowering(_Many, plan.jit, program, stop, limit, rates, n_log, sinks, log_rows)
     return batch.run(carry, f, (time.perf_counter() - setup) / len(points))
 
 

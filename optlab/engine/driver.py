@@ -139,10 +139,9 @@ def fused_run(plan: Plan, solver: Solver, stop: Stop, n_log: int) -> FusedRun:
     """The fused loop of one run of ``solver`` under a fused plan, logging ``n_log`` coordinates."""
     program = plan.program_of(solver)
     params = tuple(float(getattr(solver, name)) for name in program.traced)
-    lowering: Any = FusedRun
-    if plan.jit:  # machine code (optlab.engine.jit), the same bits
-        from .jit import JitRun as lowering
-    return lowering(program, params, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
+    from .jit import lowering  # (machine code where the plan says jit: the same bits)
+
+    return lowering(FusedRun, plan.jit, program, params, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
 
 
 def _advance(loop: FusedRun, problem: Problem, state: StepState, k_end: int, limit: float, clock: Clock,

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..autodiff import native
 from ..autodiff.codegen import Source
+from ..autodiff.record import NotCompilable
 from ..autodiff.scalar_code import ScalarWriter
 from ..errors import ConfigError
 from ..interrupts import interrupt_deferred
@@ -80,6 +81,21 @@ def worthwhile(program: StepProgram, steps: int, runs: int = 1) -> bool:
         return True
     saved = SAVED_PER_OPERATION["batch" if runs > 1 else "single"] * _written(program).operations
     return steps * runs * saved > COMPILE_SECONDS
+
+
+def lowering(python: Callable, jit: bool, *args: Any) -> Any:
+    """``python(*args)`` (a :class:`~optlab.engine.fused.FusedRun`, or a batch's ``_Many``), or
+    its machine-code twin (:class:`JitRun`, :class:`~optlab.engine.jit_many.JitMany`) where
+    ``jit`` asks for it and numba compiles the loop (else the Python one runs, the same bits)."""
+    if jit:
+        from .fused import FusedRun
+        from .jit_many import JitMany
+
+        try:
+            return (JitRun if python is FusedRun else JitMany)(*args)
+        except NotCompilable:
+            pass
+    return python(*args)
 
 
 def is_cached(program: StepProgram, batch: bool = False) -> bool:

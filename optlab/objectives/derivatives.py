@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import autodiff as ad
 from ..autodiff import compile as ad_compile
+from ..errors import ConfigError
 
 NAMES = ("value", "value_and_grad", "grad", "hessian", "hvp")
 DERIVED = "derived_by_optlab"  # marks Objective's own methods: a subclass's override is analytic
@@ -126,6 +127,8 @@ class Derivatives:
         except ad_compile.NotCompilable as exc:
             self.eager_reason = str(exc)
             return None
+        except ConfigError:  # a bad setting (OPTLAB_JIT) is the user's to fix, not a reason to go eager
+            raise
         except Exception:  # noqa: BLE001 - f fails here: the eager call raises it again, as a run's error
             return None
         if key is not None and _CHECKED.get(self._identity, True):
