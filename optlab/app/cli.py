@@ -11,23 +11,14 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..interrupts import requested, session
+from .config import config_dir
 from .job import EXIT_INTERRUPTED, EXIT_USAGE, task
 
 SWEEPER = "hydra_plugins.optlab_sweeper.optlab_sweeper.OptlabSweeper"
-
-
-def config_dir() -> str:
-    """The packaged configs (``optlab/conf``) or, in a source checkout, the top-level ``conf/``."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "conf", package.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"optlab's configs are missing: neither {package / 'conf'} nor {package.parent / 'conf'}")
 
 
 def register_resolvers() -> None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from .plugins import instantiate
 
 STARTS_OPTIONS = ("n", "seed", "points", "box")
 #: The keys of a job's config and, for the groups that hold options, the options each may have.
-TOP_KEYS = ("objective", "solver", "starts", "x0", "stop", "log", "report", "overwrite")
+TOP_KEYS = ("objective", "solver", "starts", "x0", "stop", "log", "report", "overwrite", "options_for")
 STOP_KEYS = tuple(f.name for f in dataclasses.fields(Stop))
 LOG_KEYS = tuple(f.name for f in dataclasses.fields(LogOptions) if f.name != "memory_bytes")
 REPORT_KEYS = ("auto", "tol")
@@ -90,9 +91,10 @@ def _build(group: str, options: Any, cwd: str | None) -> Any:
                           f"({reason}); allowed: options it can be built with (see its docstring)") from exc
 
 
-def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
+def read_config(cfg: DictConfig, cwd: str | None = None, choices: dict[str, Any] | None = None) -> JobConfig:
     """The job of a composed config (raises :class:`ConfigError`). ``cwd`` is the directory optlab
-    was started from, against which relative data paths are taken."""
+    was started from, against which relative data paths are taken; ``choices`` the names of the
+    objective and solver chosen (``objective=NAME``), to which ``options_for.NAME.KEY=VALUE`` applies."""
     for key in cfg:
         if key not in TOP_KEYS:
             raise ConfigError(f"{key} is not an option; allowed: {', '.join(TOP_KEYS)}")
@@ -107,8 +109,9 @@ def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
         check_number("report.tol", report.get("tol", 1e-6), low=0, strict=False)
         if not isinstance(report.get("auto", True), bool):
             raise ConfigError(f"report.auto={describe(report['auto'])} is not true or false; allowed: true, false")
-    objective = _build("objective", _plain(cfg.get("objective")), cwd)
-    solver = _build("solver", _plain(cfg.get("solver")), cwd)
+    extra = options_for(_plain(cfg.get("options_for")), choices or {})
+    objective = _build("objective", _with(_plain(cfg.get("objective")), extra["objective"]), cwd)
+    solver = _build("solver", _with(_plain(cfg.get("solver")), extra["solver"]), cwd)
     x0 = _plain(cfg.get("x0"))  # (checked against the objective when the run starts)
     starts = _plain(cfg.get("starts"))
     if starts is not None:
@@ -124,6 +127,46 @@ def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
     if not isinstance(overwrite, bool):
         raise ConfigError(f"overwrite={describe(overwrite)} is not true or false; allowed: true, false")
     return JobConfig(objective, solver, stop, x0, starts, LogOptions(**log), overwrite)
+
+
+def options_for(given: Any, choices: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The options ``options_for.NAME`` gives the objective or solver chosen as NAME in this job
+    (a sweep over objectives or solvers with options of their own: ``objective=rosenbrock,quadratic
+    +options_for.quadratic.cond=100``); a NAME that is no objective or solver is a mistake."""
+    found: dict[str, dict[str, Any]] = {"objective": {}, "solver": {}}
+    if not given:
+        return found
+    if not isinstance(given, dict) or not all(isinstance(v, dict) for v in given.values()):
+        raise ConfigError(f"options_for={describe(given)} is not a table of tables; allowed: "
+                          "+options_for.NAME.KEY=VALUE with NAME an objective or solver")
+    names = {group: set(config_names(group)) for group in found}
+    for name, options in given.items():
+        groups = [g for g in found if name in names[g]]
+        if not groups:
+            allowed = ", ".join(sorted(names["objective"] | names["solver"]))
+            raise ConfigError(f"options_for.{name} names no objective or solver; allowed: {allowed}")
+        for group in groups:
+            if choices.get(group) == name:
+                found[group] = options
+    return found
+
+
+def config_dir() -> str:
+    """The packaged configs (``optlab/conf``) or, in a source checkout, the top-level ``conf/``."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "conf", package.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return str(candidate)
+    raise RuntimeError(f"optlab's configs are missing: neither {package / 'conf'} nor {package.parent / 'conf'}")
+
+
+def config_names(group: str) -> list[str]:
+    """The names of a config group's options (``conf/objective/*.yaml``)."""
+    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+
+
+def _with(options: Any, extra: dict[str, Any]) -> Any:
+    return {**options, **extra} if isinstance(options, dict) and extra else options
 
 
 def settings_key(cfg: DictConfig) -> str:

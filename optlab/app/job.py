@@ -25,7 +25,7 @@ from ..rundir.lock import LockHeld, locked
 from ..rundir.store import RunDirs, RunExists, read_finished, write_invalid
 from .config import JobConfig, read_config, settings_key
 from .scoring import score
-from .sweep import job_dir, read_sweep_id
+from .sweep import job_dir, read_sweep_id, swept
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -71,7 +71,7 @@ def task(cfg: Any, show_traceback: bool) -> float | None:
                     if done is not None:
                         say(f"{prefix}already complete ({done['status']}), skipped: {where}")
                         return score([done])
-                job = read_config(cfg, cwd=hc.runtime.cwd)
+                job = read_config(cfg, cwd=hc.runtime.cwd, choices=dict(hc.runtime.choices))
                 records, not_run = run_job(job, where, extra, key if sweeping else None, progress=not sweeping)
         except RunExists as exc:  # never replaced, and nothing written over it
             return failed(exc, f"error: {exc}", EXIT_USAGE, None)
@@ -91,7 +91,8 @@ def task(cfg: Any, show_traceback: bool) -> float | None:
             if not sweeping and show_traceback:
                 raise
             return failed(RuntimeError(text), f"error: {text}", 1, "error")
-    settings = f" ({' '.join(hc.overrides.task)})" if sweeping and hc.overrides.task else ""
+    varied = swept(list(hc.overrides.task), out_dir.parent, hc.sweeper.get("params")) if sweeping else []
+    settings = f" ({' '.join(varied)})" if varied else ""
     summary(job, records, not_run, where, prefix, settings, say)
     if not_run or any(r["status"] == "interrupted" for r in records):
         sys.exit(EXIT_INTERRUPTED)  # Ctrl-C stops a sweep too; a re-run resumes it

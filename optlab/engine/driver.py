@@ -103,6 +103,12 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
         except SolverFailure as exc:
             status, text = "failed", f"{exc} (at iteration {k})"
         except EndRun as exc:
+            at = getattr(exc, "x", None)
+            if at is not None and state is not None:  # the evaluation that ended the run is its last row
+                k += 1
+                state = State(x=np.asarray(at, dtype=float).reshape(state.x.shape), f=float(exc.f), g=None)
+                rows.append(state.x, iter=k, f=state.f, grad_norm=math.nan, step_size=math.nan, nfev=problem.nfev,
+                            ngev=problem.ngev, nhev=problem.nhev, time_s=clock.now())
             status, text = (exc.status, f"{exc} (at iteration {k})") if exc.status in FINISHED else (
                 "error", f"EndRun with status {exc.status!r}; allowed: one of {', '.join(FINISHED)}: {exc}")
         except ConfigError:

@@ -19,15 +19,13 @@ import pyarrow as pa
 from ..errors import ConfigError, describe
 from ..interrupts import interrupt_deferred
 from ..objectives.base import Objective
-from ..solvers.base import Solver
+from ..solvers.base import LEARNING_RATE, Solver
 from .batch import drive_batch
 from .driver import drive
 from .log import IterateLog, LogOptions, MemorySink
 from .outcome import Outcome, not_started
 from .plan import Plan, make_plan
 from .stopping import Stop
-
-RATE = "lr"  # the option a set of runs may vary per run (``lrs``)
 
 
 class Sink(Protocol):
@@ -133,17 +131,17 @@ def per_run(solver: Solver, lrs: Any, count: int) -> list[Solver]:
     (each checked as ``solver.lr`` is)."""
     if lrs is None:
         return [solver] * count
-    if not hasattr(solver, RATE):
+    if not hasattr(solver, LEARNING_RATE):
         raise ConfigError(f"lrs={lrs!r} given for solver {solver.name}, which has no learning rate; "
                           "allowed: lrs only with a solver that has lr")
     try:
         values = np.broadcast_to(np.asarray(lrs, dtype=float), (count,)).tolist()
     except (TypeError, ValueError):
         raise ConfigError(f"lrs={lrs!r} is not one learning rate or one per start; allowed: {count} numbers") from None
-    made: dict[float, Solver] = {float(getattr(solver, RATE)): solver}
+    made: dict[float, Solver] = {float(getattr(solver, LEARNING_RATE)): solver}
     for lr in values:
         if lr not in made:
-            made[lr] = type(solver)(**{**solver.params(), RATE: lr})
+            made[lr] = type(solver)(**{**solver.params(), LEARNING_RATE: lr})
     return [made[lr] for lr in values]
 
 
@@ -191,4 +189,4 @@ def _abandon(sink: Sink) -> None:
         abandon()
 
 
-__all__ = ["RATE", "InMemory", "RunSpec", "Sink", "Sinks", "check_starts", "per_run", "run_set"]
+__all__ = ["InMemory", "RunSpec", "Sink", "Sinks", "check_starts", "per_run", "run_set"]

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
 import platform
 import uuid
 from collections.abc import Callable, Sequence
@@ -64,6 +65,8 @@ def describe_run(objective: Objective, solver: Solver, x0: np.ndarray, stop: Sto
         "optlab_version": _version(),
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
+        "host": platform.node(),
+        "pid": os.getpid(),
         **(extra or {}),
     }
 

@@ -11,6 +11,9 @@ from ..objectives.base import Objective
 from ..options import constructor_options
 from .problem import Problem
 
+#: The option of a first-order method that a sweep or a set of runs varies most: its step size.
+LEARNING_RATE = "lr"
+
 
 @dataclasses.dataclass
 class State:
