@@ -286,7 +286,10 @@ def test_a_loop_numba_cannot_compile_leaves_the_run_to_the_python_loop(monkeypat
     def refuse(*args):
         raise native.NotCompilable("numba cannot compile the generated loop: (a stand-in)")
 
+    from optlab.engine import jit_many
+
     monkeypatch.setattr(jit, "compiled_loop", refuse)
+    monkeypatch.setattr(jit_many, "compiled_loop", refuse)
     monkeypatch.setenv("OPTLAB_JIT", "on")
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["adam"](lr=1e-3)
     out, its = conftest.logged(obj, solver, max_iter=300)
