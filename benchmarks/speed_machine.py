@@ -4,10 +4,11 @@ loop or scipy in the same process (targets 7 to 10 of benchmarks/speed.py).
 7. One run per method (gd, momentum, nesterov, adagrad, rmsprop, adam) on 2-D Rosenbrock from
    (0, 2), up to 200,000 steps, every iterate logged in memory, set-up included, on the
    machine-code lowering, per logged step against an @njit loop of the same method that stores
-   x, f and ||grad f|| at every step; the iterates are checked to be those of the Python lowering.
+   x, f and ||grad f|| at every step into new arrays (a run's log is new memory too, and its
+   page faults are part of both); the iterates are checked to be those of the Python lowering.
 8. 1,000 starts x 10,000 steps of gd (three rates) and adam, every iterate kept, one batch on
    machine code, against an @njit loop over the runs writing the same rows (f, ||grad f||, the
-   step size and x per step).
+   step size and x per step) into new arrays.
 9. Extended Rosenbrock's gradient and Hessian-vector product at n = 1e6: fused machine code
    against a one-pass @njit loop (scipy's formulas), and array code (OPTLAB_JIT=off) against
    scipy's rosen_der and rosen_hess_prod.
@@ -215,15 +216,18 @@ def target_8(quick: bool) -> list[Row]:
                 return run_set(Rosenbrock(), solver, starts, stop, lrs=lrs)  # every iterate kept in memory
 
         done = ours()
-        assert all(o.iterations == steps and o.backend == "batched" and o.jit for o in done)
-        hand(starts, lrs, steps, np.empty((5, count, steps)))
+        assert all(o.backend == "batched" and o.jit for o in done)
+        taken = sum(o.iterations for o in done)  # (a few runs stall before the last step)
         del done
+        hand(starts, lrs, steps, np.empty((5, count, steps)))
+
         def by_hand(hand=hand, lrs=lrs):
-            return hand(starts, lrs, steps, np.empty((5, count, steps)))
+            return hand(starts, lrs, steps, np.empty((5, count, steps)))  # (a new result, as a batch makes)
 
         t_opt, t_hand = best_of(2 if quick else 3, ours, by_hand, clock=CPU)
         rows.append(Row(f"8. batched {name}, {count:,} starts x {steps:,} steps (machine code)", seconds(t_opt),
-                        seconds(t_hand) + " (@njit)", t_opt / t_hand, 1.2, note="every iterate kept"))
+                        seconds(t_hand) + " (@njit)", t_opt / t_hand, 1.2,
+                        note=f"every iterate kept; {taken / (count * steps):.1%} of the steps taken"))
     return rows
 
 
