@@ -19,16 +19,11 @@ machine code stays in the process (numba's own, compiled in every process).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import hashlib
-import inspect
 import math
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -45,7 +40,7 @@ MODES = ("auto", "on", "off")
 COMPILE_SECONDS = 3.0
 BUILD = "optlab-native-1"  # part of every digest: changing the wrapper or the helpers renews the cache
 ENTRY = "optlab_entry"  # the C symbol of every library
-_TYPES = {"i": ("int64", "i64", ctypes.c_int64), "f": ("float64", "double", ctypes.c_double)}
+_TYPES = {"i": ("int64", "i64", "c_int64"), "f": ("float64", "double", "c_double")}  # numba, LLVM, ctypes
 _LOADED: dict[str, Callable] = {}  # digest -> function, in this process
 #: What this process compiled: (function name, seconds), in order (a cached library is not listed).
 COMPILED: list[tuple[str, float]] = []
@@ -97,6 +92,8 @@ def cache_dir() -> Path:
 
 def linker() -> str | None:
     """The C compiler driver that links object code into a shared library, if any."""
+    import shutil
+
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
 
 
@@ -110,9 +107,10 @@ def _binding(name: str, value: Any) -> str:
         return f"{name}=math.{value.__name__}"
     if value is pointer or value is now or value is int_pointer:
         return f"{name}=native.{value.__name__}"
-    if isinstance(value, types.FunctionType):  # a plain function (a stopping rule): by its source and its callees'
+    if isinstance(value, types.FunctionType):  # a plain function (a stopping rule): by its code and its callees'
         return f"{name}=python:{value.__module__}.{value.__qualname__}:" + "".join(
-            hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16] for fn in _callees(value))
+            hashlib.sha256(repr((fn.__code__.co_code, fn.__code__.co_consts, fn.__code__.co_names)).encode())
+            .hexdigest()[:16] for fn in _callees(value))
     raise NotCompilable(f"generated code binds {name} = {value!r}, which has no machine-code form")
 
 
@@ -214,14 +212,19 @@ def _locked(folder: Path, key: str) -> Iterator[None]:
 
 
 def _open(library: Path, args: str) -> Callable:
+    import ctypes
+
     fn = ctypes.CDLL(str(library))[ENTRY]
-    fn.argtypes = [_TYPES[a][2] for a in args]
+    fn.argtypes = [getattr(ctypes, _TYPES[a][2]) for a in args]
     fn.restype = ctypes.c_int64
     return fn
 
 
 def _build(name: str, source: str, env: dict[str, Any], args: str, library: Path) -> Callable:
     """Compile with numba; link into ``library`` where a C compiler is found, else keep numba's own."""
+    import ctypes
+    import subprocess
+
     compiled = _compile(name, source, env, args)
     cc = linker()
     if cc is not None:
@@ -231,7 +234,7 @@ def _build(name: str, source: str, env: dict[str, Any], args: str, library: Path
         except (OSError, subprocess.CalledProcessError):
             pass  # an unwritable cache or a failing linker: the code still runs from this process
     address = compiled.library.get_pointer_to_function(_cfunc_name(compiled))
-    fn = ctypes.CFUNCTYPE(ctypes.c_int64, *(_TYPES[a][2] for a in args))(address)
+    fn = ctypes.CFUNCTYPE(ctypes.c_int64, *(getattr(ctypes, _TYPES[a][2]) for a in args))(address)
     fn._keep = compiled  # (the machine code lives as long as numba's library)
     return fn
 
@@ -275,6 +278,9 @@ def _cfunc_name(compiled: Any) -> str:
 
 def _link(compiled: Any, args: str, library: Path, cc: str) -> None:
     """Object code of numba's function behind a plain C entry point, linked into ``library``."""
+    import subprocess
+    import tempfile
+
     import llvmlite.binding as ll
 
     native = compiled.fndesc.mangled_name

@@ -100,9 +100,9 @@ def lowering(python: Callable, jit: bool, *args: Any) -> Any:
 
 def is_cached(program: StepProgram, batch: bool = False) -> bool:
     """Whether the program's loop (one run, or a batch's) needs no compiling."""
-    from . import jit_many
-
-    which = jit_many.batch_source if batch else loop_source
+    which = loop_source
+    if batch:
+        from .jit_many import batch_source as which
     name, source, env, args = which(program)
     key = program.lowered(("digest", which.__name__), lambda: native.digest(source, env, args))
     return native.is_cached(source, env, args, key)
