@@ -305,3 +305,14 @@ def test_a_bad_setting_on_the_command_line_exits_2_in_one_line(tmp_path, run):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == ("optlab: error: OPTLAB_JIT='fast' is not a lowering setting; "
                                                     "allowed: auto, on, off")
+
+
+@pytest.mark.slow
+def test_a_library_that_cannot_be_opened_is_built_again(cache):
+    program = program_of("nesterov")
+    name, source, env, args = jit.loop_source(program)
+    cache.mkdir(parents=True)
+    broken = cache / f"{native.digest(source, env, args)}.so"
+    broken.write_bytes(b"\x7fELF cut short")
+    fn, seconds = native.load(name, source, env, args)
+    assert seconds > 0 and broken.stat().st_size > 1000 and native.COMPILED[-1][0] == "loop"

@@ -173,15 +173,14 @@ def load(name: str, source: str, env: dict[str, Any], args: str) -> tuple[Callab
         return _LOADED[key], 0.0
     folder = cache_dir()
     library = folder / f"{key}.so"
-    if library.exists():
-        fn = _open(library, args)
+    fn = _opened(library, args)
+    if fn is not None:
         _LOADED[key] = fn
         return fn, 0.0
     start, built = time.perf_counter(), False
     with _locked(folder, key):
-        if library.exists():  # another process built it while this one waited
-            fn = _open(library, args)
-        else:
+        fn = _opened(library, args)  # (another process may have built it while this one waited)
+        if fn is None:
             fn, built = _build(name, source, env, args, library), True
     _LOADED[key] = fn
     seconds = time.perf_counter() - start if built else 0.0
@@ -209,6 +208,18 @@ def _locked(folder: Path, key: str) -> Iterator[None]:
         yield
     finally:
         handle.close()  # (closing releases the lock)
+
+
+def _opened(library: Path, args: str) -> Callable | None:
+    """The function of a library in the cache, or None: there is none, or it cannot be opened
+    (cut short, or made for something else), in which case it goes and is built again."""
+    if not library.exists():
+        return None
+    try:
+        return _open(library, args)
+    except OSError:
+        library.unlink(missing_ok=True)
+        return None
 
 
 def _open(library: Path, args: str) -> Callable:

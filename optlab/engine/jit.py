@@ -77,8 +77,11 @@ def worthwhile(program: StepProgram, steps: int, runs: int = 1) -> bool:
     compiling costs (:data:`COMPILE_SECONDS`): each step saves about
     :data:`SAVED_PER_OPERATION` per operation of the step program (gd on 2-D Rosenbrock: 24
     operations, so about 8 million steps of one run, 80 million of a batch)."""
-    if is_cached(program, batch=runs > 1):
-        return True
+    try:
+        if is_cached(program, batch=runs > 1):
+            return True
+    except NotCompilable:  # no loop can be written for it
+        return False
     saved = SAVED_PER_OPERATION["batch" if runs > 1 else "single"] * _written(program).operations
     return steps * runs * saved > COMPILE_SECONDS
 
@@ -93,7 +96,7 @@ def lowering(python: Callable, jit: bool, *args: Any) -> Any:
 
         try:
             return (JitRun if python is FusedRun else JitMany)(*args)
-        except NotCompilable:
+        except (NotCompilable, OSError):  # (a library that cannot be written or opened, too)
             pass
     return python(*args)
 
@@ -137,8 +140,8 @@ def _written(program: StepProgram) -> Written:
 
 #: What the generated code passes for each field of :class:`~optlab.engine.stopping.Standing`
 #: (``F``, ``GN``: f and ||grad f|| after the step); a rule's option goes by its own name.
-READS = {"f": "F", "gn": "GN", "x_bad": "x_bad", "step": "step", "previous_norm": "previous_norm", "k": "k",
-         "nfev": "k + 1"}
+READS = {"f": "F", "gn": "GN", "g_bad": "g_bad", "x_bad": "x_bad", "step": "step", "previous_norm": "previous_norm",
+         "k": "k", "nfev": "k + 1"}
 
 
 def rule_lines(atoms: StepAtoms, x_old: Sequence[str] | None, names: Sequence[str]) -> list[str]:
@@ -148,7 +151,7 @@ def rule_lines(atoms: StepAtoms, x_old: Sequence[str] | None, names: Sequence[st
     drivers compute them (norms summed first to last). ``x_old``: the x before the step (None:
     no step to judge)."""
     f, gn, x = atoms.f, atoms.gn, atoms.x
-    lines = [f"F, GN = {f}, {gn}", f"x_bad = {' or '.join(f'_not_finite({a})' for a in x)}"]
+    lines = [f"F, GN = {f}, {gn}", "g_bad = _not_finite(GN)", f"x_bad = {' or '.join(f'_not_finite({a})' for a in x)}"]
     if x_old is not None:
         step = " + ".join(f"({y} - {p}) * ({y} - {p})" for y, p in zip(x, x_old))
         size = " + ".join(f"{p} * {p}" for p in x_old)
@@ -159,6 +162,9 @@ def rule_lines(atoms: StepAtoms, x_old: Sequence[str] | None, names: Sequence[st
         rule = RULES[name]
         if "step" in rule.reads and x_old is None:
             continue
+        unknown = [field for field in rule.reads if field not in READS]
+        if unknown:  # (a rule reading what the loop does not compute: the Python lowering judges it)
+            raise NotCompilable(f"the stopping rule {name} reads {', '.join(unknown)}, which machine code lacks")
         args = [READS[field] for field in rule.reads] + ([rule.option] if rule.option else [])
         lines += [f"{branch} _rule_{name}({', '.join(args)}):", f"    code = {NAMES.index(name) + 1}"]
         branch = "elif"

@@ -1,9 +1,9 @@
 """Machine code for a batch: many starts and rates of one step program, every iterate kept.
 
 :class:`JitMany` takes the role of the batch's ``_Many`` (:mod:`optlab.engine.batch`): the
-same constructor and ``run(carry, f, setup_s) -> list[Outcome]``, the same rows to the same
-sinks (Arrow tables of at most ``log_rows`` rows per run), the same outcomes and, bit for
-bit, the same iterates. Its loop (:func:`batch_source`) takes the runs one after another
+same constructor, ``start(carry, f, setup_s)`` (the start rows) and ``run(k, interrupted) ->
+list[Outcome]``, the same rows to the same sinks (Arrow tables of at most ``log_rows`` rows per
+run), the same outcomes and, bit for bit, the same iterates. Its loop (:func:`batch_source`) takes the runs one after another
 for a stretch of steps each, every step written straight into the log's columns and judged
 by the stopping rules at once; the runs still going after a stretch all stand at the same
 iteration, so the log's iteration columns are shared as in ``_Many``.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..interrupts import interrupt_deferred
+from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import StepState
 from .driver import interrupted_message
 from .jit import CLOCK_EVERY, StepAtoms, _written, compiled_loop, environment, rule_lines
@@ -99,34 +99,49 @@ class JitMany:
         self.params = np.ascontiguousarray(rates, dtype=float) if len(program.traced) else np.zeros((1, 1))
         self.loop, self.compile_s = compiled_loop(program, batch_source)
 
-    def run(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> list[Outcome]:
+    def start(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> int:
+        """The runs' first rows (where they start), judged and logged; the iteration reached (0)."""
         count = len(self.sinks)
         self.carry = np.ascontiguousarray(carry, dtype=float)
         self.f0 = np.ascontiguousarray(f, dtype=float)
         self.own = np.zeros(count)
         self.outcomes: list[Outcome | None] = [None] * count
         self.setup_s, self.clock = setup_s, Clock(self.stop.max_seconds)
-        going, k, first = np.arange(count, dtype=np.int64), 0, 1
+        self.going = np.arange(count, dtype=np.int64)
+        self._new_chunk(0)
+        self._advance(0, 0, first=1)
+        return 0
+
+    def run(self, k: int, interrupted: bool) -> list[Outcome]:
+        """Calls of the loop until every run has ended (``interrupted``: they end where they stand)."""
         with interrupt_deferred() as caught:
-            while going.size:
-                chunk = _Chunk(self.program.n, self.n_log, going.size, self.log_rows, k + 1 - first)
-                slot, filled = np.arange(going.size, dtype=np.int64), 0
-                while going.size and filled < self.log_rows:
-                    steps = min(self.log_rows - filled - first, self.stop.max_iter - k,
-                                max(1, CALL_STEPS // going.size))
-                    stats = np.zeros((going.size, 2), dtype=np.int64)
-                    self._call(going, slot, chunk.rows, stats, k, steps, first, filled)
-                    codes, written = stats[:, 0], filled + stats[:, 1]  # each run's rows in the chunk
-                    k, filled, first = k + steps, filled + steps + first, 0
-                    if caught:  # every run ends where the call left it
-                        codes = np.where(codes == 0, -1, codes)
-                    for r in np.flatnonzero(codes):
-                        self._end(int(going[r]), int(codes[r]), chunk, int(slot[r]), int(written[r]))
-                    keep = codes == 0
-                    going, slot = going[keep], slot[keep]
-                for r, col in enumerate(going):  # the chunk is full: the runs going hand it over
-                    self.sinks[int(col)](chunk.table(int(slot[r]), filled))
+            while self.going.size and not (interrupted or caught or requested()):
+                if self.filled == self.log_rows:  # the chunk is full: the runs going hand it over
+                    for r, col in enumerate(self.going):
+                        self.sinks[int(col)](self.chunk.table(int(self.slot[r]), self.filled))
+                    self._new_chunk(k + 1)
+                steps = min(self.log_rows - self.filled, self.stop.max_iter - k, max(1, CALL_STEPS // self.going.size))
+                self._advance(k, steps, first=0)
+                k += steps
+            for r, col in enumerate(self.going):  # (Ctrl-C: they end where they stand, their rows logged)
+                self._end(int(col), -1, int(self.slot[r]), self.filled)
         return [o for o in self.outcomes if o is not None]
+
+    def _new_chunk(self, k_log: int) -> None:
+        self.chunk = _Chunk(self.program.n, self.n_log, self.going.size, self.log_rows, k_log)
+        self.slot, self.filled = np.arange(self.going.size, dtype=np.int64), 0
+
+    def _advance(self, k: int, steps: int, first: int) -> None:
+        """One call of the loop: ``steps`` steps of the runs going (after their start rows, if
+        ``first``); the runs that a rule ends leave."""
+        stats = np.zeros((self.going.size, 2), dtype=np.int64)
+        self._call(self.going, self.slot, self.chunk.rows, stats, k, steps, first, self.filled)
+        codes, written = stats[:, 0], self.filled + stats[:, 1]  # each run's rows in the chunk
+        self.filled += steps + first
+        for r in np.flatnonzero(codes):
+            self._end(int(self.going[r]), int(codes[r]), int(self.slot[r]), int(written[r]))
+        keep = codes == 0
+        self.going, self.slot = self.going[keep], self.slot[keep]
 
     def _call(self, going: np.ndarray, slot: np.ndarray, rows: np.ndarray, stats: np.ndarray, k: int, steps: int,
               first: int, offset: int) -> None:
@@ -137,8 +152,9 @@ class JitMany:
                   NO_LIMIT if stop.max_fev is None else stop.max_fev, stop.max_iter, stop.gtol, stop.xtol, self.limit,
                   self.clock.deadline)
 
-    def _end(self, col: int, code: int, chunk: _Chunk, slot: int, rows: int) -> None:
+    def _end(self, col: int, code: int, slot: int, rows: int) -> None:
         """Run ``col`` ends after ``rows`` rows of the chunk by rule ``code`` (-1: Ctrl-C)."""
+        chunk = self.chunk
         width, k = self.program.width, chunk.k_log + rows - 1
         f, gn, step = (float(chunk.rows[i, slot, rows - 1]) for i in range(3))
         status, text = interrupted_message(k) if code < 0 else message(NAMES[code - 1], k, gn, self.stop, f,
