@@ -18,6 +18,8 @@ from optlab.engine.stopping import Stop
 from optlab.objectives.base import Objective
 
 REPO = Path(__file__).resolve().parents[1]
+# Machine code (optlab[jit]) only where a test asks for it: in auto, a warm cache would change the path runs take.
+os.environ.setdefault("OPTLAB_JIT", "off")
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None

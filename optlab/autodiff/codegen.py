@@ -9,6 +9,7 @@ trailing axis of length ``B``, so one call evaluates many points.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -131,6 +132,20 @@ class Source:
 
 
 # -- array code ---------------------------------------------------------------------------------
+def buffer_slots(shapes: list[tuple[int, ...]]) -> Callable[[], list[np.ndarray]]:
+    """``slots()``: the arrays of ``shapes`` kept for generated code, made on first use in each
+    thread (two threads calling one function never share them)."""
+    kept = threading.local()
+
+    def slots() -> list[np.ndarray]:
+        arrays = getattr(kept, "arrays", None)
+        if arrays is None:
+            arrays = kept.arrays = [np.empty(shape) for shape in shapes]
+        return arrays
+
+    return slots
+
+
 class _Unbatchable(NotCompilable):
     pass
 
@@ -160,9 +175,13 @@ def _basic_index(index: Any) -> bool:
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
-def scatter_add(gy: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """zeros(shape) with ``gy`` added at ``index``: the adjoint of indexing."""
-    gx = np.zeros(shape)
+def scatter_add(gy: np.ndarray, index: Any, shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
+    """zeros(shape) with ``gy`` added at ``index``: the adjoint of indexing (into ``out`` if given)."""
+    if out is None:
+        gx = np.zeros(shape)
+    else:
+        gx = out
+        gx.fill(0.0)
     if _basic_index(index):  # no repeated positions: a plain in-place add
         gx[index] += gy
     else:
@@ -182,13 +201,22 @@ def _einsum_spec(a_ndim: int, b_ndim: int, a_batched: bool, b_batched: bool) -> 
 
 class ArrayWriter:
     """One numpy statement per recorded operation; with ``batched`` every value dependent on
-    the inputs carries a trailing batch axis of length ``B``."""
+    the inputs carries a trailing batch axis of length ``B``.
 
-    def __init__(self, plan: Plan, batched: bool) -> None:
-        self.plan, self.batched = plan, batched
+    With ``buffers``, elementwise results and scatters are written into arrays kept from one
+    call to the next (``_b[k]``, :attr:`slots` gives their shapes), a slot freed by a value's
+    last use serving the next value of its shape: no fresh memory, and so no page faults, per
+    call (:func:`buffer_slots`); outputs are new arrays, which the caller keeps.
+    """
+
+    def __init__(self, plan: Plan, batched: bool, buffers: bool = False) -> None:
+        self.plan, self.batched, self.buffers = plan, batched, buffers and not batched
         self.src = Source()
         self.names: dict[int, str] = {}
         self.fresh_array: dict[int, bool] = {}  # owns its memory (not a view, constant or input)
+        self.slots: list[tuple[int, ...]] = []  # shapes of the kept arrays
+        self.slot_of: dict[str, int] = {}  # name -> the slot holding its value
+        self._free: dict[tuple[int, ...], list[int]] = {}
 
     def ref(self, var: Variable) -> str:
         var = self.plan.resolve(var)
@@ -247,12 +275,45 @@ class ArrayWriter:
                 lines.append(f"{name} = {expr[:-1]}, out={name})")
             else:
                 name = self.src.fresh()
+                slot = self._slot(fn, out.shape) if fresh and out.ndim else None
+                if slot is not None:
+                    self.slot_of[name] = slot
+                    expr = f"{expr[:-1]}, out=_b[{slot}])"
                 lines.append(f"{name} = {expr}")
             self.names[id(out)] = name
             self.fresh_array[id(out)] = fresh
+            for x in dying:
+                if x is not reuse and self.names[id(x)] in self.slot_of:
+                    self._free.setdefault(x.shape, []).append(self.slot_of[self.names[id(x)]])
             gone = {self.names[id(x)] for x in dying if x is not reuse and (self.batched or x.size >= 1024)}
             lines.extend(f"del {n}" for n in sorted(gone))
-        return [self.ref(v) for v in self.plan.outputs]
+        outputs = [self.ref(v) for v in self.plan.outputs]
+        self._release(outputs)
+        return outputs
+
+    def _release(self, outputs: list[str]) -> None:
+        """Outputs get new arrays: the statement that first gives an output's name its kept
+        array allocates instead (the caller may keep what it is given)."""
+        for name in dict.fromkeys(outputs):
+            slot = self.slot_of.pop(name, None)
+            if slot is None:
+                continue
+            tail = f", out=_b[{slot}])"
+            at = next(i for i, line in enumerate(self.src.lines) if line.startswith(f"{name} = ")
+                      and line.endswith(tail))
+            self.src.lines[at] = self.src.lines[at][: -len(tail)] + ")"
+            if not any(f"_b[{slot}]" in line for line in self.src.lines):
+                self.slots[slot] = (0,)  # (no other value uses it: nothing to keep)
+
+    def _slot(self, fn: Function, shape: tuple[int, ...]) -> int | None:
+        """A kept array for the fresh result of ``fn`` (one ufunc call or a scatter), if buffered."""
+        if not self.buffers or not (_writes_out(fn) or type(fn) is shapes.ScatterAdd):
+            return None
+        free = self._free.get(shape)
+        if free:
+            return free.pop()
+        self.slots.append(shape)
+        return len(self.slots) - 1
 
     def is_batched(self, var: Variable) -> bool:
         return self.batched and self.plan.kind[id(self.plan.resolve(var))][0] != "const"

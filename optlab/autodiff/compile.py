@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from . import functional
-from .codegen import ArrayWriter, Plan, Source, scatter_add, shape_src
+from . import functional, fuse
+from .codegen import ArrayWriter, Plan, Source, buffer_slots, scatter_add, shape_src
 from .core import Variable
 from .record import Graph, NotCompilable, agree, record
 from .scalar_code import NotScalar, ScalarWriter, guarded, input_atoms, pack
@@ -185,21 +185,19 @@ class Compiled:
 
     def _array_function(self, name: str, batched: bool) -> Callable:
         plan = self.plan(name)
-        writer = ArrayWriter(plan, batched)
         args = ["x", "v"][: len(plan.graph.inputs)]
+        if not batched:  # fused where machine code is at hand (optlab.autodiff.fuse)
+            return fuse.array_code(plan, args, lambda writer, names, loops: _host(name, plan, args, writer, names,
+                                                                                   loops))
+        writer = ArrayWriter(plan, batched)
         names = writer.write(args)
         src = writer.src
         src.env.update(_scatter_add=scatter_add)
         fresh = [writer.fresh_array.get(id(v)) for v in plan.outputs]
-        if batched:
-            body = ["B = x.shape[-1]"] + src.lines
-            results = [f"np.broadcast_to({n}, {shape_src(v.shape, True)}).copy()" if plan.kind[id(v)][0] == "const"
-                       else n if own else f"np.array({n}, dtype=float)"
-                       for n, v, own in zip(names, plan.outputs, fresh)]
-        else:
-            body = list(src.lines)
-            results = [f"float({n})" if o == "f" else n if own else f"np.array({n}, dtype=float)"
-                       for n, o, own in zip(names, plan.names, fresh)]
+        body = ["B = x.shape[-1]"] + src.lines
+        results = [f"np.broadcast_to({n}, {shape_src(v.shape, True)}).copy()" if plan.kind[id(v)][0] == "const"
+                   else n if own else f"np.array({n}, dtype=float)"
+                   for n, v, own in zip(names, plan.outputs, fresh)]
         body.append("return " + ", ".join(results))
         return src.function(name, ", ".join(args), body, f"{name} replayed from a recording (array code)")
 
@@ -287,6 +285,21 @@ class Compiled:
         body = [f"{', '.join(names)}, = {flat}.tolist()"] + guarded(writer.body([table]), "_fallback(x)") + [
             "return " + pack(table, writer.text)]
         return src.function("hessian", "x", body, "Hessian replayed from a recording (scalar code)")
+
+
+def _host(name: str, plan: Plan, args: list[str], writer: ArrayWriter, names: list[str],
+          loops: dict[str, Callable]) -> Callable:
+    """The array code function of a written ``writer`` (outputs ``names``), with its fused
+    ``loops`` bound and its kept arrays (:func:`buffer_slots`)."""
+    src = writer.src
+    src.env.update(loops, _scatter_add=scatter_add, _slots=buffer_slots(writer.slots))
+    fresh = [writer.fresh_array.get(id(v)) for v in plan.outputs]
+    body = [*(["_b = _slots()"] if writer.slots else []), *src.lines]
+    results = [f"float({n})" if o == "f" else n if own else f"np.array({n}, dtype=float)"
+               for n, o, own in zip(names, plan.names, fresh)]
+    body.append("return " + ", ".join(results))
+    kind = "fused machine code" if loops else "array code"
+    return src.function(name, ", ".join(args), body, f"{name} replayed from a recording ({kind})")
 
 
 def rows(values: list, count: int) -> np.ndarray:

@@ -49,12 +49,17 @@ class Lowering:
     bits on every CPU (IEEE arithmetic, sqrt, comparisons); where it does not (exp, pow, ...,
     whose SIMD versions differ in the last bit), batched code applies the scalar form element
     by element, so that one run and a batch of runs compute the same numbers.
+
+    Machine code (:mod:`optlab.autodiff.native`, numba) uses the scalar form with the same
+    libm binding, and ``native`` where that form has none: an expression of the operands that
+    numba compiles to the same bits.
     """
 
     ufunc: Callable
     scalar: str | None = None
     libm: Callable | None = None
     exact: bool = True
+    native: str | None = None
 
 
 class Variable:

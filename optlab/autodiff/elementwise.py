@@ -148,7 +148,7 @@ class Sign(Function):
 class Floor(Function):
     """The largest integer <= x; derivative zero."""
 
-    lowering = Lowering(np.floor, libm=_floor)
+    lowering = Lowering(np.floor, libm=_floor, native="np.floor({0})")  # (math.floor gives an int in numba)
     def forward(self, x): return np.floor(x)
     def backward(self, gy): return None
 

@@ -58,8 +58,8 @@ def libm(fn: Callable, ufunc: Callable, *args: Any) -> Any:
 class ScalarWriter:
     """Graphs unrolled on atoms; see the module docstring for ``vector``."""
 
-    def __init__(self, src: Source, prefix: str = "s", vector: bool = False) -> None:
-        self.src, self.prefix, self.vector = src, prefix, vector
+    def __init__(self, src: Source, prefix: str = "s", vector: bool = False, native: bool = False) -> None:
+        self.src, self.prefix, self.vector, self.native = src, prefix, vector, native  # native: numba's floats
         # (target, expression, names used, (function, arguments) where the expression is one ufunc call)
         self.statements: list[tuple[str, str, tuple[str, ...], tuple | None]] = []
         self.common: dict[str, str] = {}
@@ -100,6 +100,8 @@ class ScalarWriter:
             return self._emit(f"{self._bound(lowering.ufunc)}({', '.join(texts)})", atoms, lowering.ufunc)
         elif self.vector:
             expr = f"_libm({self._bound(lowering.libm)}, {self._bound(lowering.ufunc)}, {', '.join(texts)})"
+        elif self.native and lowering.native is not None:
+            expr = lowering.native.format(*texts)
         elif lowering.scalar is not None:
             expr = lowering.scalar.format(*texts)
         else:

@@ -53,7 +53,9 @@ def drive_batch(solvers: list[Solver], points: np.ndarray, stop: Stop, limit: fl
     program, solver = plan.program, solvers[0]
     rates = np.array([[float(getattr(s, name)) for s in solvers] for name in program.traced])
     log_rows = max(1, min(log.chunk_rows, log.memory_bytes // (8 * len(points) * (n_log + 3))))
-    batch = _Many(program, stop, limit, rates, n_log, sinks, log_rows)
+    from .jit import lowering  # (machine code where the plan says jit: the same bits)
+
+    batch = lowering(_Many, plan.jit, program, stop, limit, rates, n_log, sinks, log_rows)
     with interrupt_deferred() as caught:  # the starts' rows, whole
         x = points.reshape(len(points), -1).T.copy()
         f, g = plan.compiled.vectorised("value_and_grad")(x)

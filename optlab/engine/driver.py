@@ -143,7 +143,8 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
         state = State(x=x, f=math.nan, g=None)
     setup_s = (clock.t0 if clock is not None else time.perf_counter()) - setup
     return Outcome(status, text, state, k, problem.nfev, problem.ngev, problem.nhev,
-                   clock.now() if clock is not None else 0.0, setup_s, "fused" if loop is not None else "generic")
+                   clock.now() if clock is not None else 0.0, setup_s, "fused" if loop is not None else "generic",
+                   loop is not None and loop.jit)
 
 
 def _step(x: np.ndarray, previous: np.ndarray | None, xtol: float) -> tuple[float, float]:
@@ -166,7 +167,9 @@ def fused_run(plan: Plan, solver: Solver, stop: Stop, n_log: int) -> FusedRun:
     """The fused loop of one run of ``solver`` under a fused plan, logging ``n_log`` coordinates."""
     program = plan.program_of(solver)
     params = tuple(float(getattr(solver, name)) for name in program.traced)
-    return FusedRun(program, params, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
+    from .jit import lowering  # (machine code where the plan says jit: the same bits)
+
+    return lowering(FusedRun, plan.jit, program, params, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
 
 
 def _accept(loop: FusedRun, problem: Problem, state: StepState, stretch: Any, log: IterateLog

@@ -144,6 +144,8 @@ class Stretch:
 class FusedRun:
     """Advances one run of ``program`` with its fused loop and recovers every step's log row."""
 
+    jit = False  # (optlab.engine.jit.JitRun: machine code)
+
     def __init__(self, program: StepProgram, params: tuple[float, ...], n_log: int, gtol: float, xtol: float,
                  timed: bool) -> None:
         self.program, self.params, self.n_log = program, params, n_log

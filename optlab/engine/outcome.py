@@ -19,7 +19,8 @@ class Outcome:
     first evaluation on) and the one-off set-up before (compiling the objective's code).
 
     ``backend`` is the path that ran it (``batched``, ``fused`` or ``generic``: see
-    :mod:`optlab.engine.plan`); ``point`` the kind of point a converged run reached (minimum,
+    :mod:`optlab.engine.plan`), ``jit`` whether that path ran as machine code
+    (:mod:`optlab.engine.jit`, the same bits); ``point`` the kind of point a converged run reached (minimum,
     saddle, maximum, unknown) with the Hessian's smallest eigenvalue there; ``started`` is False
     for a run of a set that was interrupted before it began (nothing of it was written)."""
 
@@ -33,6 +34,7 @@ class Outcome:
     wall_time_s: float
     setup_s: float = 0.0
     backend: str = "generic"
+    jit: bool = False
     point: str | None = None
     hessian_min_eig: float | None = None
     started: bool = True

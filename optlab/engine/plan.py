@@ -43,6 +43,7 @@ class Plan:
     program: StepProgram | None = None
     compiled: Compiled | None = None
     x: Any = None
+    jit: bool = False  # the batched or fused path on machine code (optlab.engine.jit)
 
     def program_of(self, solver: StepSolver) -> StepProgram:
         """The program for one run's solver: the plan's own when it takes the solver's traced
@@ -79,14 +80,22 @@ def make_plan(objective: Objective, solvers: list[Solver], x: np.ndarray, stop: 
         why_not["fused"] = "stop.ftol keeps a window of past f, which the fused loop does not" if stop.ftol > 0 else ""
     if backend is None:
         if len(solvers) == 1 and not why_not["fused"]:  # one run: the fused loop without a batch's set-up
-            return Plan("fused", "", program, compiled, x)
+            return Plan("fused", "", program, compiled, x, _jit(program, stop, 1))
         backend = next(b for b in BACKENDS if not why_not[b])
         skipped = [why_not[b] for b in BACKENDS[: BACKENDS.index(backend)] if why_not[b]]
-        return Plan(backend, "; ".join(dict.fromkeys(skipped)), program, compiled, x)
+        return Plan(backend, "; ".join(dict.fromkeys(skipped)), program, compiled, x, _jit(program, stop, len(solvers))
+                    if backend != "generic" else False)
     if why_not[backend]:
         allowed = ", ".join(b for b in BACKENDS if not why_not[b])
         raise ConfigError(f"backend={backend!r} does not apply here ({why_not[backend]}); allowed: {allowed}")
-    return Plan(backend, "asked for", program, compiled, x)
+    return Plan(backend, "asked for", program, compiled, x, backend != "generic" and _jit(program, stop, len(solvers)))
+
+
+def _jit(program: StepProgram, stop: Stop, runs: int) -> bool:
+    """Whether the runs take machine code (:func:`optlab.engine.jit.use_jit`; not with ftol's window)."""
+    from .jit import use_jit
+
+    return stop.ftol == 0.0 and use_jit(program, stop.max_iter, runs)
 
 
 def _program(objective: Objective, solver: Solver, x: np.ndarray

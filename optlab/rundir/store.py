@@ -97,7 +97,8 @@ def finish_record(record: dict[str, Any], objective: Objective, out: Outcome) ->
     return {**record, "status": out.status, "message": out.message, "iterations": out.iterations,
             "f_final": f, "x_final": _floats(s.x), "gap": objective.gap(f) if f is not None else None,
             "point": out.point, "hessian_min_eig": out.hessian_min_eig, "nfev": out.nfev, "ngev": out.ngev,
-            "nhev": out.nhev, "wall_time_s": out.wall_time_s, "setup_s": out.setup_s, "backend": out.backend}
+            "nhev": out.nhev, "wall_time_s": out.wall_time_s, "setup_s": out.setup_s, "backend": out.backend,
+            "jit": out.jit}
 
 
 class RunExists(ConfigError):
