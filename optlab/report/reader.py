@@ -22,13 +22,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..rundir.iterates import coordinate_columns
 from ..rundir.layout import ITERATES, RECORD
 from ..rundir.reading import MAX_RECORD_BYTES, safe_file
 from ..rundir.records import check_record
 
 MAX_TEXT = 200  # names, options
 MAX_MESSAGE = 1000
-COLUMNS = ("iter", "f", "grad_norm", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1")
+COLUMNS = ("iter", "f", "grad_norm", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1", "x")  # x: docs/schema.md
 
 
 @dataclasses.dataclass
@@ -159,7 +160,8 @@ def parse_iterates(blobs: list[bytes]) -> dict[str, Any] | None:
         try:
             file = pq.ParquetFile(pa.BufferReader(blob))
             names = set(file.schema_arrow.names)
-            tables.append(file.read(columns=[c for c in COLUMNS if c in names], use_threads=False))
+            table = file.read(columns=[c for c in COLUMNS if c in names], use_threads=False)
+            tables.append(coordinate_columns(table, 2))
         except (OSError, pa.ArrowException, ValueError):
             return None
     if not tables:

@@ -25,7 +25,8 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
     (:mod:`optlab.reading`); nothing read is ever executed. ``path`` may also be a run's
     ``run.json`` or ``iterates.parquet``: its run is read.
     """
-    from .reading import find_runs, flat_row, iterate_files, read_iterates, read_record, runs_table, warn
+    from .iterates import read_iterates
+    from .reading import find_runs, flat_row, iterate_files, read_record, runs_table, warn
 
     if as_ not in LOAD_FORMATS:
         raise ValueError(f"as_={as_!r} is unknown; allowed: {', '.join(LOAD_FORMATS)}")

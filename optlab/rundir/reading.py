@@ -129,16 +129,30 @@ def iterate_files(run_dir: Path, run_id: str, names: set[str] | None = None) -> 
 
 
 def expected_type(name: str) -> Any:
-    """The Arrow type of an iterate column, or None for a column that has no place there."""
+    """The Arrow type of an iterate column (``x``: the current layout's coordinates; ``x_i``:
+    version 1's), or None for a column that has no place there."""
     import pyarrow as pa
+
+    from .chunks import X_TYPE, X
 
     if name in FIELDS:
         return pa.int64() if name in INT_FIELDS else pa.float64()
     if X_COLUMN.fullmatch(name):
         return pa.float64()
+    if name == X:
+        return X_TYPE
     if name == "run_id":
         return pa.string()
     return None
+
+
+def _same_type(have: Any, want: Any) -> bool:
+    """Types equal up to the name of a list's items and the width of offsets and strings."""
+    import pyarrow as pa
+
+    if pa.types.is_list(want):
+        return (pa.types.is_list(have) or pa.types.is_large_list(have)) and have.value_type == want.value_type
+    return have == want or (want == pa.string() and have == pa.large_string())
 
 
 def check_schema(schema: Any, run_id: str) -> str | None:
@@ -153,107 +167,12 @@ def check_schema(schema: Any, run_id: str) -> str | None:
             return f"column {field.name[:40]!r} has an Arrow extension type (refused: never deserialised)"
         want = expected_type(field.name)
         if want is None:
-            return f"column {field.name[:40]!r} is not an iterate column (iter, f, grad_norm, ..., x_0, ...)"
-        if field.type != want and not (field.name == "run_id" and field.type == pa.large_string()):
+            return f"column {field.name[:40]!r} is not an iterate column (iter, f, grad_norm, ..., x, run_id)"
+        if not _same_type(field.type, want):
             return f"column {field.name!r} is {field.type}, not {want}"
     if "iter" not in schema.names:
         return "it has no iter column"
     return None
-
-
-def column_order(names: set[str]) -> list[str]:
-    xs = sorted((n for n in names if X_COLUMN.fullmatch(n)), key=lambda n: int(n[2:]))
-    return [*(n for n in FIELDS if n in names), *xs, "run_id"]
-
-
-def _holds_only(meta: Any, column: int, run_id: str) -> bool:
-    """Whether the file's statistics show that its ``run_id`` column holds ``run_id`` alone."""
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(column).statistics
-        if stats is None or not stats.has_min_max or stats.null_count or stats.min != run_id or stats.max != run_id:
-            return False
-    return True
-
-
-def read_iterates(files: list[tuple[Path, str]], root: Path) -> Any:
-    """One Arrow table of the iterate files ``(path, run id)``, through pyarrow's dataset reader;
-    every file is checked first (:func:`check_schema`) and the run id of each row is its file's."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-    import pyarrow.fs as pafs
-
-    fmt, local = ds.ParquetFileFormat(), pafs.LocalFileSystem()
-    good: list[tuple[Any, str, int]] = []
-    names: set[str] = set()
-    proven = True  # every file's statistics show it holds its run's id alone
-    for path, run_id in files:
-        try:
-            if not safe_file(path, root):
-                raise OSError("a symlink out of the tree, or not a file")
-            fragment = fmt.make_fragment(str(path), local)
-            fragment.ensure_complete_metadata()  # (the footer, read once: the dataset reuses it)
-            meta, schema = fragment.metadata, fragment.physical_schema
-        except (OSError, pa.ArrowException, ValueError) as exc:
-            warn(f"skipping {path}: unreadable parquet ({type(exc).__name__}: {str(exc)[:120]})")
-            continue
-        problem = check_schema(schema, run_id)
-        if problem:
-            warn(f"skipping {path}: {problem}")
-            continue
-        names.update(schema.names)
-        good.append((fragment, run_id, meta.num_rows))
-        proven = proven and "run_id" in schema.names and _holds_only(meta, schema.get_field_index("run_id"), run_id)
-    names.add("run_id")
-    schema = pa.schema([(n, expected_type(n)) for n in column_order(names)])
-    if not good:
-        return schema.empty_table()
-    try:
-        table = ds.FileSystemDataset([g[0] for g in good], schema, fmt, local).to_table()
-    except (OSError, pa.ArrowException) as exc:  # a file that changed or broke since it was checked
-        warn(f"reading file by file: {str(exc)[:200]}")
-        return _one_by_one(good, schema)
-    if proven:
-        return table
-    # Files written before the run id was a column get theirs here; every other row must
-    # already hold its directory's run id (else the files are read one by one, the wrong ones skipped).
-    rows = np.repeat(np.arange(len(good), dtype=np.int32), [g[2] for g in good])
-    expected = pa.array([g[1] for g in good], pa.string()).take(pa.array(rows))
-    have = table.column("run_id")
-    if have.null_count:
-        have = pc.coalesce(have, expected)
-        table = table.set_column(table.schema.get_field_index("run_id"), "run_id", have)
-    if len(have) != len(expected) or not pc.all(pc.equal(have, expected)).as_py():
-        return _one_by_one(good, schema)
-    return table
-
-
-def _one_by_one(good: list[tuple[Any, str, int]], schema: Any) -> Any:
-    """The slow path: each file on its own, those whose run ids disagree with their record skipped."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    tables = []
-    for fragment, run_id, _ in good:
-        path = fragment.path
-        try:
-            table = pq.ParquetFile(path).read()
-        except (OSError, pa.ArrowException) as exc:
-            warn(f"skipping {path}: unreadable parquet ({str(exc)[:120]})")
-            continue
-        if "run_id" in table.column_names:
-            if not pc.all(pc.equal(table.column("run_id"), run_id)).as_py():
-                warn(f"skipping {path}: its run_id column holds other runs than {run_id!r}")
-                continue
-            table = table.drop_columns(["run_id"])
-        table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
-        tables.append(table.select([n for n in schema.names if n in table.column_names]).cast(
-            pa.schema([schema.field(n) for n in schema.names if n in table.column_names])))
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables, promote_options="permissive").select(schema.names)
 
 
 # -- the runs table, typed ------------------------------------------------------------------
@@ -282,14 +201,12 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
     import pyarrow as pa
 
     known = _known_types()
-    names: list[str] = []
-    for row in rows:
-        names += [k for k in row if k not in names]
+    names = list(dict.fromkeys(name for row in rows for name in row))
     columns = {}
     for name in names:
         values = [row.get(name) for row in rows]
         present = [v for v in values if v is not None]
-        kinds = {_kind(v) for v in present}
+        kinds = _kinds(present)
         if not present:  # a column null in every run: its type when known, else null
             columns[name] = pa.nulls(len(values), known.get(name, pa.null()))
         elif kinds <= {"int"} and known.get(name) != pa.float64():
@@ -309,6 +226,19 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
             columns[name] = pa.array([None if v is None else json.dumps(v, default=str) for v in values],
                                      pa.string())
     return pa.table(columns) if columns else pa.table({"run_id": pa.array([], pa.string())})
+
+
+def _kinds(values: list[Any]) -> set[str]:
+    """The kinds (:func:`_kind`) of a column's values; a column of one plain type at once."""
+    types = set(map(type, values))
+    if types == {str} or types == {bool}:
+        return {"str" if types == {str} else "bool"}
+    if types and types <= {int, float}:
+        ints = [v for v in values if type(v) is int]
+        floats = [v for v in values if type(v) is float]
+        if (not ints or -2**63 <= min(ints) and max(ints) < 2**63) and all(map(math.isfinite, floats)):
+            return {kind for kind, found in (("int", ints), ("float", floats)) if found}
+    return {_kind(v) for v in values}
 
 
 def _kind(v: Any) -> str:

@@ -1,0 +1,250 @@
+"""The iterate files of many runs read into one Arrow table, every file checked first.
+
+Files of the current layout (:mod:`optlab.rundir.chunks`, schema version 2: a list column ``x``)
+are read in one polars scan when polars is installed; the scan itself checks each file against
+that schema, and the run ids of its rows are checked against the files' runs afterwards. Other
+files (version 1, with ``x_0 .. x_{k-1}`` columns; anything that fails a check; every file when
+polars is not installed) go through pyarrow's dataset reader, each file's schema checked by
+:func:`optlab.rundir.reading.check_schema`, and file by file when the files disagree with their
+runs, so that a bad file is skipped with a warning and never stops the reading. Either way the
+table has the coordinates as ``x_0 .. x_{K-1}`` columns (null where a run has fewer).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..engine.log import FIELDS
+from .chunks import SCHEMA_VERSION, X
+from .reading import X_COLUMN, check_schema, expected_type, safe_file, warn
+
+
+def read_iterates(files: list[tuple[Path, str]], root: Path) -> pa.Table:
+    """One table of the iterate files ``(path, run id)``, rows in the order of ``files``; the run
+    id of each row is its file's."""
+    fast = scanner()
+    eligible = [fast is not None and current_layout(path, run_id, root) for path, run_id in files]
+    tables = []
+    for is_current, group in itertools.groupby(zip(files, eligible), key=lambda pair: pair[1]):
+        segment = [pair[0] for pair in group]
+        table = scan_current(segment) if is_current else None
+        tables.append(read_checked(segment, root) if table is None else table)
+    if not tables:
+        return pa.schema([("run_id", pa.string())]).empty_table()
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    return table.select(column_order(table.column_names))
+
+
+def column_order(names: list[str] | set[str]) -> list[str]:
+    """Iterate columns in the order :func:`optlab.load` gives them: the log's fields, the
+    coordinates, the run id."""
+    xs = sorted((n for n in names if X_COLUMN.fullmatch(n)), key=lambda n: int(n[2:]))
+    return [*(n for n in FIELDS if n in names), *xs, *(n for n in (X, "run_id") if n in names)]
+
+
+# -- the current layout, in one scan -----------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def scanner() -> Any:
+    """polars, when installed in a version whose scans check every file against the schema
+    given (missing and extra columns, types), else None."""
+    import inspect
+
+    try:
+        import polars
+    except ImportError:
+        return None
+    needed = {"schema", "missing_columns", "extra_columns", "hive_partitioning", "glob"}
+    if not hasattr(polars, "read_parquet_metadata") or needed - set(inspect.signature(polars.scan_parquet).parameters):
+        return None
+    return polars
+
+
+def current_layout(path: Path, run_id: str, root: Path) -> bool:
+    """Whether ``path`` is a safe file whose footer says it is run ``run_id``'s iterates in the
+    current layout (no Arrow schema: no extension type can hide there)."""
+    if not safe_file(path, root):
+        return False
+    try:
+        meta = scanner().read_parquet_metadata(str(path))
+    except Exception:  # noqa: BLE001 - any failure: the checked path reads it and says why
+        return False
+    return (meta.get("optlab.schema") == SCHEMA_VERSION and meta.get("optlab.run_id") == run_id
+            and "ARROW:schema" not in meta)
+
+
+@functools.lru_cache(maxsize=1)
+def current_schema() -> dict[str, Any]:
+    """The polars schema of a current iterate file: every file of a scan must have exactly it."""
+    pl = scanner()
+    types = {name: pl.Int64 if expected_type(name) == pa.int64() else pl.Float64 for name in FIELDS}
+    return {**types, X: pl.List(pl.Float64), "run_id": pl.String}
+
+
+def scan_current(files: list[tuple[Path, str]]) -> pa.Table | None:
+    """The files in one polars scan, or None when a file differs from the current schema or its
+    rows are labelled with other runs than the files' (the run ids of the rows, file after
+    file, must be the files' run ids in order)."""
+    pl = scanner()
+    try:
+        frame = pl.scan_parquet([str(p) for p, _ in files], schema=current_schema(), glob=False,
+                                hive_partitioning=False, missing_columns="raise", extra_columns="raise").collect()
+    except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
+        return None
+    runs = frame.get_column("run_id").rle().struct.field("value").to_list()
+    if runs != [run_id for run_id, _ in itertools.groupby(run_id for _, run_id in files)]:
+        return None
+    table = frame.rechunk().to_arrow()
+    table = table.set_column(table.column_names.index("run_id"), "run_id", table.column("run_id").cast(pa.string()))
+    return coordinate_columns(table)
+
+
+# -- any layout, each file checked ------------------------------------------------------------
+def read_checked(files: list[tuple[Path, str]], root: Path) -> pa.Table:
+    """The files through pyarrow's dataset reader, each checked first (:func:`check_schema`);
+    file by file, the wrong ones skipped, when their rows are not all of their run."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    fmt, local = ds.ParquetFileFormat(), pafs.LocalFileSystem()
+    good: list[tuple[Any, str, int]] = []
+    names: set[str] = set()
+    proven = True  # every file's statistics show it holds its run's id alone
+    for path, run_id in files:
+        try:
+            if not safe_file(path, root):
+                raise OSError("a symlink out of the tree, or not a file")
+            fragment = fmt.make_fragment(str(path), local)
+            fragment.ensure_complete_metadata()  # (the footer, read once: the dataset reuses it)
+            meta, schema = fragment.metadata, fragment.physical_schema
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            warn(f"skipping {path}: unreadable parquet ({type(exc).__name__}: {str(exc)[:120]})")
+            continue
+        problem = check_schema(schema, run_id)
+        if problem:
+            warn(f"skipping {path}: {problem}")
+            continue
+        names.update(schema.names)
+        good.append((fragment, run_id, meta.num_rows))
+        proven = proven and "run_id" in schema.names and _holds_only(meta, schema.get_field_index("run_id"), run_id)
+    names.add("run_id")
+    schema = pa.schema([(n, expected_type(n)) for n in column_order(names)])
+    if not good:
+        return coordinate_columns(schema.empty_table())
+    try:
+        table = ds.FileSystemDataset([g[0] for g in good], schema, fmt, local).to_table()
+    except (OSError, pa.ArrowException) as exc:  # a file that changed or broke since it was checked
+        warn(f"reading file by file: {str(exc)[:200]}")
+        return coordinate_columns(_one_by_one(good, schema))
+    if not proven:
+        table = _with_run_ids(table, good)
+    return coordinate_columns(table if table is not None else _one_by_one(good, schema))
+
+
+def _holds_only(meta: Any, column: int, run_id: str) -> bool:
+    """Whether the file's statistics show that its ``run_id`` column holds ``run_id`` alone."""
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.null_count or stats.min != run_id or stats.max != run_id:
+            return False
+    return True
+
+
+def _with_run_ids(table: pa.Table, good: list[tuple[Any, str, int]]) -> pa.Table | None:
+    """Files written before the run id was a column get theirs here; every other row must
+    already hold its file's run id, else None (the files are then read one by one)."""
+    import pyarrow.compute as pc
+
+    rows = np.repeat(np.arange(len(good), dtype=np.int32), [g[2] for g in good])
+    expected = pa.array([g[1] for g in good], pa.string()).take(pa.array(rows))
+    have = table.column("run_id")
+    if have.null_count:
+        have = pc.coalesce(have, expected)
+        table = table.set_column(table.schema.get_field_index("run_id"), "run_id", have)
+    if len(have) != len(expected) or not pc.all(pc.equal(have, expected)).as_py():
+        return None
+    return table
+
+
+def _one_by_one(good: list[tuple[Any, str, int]], schema: pa.Schema) -> pa.Table:
+    """The slow path: each file on its own, those whose run ids disagree with their record skipped."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tables = []
+    for fragment, run_id, _ in good:
+        path = fragment.path
+        try:
+            table = pq.ParquetFile(path).read()
+        except (OSError, pa.ArrowException) as exc:
+            warn(f"skipping {path}: unreadable parquet ({str(exc)[:120]})")
+            continue
+        if "run_id" in table.column_names:
+            if not pc.all(pc.equal(table.column("run_id"), run_id)).as_py():
+                warn(f"skipping {path}: its run_id column holds other runs than {run_id!r}")
+                continue
+            table = table.drop_columns(["run_id"])
+        table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
+        tables.append(table.select([n for n in schema.names if n in table.column_names]).cast(
+            pa.schema([schema.field(n) for n in schema.names if n in table.column_names])))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables, promote_options="permissive").select(schema.names)
+
+
+# -- coordinates ------------------------------------------------------------------------------
+def coordinate_columns(table: pa.Table, keep: int | None = None) -> pa.Table:
+    """``table`` with its list column ``x`` as columns ``x_0 .. x_{K-1}`` (K the longest list,
+    or ``keep`` when fewer; null where a row has fewer coordinates), merged with the ``x_i``
+    columns of version 1 files."""
+    import pyarrow.compute as pc
+
+    if X not in table.column_names:
+        return table
+    lists = table.column(X).combine_chunks()
+    offsets = numbers(lists.offsets)
+    values = numbers(pc.fill_null(lists.values, np.nan) if lists.values.null_count else lists.values)
+    lengths = np.diff(offsets)
+    if lists.null_count:  # (rows of version 1 files)
+        lengths[~numbers(pc.cast(lists.is_valid(), pa.int8())).astype(bool)] = 0
+    width = int(lengths.max()) if len(lengths) else 0
+    width = width if keep is None else min(width, keep)
+    starts = offsets[:-1]
+    step = lengths[0] if len(lengths) else 0
+    uniform = len(lengths) and (lengths == step).all() and (np.diff(starts) == step).all()
+    table = table.drop_columns([X])
+    for i in range(width):
+        if uniform:
+            column = float_array(values[starts[0] + i: starts[0] + step * len(starts): step])
+        else:
+            has = lengths > i
+            column = float_array(values[np.where(has, starts + i, 0)], has)
+        name = f"x_{i}"
+        if name in table.column_names:  # rows of version 1 files hold theirs here
+            at = table.column_names.index(name)
+            table = table.set_column(at, name, pc.coalesce(table.column(name), column))
+        else:
+            table = table.append_column(name, column)
+    return table.select(column_order(table.column_names))
+
+
+def float_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A float64 Arrow array of ``values`` (null where ``valid`` is False), built from buffers:
+    ``pa.array`` would import pandas."""
+    data = pa.py_buffer(np.ascontiguousarray(values, dtype=np.float64))
+    if valid is None or valid.all():
+        return pa.Array.from_buffers(pa.float64(), len(values), [None, data])
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.float64(), len(values), [bitmap, data], null_count=int((~valid).sum()))
+
+
+def numbers(array: pa.Array) -> np.ndarray:
+    """A primitive Arrow array without nulls as numpy, sharing its buffer (``to_numpy`` would
+    import pandas)."""
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    return np.frombuffer(array.buffers()[1], dtype, len(array) + array.offset)[array.offset:]
