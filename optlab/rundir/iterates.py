@@ -25,15 +25,20 @@ from .chunks import SCHEMA_VERSION, X
 from .reading import X_COLUMN, check_schema, expected_type, safe_file, warn
 
 
-def read_iterates(files: list[tuple[Path, str]], root: Path) -> pa.Table:
+def read_iterates(files: list[tuple[Path, str]], root: Path, early: Scan | None = None) -> pa.Table:
     """One table of the iterate files ``(path, run id)``, rows in the order of ``files``; the run
-    id of each row is its file's."""
+    id of each row is its file's. ``early``: a scan started on the files before their runs
+    were known (:func:`start_scan`), used when it read exactly the files of the current layout."""
     fast = scanner()
     eligible = [fast is not None and current_layout(path, run_id, root) for path, run_id in files]
+    if early is not None and all(eligible) and early.paths == [str(path) for path, _ in files]:
+        table = early.table(files)
+        if table is not None:
+            return table.select(column_order(table.column_names))
     tables = []
     for is_current, group in itertools.groupby(zip(files, eligible), key=lambda pair: pair[1]):
         segment = [pair[0] for pair in group]
-        table = scan_current(segment) if is_current else None
+        table = Scan(segment).table(segment) if is_current else None
         tables.append(read_checked(segment, root) if table is None else table)
     if not tables:
         return pa.schema([("run_id", pa.string())]).empty_table()
@@ -86,22 +91,52 @@ def current_schema() -> dict[str, Any]:
     return {**types, X: pl.List(pl.Float64), "run_id": pl.String}
 
 
-def scan_current(files: list[tuple[Path, str]]) -> pa.Table | None:
-    """The files in one polars scan, or None when a file differs from the current schema or its
-    rows are labelled with other runs than the files' (the run ids of the rows, file after
-    file, must be the files' run ids in order)."""
-    pl = scanner()
-    try:
-        frame = pl.scan_parquet([str(p) for p, _ in files], schema=current_schema(), glob=False,
-                                hive_partitioning=False, missing_columns="raise", extra_columns="raise").collect()
-    except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
-        return None
-    runs = frame.get_column("run_id").rle().struct.field("value").to_list()
-    if runs != [run_id for run_id, _ in itertools.groupby(run_id for _, run_id in files)]:
-        return None
-    table = frame.rechunk().to_arrow()
-    table = table.set_column(table.column_names.index("run_id"), "run_id", table.column("run_id").cast(pa.string()))
-    return coordinate_columns(table)
+class Scan:
+    """The files ``paths`` read in one polars scan, in a thread of its own when ``background``
+    (polars does not hold the interpreter meanwhile), checked against the current schema, with
+    the coordinates as columns. The rows' run ids are checked by :meth:`table`."""
+
+    def __init__(self, paths: list[Path] | list[tuple[Path, str]], background: bool = False) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.paths = [str(p[0] if isinstance(p, tuple) else p) for p in paths]
+        if background:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optlab-scan")
+            self.future = pool.submit(self._read)
+            pool.shutdown(wait=False)
+        else:
+            self.future = Future()
+            self.future.set_result(self._read())
+
+    def _read(self) -> tuple[list[str], pa.Table] | None:
+        """The run ids of the rows, file after file (consecutive repeats as one), and the table;
+        None when a file differs from the current schema (polars checks every file against it)."""
+        pl = scanner()
+        try:
+            frame = pl.scan_parquet(self.paths, schema=current_schema(), glob=False, hive_partitioning=False,
+                                    missing_columns="raise", extra_columns="raise").collect()
+            runs = frame.get_column("run_id").rle().struct.field("value").to_list()
+            table = frame.rechunk().to_arrow()
+        except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
+            return None
+        run_ids = table.column("run_id").cast(pa.string())
+        return runs, coordinate_columns(table.set_column(table.column_names.index("run_id"), "run_id", run_ids))
+
+    def table(self, files: list[tuple[Path, str]]) -> pa.Table | None:
+        """The table, or None when the files were not all read or when their rows are labelled
+        with other runs than the files' (the run ids of the rows, file after file, must be the
+        files' run ids in order)."""
+        result = self.future.result()
+        if result is None:
+            return None
+        runs, table = result
+        return table if runs == [run_id for run_id, _ in itertools.groupby(r for _, r in files)] else None
+
+
+def start_scan(paths: list[Path]) -> Scan | None:
+    """A scan of ``paths`` begun now in a thread of its own, or None without polars (or with no
+    file): :func:`read_iterates` takes it when they turn out to be the files to read."""
+    return Scan(paths, background=True) if paths and scanner() is not None else None
 
 
 # -- any layout, each file checked ------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.stopping import verdict
-from .layout import RECORD
+from .layout import ITERATES, RECORD
 
 # -- reading -----------------------------------------------------------------------------
 LOAD_FORMATS = ("pandas", "arrow", "polars")
@@ -25,7 +25,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
     (:mod:`optlab.reading`); nothing read is ever executed. ``path`` may also be a run's
     ``run.json`` or ``iterates.parquet``: its run is read.
     """
-    from .iterates import read_iterates
+    from .iterates import read_iterates, start_scan
     from .reading import find_runs, flat_row, iterate_files, read_record, runs_table, warn
 
     if as_ not in LOAD_FORMATS:
@@ -39,8 +39,10 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
                              f"{RECORD} or iterates.parquet")
         root = root.parent
     root = root.resolve()
+    found = find_runs(root)
+    early = start_scan([run_dir / ITERATES for run_dir, names in found if ITERATES in names])
     rows, files, seen = [], [], {}
-    for run_dir, names in find_runs(root):
+    for run_dir, names in found:
         record = read_record(run_dir / RECORD, root)
         if record is None:
             continue
@@ -52,7 +54,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
         seen[run_id] = run_dir
         rows.append(flat_row(record, run_dir))
         files += [(f, run_id) for f in iterate_files(run_dir, run_id, names)]
-    table = read_iterates(files, root)
+    table = read_iterates(files, root, early)
     if as_ == "pandas":
         import pandas as pd
 
