@@ -35,8 +35,8 @@ TARGET = 1.5
 
 
 def make_tree(root: Path, runs: int, iters: int) -> None:
-    from optlab.engine.batch import run_batch_to_dirs
     from optlab.engine.stopping import Stop
+    from optlab.legacy import run_batch_to_dirs
     from optlab.objectives import Rosenbrock
     from optlab.solvers import SOLVERS
 

@@ -45,8 +45,8 @@ def make_tree(root: Path, runs: int, iters: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from optlab.engine.driver import Stop
     from optlab.engine.log import INT_FIELDS, columns
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.rundir.store import describe_run, write_record
     from optlab.solvers import SOLVERS

@@ -57,11 +57,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optlab.engine.batch import run_batch, run_batch_to_dirs  # noqa: E402
-from optlab.engine.driver import Stop, run  # noqa: E402
 from optlab.engine.log import IterateLog  # noqa: E402
+from optlab.engine.stopping import Stop  # noqa: E402
+from optlab.legacy import run, run_batch, run_batch_to_dirs, run_to_dir  # noqa: E402
 from optlab.objectives import DoubleWell, Rosenbrock  # noqa: E402
-from optlab.rundir.store import run_to_dir  # noqa: E402
 from optlab.solvers import SOLVERS, GradientDescent, Newton  # noqa: E402
 
 
@@ -309,8 +308,8 @@ MEMORY_PROBE = """
 import sys
 from optlab.objectives import Rosenbrock
 from optlab.solvers import GradientDescent
-from optlab.engine.driver import Stop
-from optlab.rundir.store import run_to_dir
+from optlab.engine.stopping import Stop
+from optlab.legacy import run_to_dir
 def status_kb(key):
     for line in open('/proc/self/status'):
         if line.startswith(key):

@@ -42,7 +42,8 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize as scipy_minimize
 
-from optlab.engine.driver import Stop, run
+from optlab.engine.stopping import Stop
+from optlab.legacy import run
 from optlab.objectives import OBJECTIVES, Objective
 from optlab.solvers import SOLVERS
 

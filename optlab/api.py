@@ -1,4 +1,4 @@
-"""``optlab.minimize``: one run from Python, the iterate table in memory."""
+"""``optlab.minimize``: runs from Python by name or instance, each with its iterate table."""
 
 from __future__ import annotations
 
@@ -8,40 +8,64 @@ from typing import Any
 
 import numpy as np
 
-from .engine.driver import run
-from .engine.log import IterateLog
+from .engine.log import LogOptions
+from .engine.outcome import Outcome
+from .engine.run_set import InMemory, run_set
 from .engine.stopping import SUCCESSES, Stop
 from .errors import ConfigError
 from .objectives import OBJECTIVES, Objective
+from .rundir.layout import ITERATES, start_dir_name
+from .rundir.store import RunDirs
 from .solvers import SOLVERS, Solver
 
 
-@dataclasses.dataclass
-class Result:
-    """How a run ended, where, and every iterate (``iterates``, a pandas DataFrame)."""
+@dataclasses.dataclass(repr=False)
+class Result(Outcome):
+    """A run's :class:`~optlab.engine.outcome.Outcome` with where it ended (``x``, ``f``,
+    ``gap`` = f - f*), and every iterate: ``iterates`` (a pandas DataFrame, made when first read;
+    ``table`` is the same rows as an Arrow table)."""
 
-    status: str
-    message: str
-    x: np.ndarray
-    f: float
-    gap: float | None
-    iterations: int
-    nfev: int
-    ngev: int
-    nhev: int
-    wall_time_s: float
-    iterates: Any
-    setup_s: float = 0.0
+    gap: float | None = None
+    table: Any = None
+    path: Path | None = None  # the run directory, for a run kept on disk
 
-    def __repr__(self) -> str:
-        head = ", ".join(f"{v:.6g}" for v in np.ravel(self.x)[:4]) + (", ..." if np.size(self.x) > 4 else "")
-        return (f"Result(status={self.status!r}, iterations={self.iterations}, f={self.f:.10g}, x=[{head}], "
-                f"nfev={self.nfev}; .iterates: {len(self.iterates)} rows, .message: {self.message!r})")
+    @classmethod
+    def of(cls, outcome: Outcome, objective: Objective, table: Any = None, path: Path | None = None) -> Result:
+        """The result of a run that ended as ``outcome``."""
+        fields = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(Outcome)}
+        return cls(**fields, gap=objective.gap(outcome.state.f), table=table, path=path)
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.state.x
+
+    @property
+    def f(self) -> float:
+        return self.state.f
 
     @property
     def success(self) -> bool:
-        """Whether the method's optimality test held (``converged``) or f reached ``stop.target``."""
-        return self.status in SUCCESSES
+        """Whether f reached ``stop.target``, or the method's optimality test held at a point that
+        is not known to be a saddle or a maximum."""
+        return self.status in SUCCESSES and self.point not in ("saddle", "maximum")
+
+    @property
+    def iterates(self) -> Any:
+        if self.table is None and self.path is not None and (self.path / ITERATES).exists():
+            import pyarrow.parquet as pq
+
+            self.table = pq.ParquetFile(self.path / ITERATES).read()
+        if self.table is None:
+            import pandas as pd
+
+            return pd.DataFrame()
+        return self.table.to_pandas()
+
+    def __repr__(self) -> str:
+        head = ", ".join(f"{v:.6g}" for v in np.ravel(self.x)[:4]) + (", ..." if np.size(self.x) > 4 else "")
+        rows = self.iterations + 1 if self.started else 0
+        return (f"Result(status={self.status!r}, iterations={self.iterations}, f={self.f:.10g}, x=[{head}], "
+                f"nfev={self.nfev}, point={self.point!r}; .iterates: {rows} rows, .message: {self.message!r})")
 
 
 def _build(kind: str, spec: Any, registry: dict[str, type], options: dict[str, Any]) -> Any:
@@ -54,17 +78,22 @@ def _build(kind: str, spec: Any, registry: dict[str, type], options: dict[str, A
     return registry[spec](**options)
 
 
-def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *,
-             objective_options: dict[str, Any] | None = None,
-             solver_options: dict[str, Any] | None = None, max_coords: int = 100,
-             log_grad_norm: bool = False, out: str | Path | None = None, **stop: Any) -> Result:
+def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *, starts: Any = None,
+             lrs: Any = None, objective_options: dict[str, Any] | None = None,
+             solver_options: dict[str, Any] | None = None, max_coords: int = 100, log_grad_norm: bool = False,
+             out: str | Path | None = None, overwrite: bool = False, backend: str | None = None,
+             **stop: Any) -> Result | list[Result]:
     """Minimise ``objective`` with ``solver``, by name or instance, keeping every iterate.
 
-    ``stop`` takes the stopping rules of :class:`optlab.stopping.Stop` (``max_iter``,
-    ``gtol``, ``xtol``, ``max_seconds``, ``max_fev``, ``target``, ``ftol``, ``patience``);
-    ``log_grad_norm`` logs ||grad f|| (counted) for methods that use no gradient. With ``out``,
-    the run is also kept there as a run directory (``run.json``, ``iterates.parquet``), which
-    :func:`optlab.load` and the report read like any other.
+    From ``x0`` (default: the objective's standard start) a :class:`Result`; from ``starts``
+    (rows of start points, optionally with ``lrs``, a learning rate per start) a list of them,
+    run as one set (:func:`optlab.run_set`: batched where the method allows). ``stop`` takes the
+    stopping rules of :class:`optlab.engine.stopping.Stop` (``max_iter``, ``gtol``, ``xtol``,
+    ``max_seconds``, ``max_fev``, ``target``, ``ftol``, ``patience``); ``log_grad_norm`` logs
+    ||grad f|| (counted) for methods that use no gradient. With ``out``, each run is also kept on
+    disk (``run.json``, ``iterates.parquet``; with ``starts``, in ``out/start_NNN``), which
+    :func:`optlab.load` and the report read like any other; a finished run there is replaced only
+    with ``overwrite=True``.
 
     >>> minimize("double_well", "newton").x
     array([1.])
@@ -73,28 +102,20 @@ def minimize(objective: str | Objective, solver: str | Solver, x0: Any = None, *
     unknown = set(stop) - set(allowed)
     if unknown:
         raise ConfigError(f"unknown stopping rule(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
+    if x0 is not None and starts is not None:
+        raise ConfigError("x0 and starts given together; allowed: one of them")
     obj = _build("objective", objective, OBJECTIVES, objective_options or {})
     sol = _build("solver", solver, SOLVERS, solver_options or {})
+    log = LogOptions(max_coords=max_coords, grad_norm=log_grad_norm)
+    points = None if starts is None and x0 is None else (starts if starts is not None else [x0])
+    count = 1 if points is None else len(points)
+    dirs = None
     if out is not None:
-        return _saved(obj, sol, x0, Stop(**stop), max_coords, log_grad_norm, Path(out))
-    log = IterateLog(min(obj.dim, max_coords))
-    outcome = run(obj, sol, x0, Stop(**stop), log=log, log_grad_norm=log_grad_norm)
-    return Result(outcome.status, outcome.message, outcome.state.x, outcome.state.f,
-                  obj.gap(outcome.state.f), outcome.iterations, outcome.nfev, outcome.ngev, outcome.nhev,
-                  outcome.wall_time_s, log.table().to_pandas(), outcome.setup_s)
-
-
-def _saved(objective: Objective, solver: Solver, x0: Any, stop: Stop, max_coords: int, log_grad_norm: bool,
-           out: Path) -> Result:
-    """The run kept in the run directory ``out``, as the command line keeps it."""
-    import pandas as pd
-
-    from .rundir.store import run_to_dir
-
-    record = run_to_dir(out, objective, solver, x0, stop, max_coords=max_coords, log_grad_norm=log_grad_norm)
-    iterates = pd.read_parquet(out / "iterates.parquet") if (out / "iterates.parquet").exists() else pd.DataFrame()
-    x = np.array([np.nan if v is None else v for v in record["x_final"]], dtype=float)
-    f = np.nan if record["f_final"] is None else record["f_final"]
-    return Result(record["status"], record["message"], x, f, record.get("gap"), record["iterations"],
-                  record["nfev"], record["ngev"], record["nhev"], record["wall_time_s"], iterates,
-                  record.get("setup_s", 0.0))
+        dirs = [Path(out)] if starts is None else [Path(out) / start_dir_name(i, count) for i in range(count)]
+        sinks: Any = RunDirs(dirs, overwrite=overwrite)
+    else:
+        sinks = InMemory(log)
+    outcomes = run_set(obj, sol, points, Stop(**stop), sinks, lrs=lrs, log=log, backend=backend)
+    results = [Result.of(o, obj, sinks.tables.get(i) if dirs is None else None,
+                         dirs[i] if dirs is not None and o.started else None) for i, o in enumerate(outcomes)]
+    return results if starts is not None else results[0]

@@ -69,7 +69,7 @@ class NoProgress(SolverFailure):
 class EndRun(Exception):
     """Raised by an objective (a simulator out of budget, a benchmark suite's own stop) or a
     solver to end the run cleanly: it ends with ``status`` (one of the statuses of
-    :mod:`optlab.stopping`, ``failed`` by default) and ``message``, its iterates kept."""
+    :mod:`optlab.engine.stopping`, ``failed`` by default) and ``message``, its iterates kept."""
 
     def __init__(self, message: str, status: str = "failed") -> None:
         super().__init__(message)

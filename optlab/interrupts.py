@@ -6,6 +6,11 @@ Three signals do that: Ctrl-C (SIGINT), SIGTERM (a timeout, a batch system's tim
 processes. :func:`interrupt_signals` makes all three raise ``KeyboardInterrupt`` (the first one
 only); :func:`interrupt_deferred` holds them while something must not be cut in half (a file
 being written, a block of steps being logged); :func:`forward` passes a sweep's stop on.
+
+In ``python -m optlab`` they are never lost and never a traceback: from the process's first
+moment to its last (a :func:`session`), a signal outside a job's run is recorded rather than
+raised, and :func:`requested` says so to every loop that asks (a job about to start, a run
+between steps), also where a library swallowed the ``KeyboardInterrupt`` it raised.
 """
 
 from __future__ import annotations
@@ -24,6 +29,40 @@ STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
 INTERRUPTS = tuple(dict.fromkeys((signal.SIGINT, signal.SIGTERM, STOP_SIGNAL)))
 
 
+_received: list[int] | None = None  # the signals received in the session (None: no session)
+
+
+@contextlib.contextmanager
+def session() -> Iterator[None]:
+    """For a whole command: the three signals are recorded from here on (see the module's
+    docstring); a block of :func:`interrupt_signals` raises them."""
+    global _received
+    if _received is not None:  # (python -m optlab enters one before the command's own)
+        yield
+        return
+    _received = []
+
+    def record(number: int, frame: Any) -> None:
+        _received.append(number)
+
+    try:
+        with _handlers(record):
+            yield
+    finally:
+        _received = None
+
+
+def requested() -> bool:
+    """Whether the command was asked to stop (only inside a :func:`session`)."""
+    return bool(_received)
+
+
+def note(number: int) -> None:
+    """Record that ``number`` asked the command to stop (inside a :func:`session`)."""
+    if _received is not None:
+        _received.append(number)
+
+
 @contextlib.contextmanager
 def interrupt_signals() -> Iterator[None]:
     """Ctrl-C, SIGTERM and :data:`STOP_SIGNAL` raise KeyboardInterrupt in the block, also in a
@@ -35,11 +74,15 @@ def interrupt_signals() -> Iterator[None]:
 
     def first_only(number: int, frame: Any) -> None:
         nonlocal raised
+        note(number)
         if not raised:
             raised = True
             raise KeyboardInterrupt
 
     with _handlers(first_only):
+        if requested():  # asked before the block began
+            raised = True
+            raise KeyboardInterrupt
         yield
 
 
@@ -50,6 +93,7 @@ def interrupt_deferred() -> Iterator[list[int]]:
     caught: list[int] = []
 
     def hold(number: int, frame: Any) -> None:
+        note(number)
         caught.append(number)
 
     # (a default SIGTERM ends the process at once: it is left alone)
@@ -72,11 +116,6 @@ def _handlers(handler: Any, numbers: Iterable[int] = INTERRUPTS) -> Iterator[Non
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
-
-
-def raise_interrupt(number: int, frame: Any) -> None:
-    """A handler that ends what runs as Ctrl-C does (SIGTERM before a job's own handlers are in place)."""
-    raise KeyboardInterrupt
 
 
 def forward(pids: Iterable[int]) -> None:

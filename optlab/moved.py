@@ -18,22 +18,22 @@ from typing import Any
 
 #: old module -> {name: new module}
 MOVED: dict[str, dict[str, str]] = {
-    "optlab.runner": {"Outcome": "optlab.engine.driver", "Stop": "optlab.engine.stopping",
-                      "STATUSES": "optlab.engine.stopping", "run": "optlab.engine.driver"},
-    "optlab.batch": {"batchable": "optlab.engine.batch", "BatchRun": "optlab.engine.batch",
-                     "run_batch": "optlab.engine.batch", "run_batch_to_dirs": "optlab.engine.batch"},
+    "optlab.runner": {"Outcome": "optlab.engine.outcome", "Stop": "optlab.engine.stopping",
+                      "STATUSES": "optlab.engine.stopping", "run": "optlab.legacy"},
+    "optlab.batch": {"batchable": "optlab.legacy", "BatchRun": "optlab.legacy",
+                     "run_batch": "optlab.legacy", "run_batch_to_dirs": "optlab.legacy"},
     "optlab.stopping": {name: "optlab.engine.stopping" for name in (
         "Stop", "STATUSES", "FINISHED", "SUCCESSES", "PROBLEMS", "FAILURES", "POINTS", "point_kind", "verdict")},
     "optlab.log": {"IterateLog": "optlab.engine.log", "FIELDS": "optlab.engine.log", "columns": "optlab.engine.log",
                    "ChunkFiles": "optlab.rundir.chunks", "SCHEMA_VERSION": "optlab.rundir.chunks"},
-    "optlab.starts": {"start_points": "optlab.engine.starts", "run_starts": "optlab.app.job"},
+    "optlab.starts": {"start_points": "optlab.engine.starts", "run_starts": "optlab.legacy"},
     "optlab.problem": {"Problem": "optlab.solvers.problem"},
     "optlab.derivatives": {"Derivatives": "optlab.objectives.derivatives",
                            "derivatives_of": "optlab.objectives.derivatives"},
     "optlab.program": {"StepProgram": "optlab.engine.program", "program_for": "optlab.engine.program"},
     "optlab.store": {"load": "optlab.rundir.load", "status_counts": "optlab.rundir.load",
                      "job_records": "optlab.rundir.load", "RunFiles": "optlab.rundir.store",
-                     "run_to_dir": "optlab.rundir.store"},
+                     "run_to_dir": "optlab.legacy"},
     "optlab.reading": {"RECORD": "optlab.rundir.layout", "ITERATES": "optlab.rundir.layout"},
     "optlab.lock": {name: "optlab.rundir.lock" for name in ("LockHeld", "acquire", "release", "locked")},
     "optlab.cli": {"main": "optlab.app.cli", "config_dir": "optlab.app.cli"},

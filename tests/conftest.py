@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 import optlab.autodiff as ad
+from optlab.engine.log import LogOptions
+from optlab.engine.run_set import InMemory, run_set
+from optlab.engine.stopping import Stop
 from optlab.objectives.base import Objective
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +38,43 @@ def cli(tmp_path):
 
     call.run_dir = tmp_path / "run"
     return call
+
+
+def logged(objective, solver, x0=None, *, backend=None, chunk_rows=10_000, log_grad_norm=False, **stop):
+    """One run from ``x0`` through :func:`run_set` (``backend`` forces a path): its outcome and
+    iterates (a DataFrame, every coordinate kept)."""
+    log = LogOptions(max_coords=objective.dim, chunk_rows=chunk_rows, grad_norm=log_grad_norm)
+    sinks = InMemory(log)
+    (out,) = run_set(objective, solver, None if x0 is None else [x0], Stop(**stop), sinks, log=log, backend=backend)
+    return out, sinks.tables[0].to_pandas()
+
+
+def batched(objective, solver, starts, stop=None, *, lrs=None, backend="batched", **options):
+    """Runs from every start as one set (batched unless ``backend`` says otherwise): (outcome, iterates) pairs."""
+    log = LogOptions(**{"max_coords": objective.dim, **options})
+    sinks = InMemory(log)
+    outcomes = run_set(objective, solver, starts, stop, sinks, lrs=lrs, log=log, backend=backend)
+    return [(o, sinks.tables[i].to_pandas()) for i, o in enumerate(outcomes)]
+
+
+def to_dir(run_dir, objective, solver, x0=None, stop=None, *, extra=None, overwrite=False, **log):
+    """One run kept in ``run_dir`` through :func:`run_set` and :class:`RunDirs`: its final record."""
+    from optlab.rundir.store import RunDirs
+
+    options = LogOptions(**log)
+    sinks = RunDirs([run_dir], [extra], options.chunk_rows, overwrite)
+    run_set(objective, solver, None if x0 is None else [x0], stop, sinks, log=options)
+    return sinks.records[0]
+
+
+def multi_start(job_dir, objective, solver, stop, starts, *, resume_key=None, extra=None):
+    """A multi-start job (``starts`` is its spec, e.g. ``{"kind": "grid", "n": 5}``) run into
+    ``job_dir`` as the command line runs it: its records and how many starts were not run."""
+    from optlab.app.config import JobConfig
+    from optlab.app.job import run_job
+
+    job = JobConfig(objective, solver, stop, None, starts, LogOptions())
+    return run_job(job, Path(job_dir), extra or {}, resume_key, progress=False)
 
 
 class Branching(Objective):

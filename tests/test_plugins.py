@@ -142,27 +142,22 @@ def test_user_plugins_from_python(monkeypatch):
 
 
 def test_a_user_step_solver_runs_fused_and_batched_like_its_generic_runs(monkeypatch):
-    from optlab.engine.batch import batchable, run_batch
-    from optlab.engine.driver import Stop, run
-    from optlab.engine.log import IterateLog
+    from optlab.engine.plan import make_plan
+    from optlab.engine.stopping import Stop
 
-    from .conftest import assert_same_runs
+    from .conftest import assert_same_runs, batched, logged
 
     monkeypatch.syspath_prepend(str(EXAMPLES))
     from my_plugins.my_objective import WeightedBowl
     from my_plugins.my_solver import HeavyBall
 
     objective, solver, stop = WeightedBowl(dim=3), HeavyBall(lr=0.02, beta=0.8), Stop(max_iter=400)
-    assert batchable(objective, solver) is None
+    assert make_plan(objective, [solver, solver], objective.start(), stop).backend == "batched"
 
-    def logged(fused):
-        log = IterateLog(3)
-        return run(objective, solver, [2.0, -1.0, 0.5], stop, log=log, fused=fused), log.table().to_pandas()
-
-    generic = logged(False)
-    assert_same_runs(logged(True), generic)
-    (together, _) = run_batch(objective, solver, [[2.0, -1.0, 0.5], [1.0, 1.0, 1.0]], stop)
-    assert_same_runs((together.outcome, together.iterates.to_pandas()), generic)
+    generic = logged(objective, solver, [2.0, -1.0, 0.5], backend="generic", max_iter=400)
+    assert_same_runs(logged(objective, solver, [2.0, -1.0, 0.5], backend="fused", max_iter=400), generic)
+    (together, _) = batched(objective, solver, [[2.0, -1.0, 0.5], [1.0, 1.0, 1.0]], stop)
+    assert_same_runs(together, generic)
 
 
 @pytest.mark.parametrize("name", ["my_objective", "my_solver"])

@@ -45,12 +45,12 @@ def test_full_disk_at_the_merge_is_recorded_and_keeps_the_chunks(tmp_path, monke
     from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.rundir.chunks import ChunkFiles
-    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
 
+    from .conftest import to_dir
+
     monkeypatch.setattr(ChunkFiles, "merge", full_disk)
-    record = run_to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=700, gtol=0),
-                        chunk_rows=300)
+    record = to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=700, gtol=0), chunk_rows=300)
     assert record["status"] == "error" and "No space left on device" in record["message"]
     assert "max_iter" in record["message"] and "2 chunk(s) of 300 rows are kept" in record["message"]
     on_disk = json.loads((tmp_path / "run.json").read_text())
@@ -65,12 +65,13 @@ def test_full_disk_while_a_chunk_is_written_ends_the_run_with_a_record(tmp_path,
     from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.rundir import chunks
-    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
 
+    from .conftest import to_dir
+
     monkeypatch.setattr(chunks, "write_table", full_disk)
-    record = run_to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3, line_search="armijo"), None,
-                        Stop(max_iter=700, gtol=0), chunk_rows=300)
+    record = to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3, line_search="armijo"), None,
+                    Stop(max_iter=700, gtol=0), chunk_rows=300)
     assert record["status"] == "error" and "No space left on device" in record["message"]
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "error"
 
@@ -110,27 +111,25 @@ def test_ctrl_c_at_start_up_is_one_line(capsys, monkeypatch):
 
 
 def test_ctrl_c_during_a_batch_final_records_completes_them(tmp_path, monkeypatch):
-    from optlab.app.job import run_starts
-    from optlab.engine.starts import start_points
     from optlab.engine.stopping import Stop
     from optlab.objectives import DoubleWell
     from optlab.rundir.store import RunFiles
     from optlab.solvers import SOLVERS
 
+    from .conftest import multi_start
+
     close = RunFiles.close
     calls = []
 
-    def close_with_ctrl_c(self, objective, outcome):
+    def close_with_ctrl_c(self, outcome):
         calls.append(1)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)
-        return close(self, objective, outcome)
+        return close(self, outcome)
 
     monkeypatch.setattr(RunFiles, "close", close_with_ctrl_c)
-    objective = DoubleWell()
     with pytest.raises(KeyboardInterrupt):
-        run_starts(tmp_path, objective, SOLVERS["gd"](lr=0.01), start_points(objective, "grid", n=5),
-                   Stop(max_iter=50), {"kind": "grid", "n": 5})
+        multi_start(tmp_path, DoubleWell(), SOLVERS["gd"](lr=0.01), Stop(max_iter=50), {"kind": "grid", "n": 5})
     runs, its = optlab.load(tmp_path)
     assert len(runs) == 5 and "running" not in set(runs.status)
     assert (its.groupby("run_id").size().loc[list(runs.run_id)].to_numpy() == runs.iterations.to_numpy() + 1).all()

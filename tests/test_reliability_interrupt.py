@@ -114,11 +114,12 @@ def test_rerun_of_a_killed_sweep_redoes_only_the_incomplete_jobs(tmp_path):
 
 @pytest.mark.parametrize("solver, options", [("gd", {"line_search": "armijo"}), ("gd", {})])  # generic, fused
 def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, solver, options):
-    from optlab.engine.driver import Stop
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.rundir.chunks import ChunkFiles
-    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
+
+    from .conftest import to_dir
 
     write = ChunkFiles.__call__
 
@@ -128,8 +129,8 @@ def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, so
         write(self, table)
 
     monkeypatch.setattr(ChunkFiles, "__call__", write_and_press_ctrl_c)
-    record = run_to_dir(tmp_path, Rosenbrock(), SOLVERS[solver](**options), None, Stop(max_iter=2_000, gtol=0),
-                        chunk_rows=300)
+    record = to_dir(tmp_path, Rosenbrock(), SOLVERS[solver](**options), None, Stop(max_iter=2_000, gtol=0),
+                    chunk_rows=300)
     runs, its = optlab.load(tmp_path)
     assert record["status"] == runs.status[0] == "interrupted"
     assert len(its) == runs.iterations[0] + 1 >= 600
@@ -137,11 +138,12 @@ def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, so
 
 
 def test_ctrl_c_while_a_finished_run_is_written_completes_its_files_first(tmp_path, monkeypatch):
-    from optlab.engine.driver import Stop
+    from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
     from optlab.rundir.chunks import ChunkFiles
-    from optlab.rundir.store import run_to_dir
     from optlab.solvers import SOLVERS
+
+    from .conftest import to_dir
 
     merge = ChunkFiles.merge
 
@@ -151,7 +153,7 @@ def test_ctrl_c_while_a_finished_run_is_written_completes_its_files_first(tmp_pa
 
     monkeypatch.setattr(ChunkFiles, "merge", press_ctrl_c_and_merge)
     with pytest.raises(KeyboardInterrupt):
-        run_to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=700, gtol=0), chunk_rows=300)
+        to_dir(tmp_path, Rosenbrock(), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=700, gtol=0), chunk_rows=300)
     runs, its = optlab.load(tmp_path)
     assert runs.status[0] == "max_iter" and len(its) == 701 and its.iter.tolist() == list(range(701))
     assert (tmp_path / "iterates.parquet").exists() and not (tmp_path / "iterates.parts").exists()

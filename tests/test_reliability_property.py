@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from optlab.app.cli import main
-from optlab.engine.driver import STATUSES
+from optlab.engine.stopping import STATUSES
 
 NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.integers(-10, 10))
 TEXT = st.text(alphabet="abc01.-+e,[]{}()'\" =:$", max_size=6)

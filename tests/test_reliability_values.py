@@ -152,14 +152,14 @@ def test_relative_data_path_is_taken_from_where_optlab_started(tmp_path, monkeyp
 def test_an_unexpected_exception_is_the_job_status_error(tmp_path, capsys, monkeypatch):
     import optlab.app.job
 
-    run_one = optlab.app.job._run_one
+    run_job = optlab.app.job.run_job
 
-    def fails_for_one_rate(job, out_dir, extra, progress):
+    def fails_for_one_rate(job, *args, **kwargs):
         if job.solver.lr == 0.002:
             raise RuntimeError("boom inside the job")
-        return run_one(job, out_dir, extra, progress)
+        return run_job(job, *args, **kwargs)
 
-    monkeypatch.setattr(optlab.app.job, "_run_one", fails_for_one_rate)
+    monkeypatch.setattr(optlab.app.job, "run_job", fails_for_one_rate)
     sweep = tmp_path / "sweep"
     code, out, err = call(["-m", "objective=double_well", "solver.lr=0.001,0.002", "stop.max_iter=20",
                            "report.auto=false", f"hydra.sweep.dir={sweep}"], capsys, monkeypatch)

@@ -18,18 +18,17 @@ import pytest
 from PIL import Image
 
 import optlab
-from optlab.app.job import run_starts
-from optlab.engine.driver import Stop
-from optlab.engine.starts import start_points
+from optlab.engine.stopping import Stop
 from optlab.objectives import DoubleWell, Rosenbrock
 from optlab.objectives.base import Objective
 from optlab.report import build_report
 from optlab.report.basins import classify
 from optlab.report.profiles import data_profile, performance_profile
-from optlab.rundir.store import run_to_dir, write_invalid
+from optlab.rundir.store import write_invalid
 from optlab.solvers import SOLVERS
 
-from .conftest import REPO
+from .conftest import REPO, multi_start
+from .conftest import to_dir as run_to_dir
 
 TOL = 1e-6
 
@@ -72,7 +71,7 @@ def tree(tmp_path_factory) -> Path:
         run_to_dir(root / f"{job}", Rosenbrock(), SOLVERS["newton"](), x0, stop)
         job += 1
     dw = DoubleWell()
-    run_starts(root / f"{job}", dw, SOLVERS["newton"](), start_points(dw, "grid", n=9), stop, {"kind": "grid", "n": 9})
+    multi_start(root / f"{job}", dw, SOLVERS["newton"](), stop, {"kind": "grid", "n": 9})
     run_to_dir(root / "bowl", Bowl(), gd(0.1), None, stop)
     write_invalid(root / "invalid", "solver.lr=-1 is out of range; allowed: a number > 0",
                   {"overrides": ["solver.lr=-1"], "choices": {"objective": "rosenbrock", "solver": "gd"}})

@@ -23,10 +23,9 @@ from optlab.engine.stopping import Stop  # noqa: E402
 from optlab.errors import ConfigError  # noqa: E402
 from optlab.objectives import BlackBox, Himmelblau, Rosenbrock  # noqa: E402
 from optlab.objectives.derivatives import derivatives_of  # noqa: E402
-from optlab.rundir.store import run_to_dir  # noqa: E402
 from optlab.solvers.scipy_method import GRADIENT_NEXT, ScipyMethod, status_of  # noqa: E402
 
-from .conftest import REPO, run_cli  # noqa: E402
+from .conftest import REPO, multi_start, run_cli, to_dir  # noqa: E402
 from .test_reliability_interrupt import start, wait_for  # noqa: E402
 
 START = np.array([-1.2, 1.0])
@@ -190,8 +189,8 @@ def test_ctrl_c_ends_the_run_as_interrupted_with_every_iterate(tmp_path):
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        record = run_to_dir(tmp_path / "run", BlackBox(slow, dim=10),
-                            ScipyMethod("Nelder-Mead", options={"maxfev": 10 ** 6}), stop=Stop(gtol=0))
+        method = ScipyMethod("Nelder-Mead", options={"maxfev": 10 ** 6})
+        record = to_dir(tmp_path / "run", BlackBox(slow, dim=10), method, stop=Stop(gtol=0))
     finally:
         timer.cancel()
     assert record["status"] == "interrupted" and "interrupted by the user" in record["message"]
@@ -281,11 +280,9 @@ def test_sweep_of_scipy_and_optlab_methods_and_the_report(tmp_path):
 
 
 def test_runs_from_python_and_multi_start_jobs(tmp_path):
-    from optlab.app.job import run_starts
-
     starts = np.array([[-1.2, 1.0], [0.0, 0.0], [2.0, 2.0]])
-    records = run_starts(tmp_path, Rosenbrock(), ScipyMethod("L-BFGS-B"), starts, Stop(gtol=0),
-                         {"kind": "list", "points": starts.tolist()})
+    records, _ = multi_start(tmp_path, Rosenbrock(), ScipyMethod("L-BFGS-B"), Stop(gtol=0),
+                             {"kind": "list", "points": starts.tolist()})
     assert [r["status"] for r in records] == ["converged"] * 3
     runs, its = optlab.load(tmp_path)
     assert len(runs) == 3 and set(runs.solver) == {"scipy:L-BFGS-B"}

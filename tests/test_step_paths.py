@@ -3,8 +3,8 @@
 Every first-order method written as a step (gd, momentum, nesterov, adagrad, rmsprop, adam),
 with every learning-rate schedule, runs on objectives with library calls (pow, exp, cos,
 sqrt) until each stopping rule ends it: one ``solver.update`` per iteration (the generic
-path, ``run(..., fused=False)``), the fused loop of :mod:`optlab.fused`, and all starts at
-once (:func:`optlab.batch.run_batch`). Their logs, outcomes and final states must be equal
+path, ``backend="generic"``), the fused loop of :mod:`optlab.engine.fused`, and all starts at
+once (``backend="batched"``), each through :func:`optlab.run_set`. Their logs, outcomes and final states must be equal
 bit for bit. ``.ci/run`` runs these tests again with numpy's AVX-512 code switched off, so a
 difference that depends on the CPU fails on every machine.
 """
@@ -23,35 +23,31 @@ import pytest
 import optlab.autodiff as ad
 import optlab.engine.fused as fused
 from optlab.autodiff import compile as C
-from optlab.engine.batch import run_batch
-from optlab.engine.driver import Stop, prepare, run
+from optlab.engine.driver import fused_run
 from optlab.engine.log import MAX_CHUNK_BYTES, IterateLog
+from optlab.engine.plan import make_plan, step_solver_names
+from optlab.engine.run_set import run_set
+from optlab.engine.stopping import Stop
 from optlab.objectives import OBJECTIVES
 from optlab.objectives.base import Objective
 from optlab.objectives.derivatives import derivatives_of
 from optlab.rundir.chunks import ChunkFiles
 from optlab.rundir.load import load
-from optlab.rundir.store import run_to_dir
+from optlab.rundir.store import RunDirs
 from optlab.solvers import SOLVERS
-from optlab.solvers.problem import Problem
 
-from .conftest import REPO, assert_same_runs, interrupting_clock
+from .conftest import REPO, assert_same_runs, batched, interrupting_clock, logged
 
 pytestmark = pytest.mark.paths
 
 
-def logged(objective, solver, x0=None, *, fused=True, chunk_rows=10_000, **stop):
-    log = IterateLog(objective.dim, chunk_rows)
-    out = run(objective, solver, x0, Stop(**stop), log=log, fused=fused)
-    return out, log.table().to_pandas()
+def fused_loop_of(objective, solver, x0=None):
+    """The fused loop a single run of ``solver`` gets, or None where the planner picks another path."""
+    plan = make_plan(objective, [solver], objective.start(x0), Stop())
+    return fused_run(plan, solver, Stop(), objective.dim) if plan.backend == "fused" else None
 
 
-def fused_loop_of(objective, solver, x0=None, log=True):
-    log = IterateLog(objective.dim) if log else None
-    return prepare(Problem(objective), solver, objective.start(x0), Stop(), log, fused=True)
-
-
-STEP_SOLVERS = ["gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+STEP_SOLVERS = step_solver_names()
 SCHEDULES = [{"schedule": "constant"}, {"schedule": "exponential", "decay_rate": 0.5, "decay_steps": 40},
              {"schedule": "step", "decay_rate": 0.5, "decay_steps": 16}, {"schedule": "inverse_time",
                                                                           "decay_rate": 2.0, "decay_steps": 30}]
@@ -67,7 +63,7 @@ def rules_for(obj, solver_name, options, x0):
     """Stopping rules that end runs from x0 by each rule: the budget, ||grad f|| <= gtol and the
     step test xtol (thresholds read off the generic run at row 120), and divergence."""
     solver = SOLVERS[solver_name](lr=1e-3, **options)
-    _, its = logged(obj, solver, x0, fused=False, max_iter=200, gtol=0)
+    _, its = logged(obj, solver, x0, backend="generic", max_iter=200, gtol=0)
     gtol = float(its.grad_norm.iloc[120])
     xs = its[[c for c in its.columns if c.startswith("x_")]].to_numpy()
     step = np.linalg.norm(xs[120] - xs[119]) / (1.0 + np.linalg.norm(xs[119]))
@@ -85,11 +81,11 @@ def test_generic_fused_and_batched_runs_are_the_same_run(solver_name, schedule):
         for lr, stop in rules_for(obj, solver_name, schedule, starts[0]):
             solver = SOLVERS[solver_name](lr=lr, **schedule)
             assert fused_loop_of(obj, solver) is not None
-            batch = run_batch(obj, solver, starts, Stop(**stop))
+            batch = batched(obj, solver, starts, Stop(**stop))
             for start, together in zip(starts, batch):
-                generic = logged(obj, solver, start, fused=False, **stop)
-                assert_same_runs(logged(obj, solver, start, **stop), generic)
-                assert_same_runs((together.outcome, together.iterates.to_pandas()), generic)
+                generic = logged(obj, solver, start, backend="generic", **stop)
+                assert_same_runs(logged(obj, solver, start, backend="fused", **stop), generic)
+                assert_same_runs(together, generic)
                 endings.add(generic[0].message.split(" ")[0])
     assert endings == {"reached", "||grad", "step", "f"}  # max_iter, gtol, xtol, diverged
 
@@ -101,12 +97,12 @@ def test_fused_runs_cross_log_chunks_and_stretches_like_the_generic_path(solver_
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS[solver_name](lr=1e-3)
     monkeypatch.setattr(optlab.engine.driver, "STRETCH", 37)  # stretches end inside blocks and chunks
     assert_same_runs(logged(obj, solver, chunk_rows=7, max_iter=300, gtol=0),
-                     logged(obj, solver, fused=False, max_iter=300, gtol=0))
+                     logged(obj, solver, backend="generic", max_iter=300, gtol=0))
 
 
 def test_fused_loop_crosses_log_chunks_into_files(tmp_path):
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
-    run_to_dir(tmp_path, obj, solver, None, Stop(max_iter=50, gtol=0), chunk_rows=7)
+    run_set(obj, solver, None, Stop(max_iter=50, gtol=0), RunDirs([tmp_path], chunk_rows=7))
     runs, its = load(tmp_path)
     assert its.iter.tolist() == list(range(51)) and runs.status[0] == "max_iter"
     assert pq.ParquetFile(tmp_path / "iterates.parquet").metadata.num_rows == 51
@@ -114,8 +110,8 @@ def test_fused_loop_crosses_log_chunks_into_files(tmp_path):
 
 def test_x_that_stops_changing_is_a_stall_on_every_path():
     obj, solver = OBJECTIVES["double_well"](), SOLVERS["gd"](lr=1e-20)
-    fast, generic = logged(obj, solver, [1.0 + 1e-12], max_iter=100), logged(obj, solver, [1.0 + 1e-12], fused=False,
-                                                                             max_iter=100)
+    fast = logged(obj, solver, [1.0 + 1e-12], max_iter=100)
+    generic = logged(obj, solver, [1.0 + 1e-12], backend="generic", max_iter=100)
     assert fast[0].status == "stalled" and fast[0].iterations == 1
     assert fast[0].message.startswith("x stopped changing at iteration 1, while ||grad f|| = 8e-12 > gtol")
     assert_same_runs(fast, generic)
@@ -134,11 +130,11 @@ class SteepWell(Objective):
 @pytest.mark.parametrize("solver_name", ["gd", "adam"])
 def test_float_error_in_scalar_code_hands_the_step_to_numpy(solver_name):
     obj, solver = SteepWell(), SOLVERS[solver_name](lr=10.0 if solver_name == "gd" else 30.0)
-    fast, generic = logged(obj, solver, max_iter=5), logged(obj, solver, fused=False, max_iter=5)
+    fast, generic = logged(obj, solver, max_iter=5), logged(obj, solver, backend="generic", max_iter=5)
     assert fast[0].status == "diverged"
     assert_same_runs(fast, generic)
-    (together,) = run_batch(obj, solver, [[1.0]], Stop(max_iter=5))
-    assert_same_runs((together.outcome, together.iterates.to_pandas()), generic)
+    (together,) = batched(obj, solver, [[1.0]], Stop(max_iter=5))
+    assert_same_runs(together, generic)
 
 
 def test_max_seconds_on_the_fused_path_keeps_every_iterate():
@@ -162,7 +158,7 @@ def test_a_replay_that_misses_its_checkpoints_runs_the_stretch_again_with_every_
     start = np.array(loop.program.carry_of(obj.start(), obj.grad(obj.start()), solver.init_carry(obj.start())))
     assert loop._replay(start, start[None, :] + 1.0, 0) is None  # a block from start does not end there
     monkeypatch.setattr(fused.FusedRun, "_replay", lambda *args: None)
-    assert_same_runs(logged(obj, solver, max_iter=1_000), logged(obj, solver, fused=False, max_iter=1_000))
+    assert_same_runs(logged(obj, solver, max_iter=1_000), logged(obj, solver, backend="generic", max_iter=1_000))
 
 
 # The fused loop reads the clock once per block of UNROLL steps, then once per step for the
@@ -175,7 +171,7 @@ BLOCKS = 5_003 // fused.UNROLL
                                          (BLOCKS + 2, BLOCKS * fused.UNROLL + 1)])
 def test_ctrl_c_inside_the_fused_loop_keeps_every_finished_step(monkeypatch, at, counted):
     obj, solver = OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3)
-    _, generic = logged(obj, solver, fused=False, max_iter=5_003, gtol=0)
+    _, generic = logged(obj, solver, backend="generic", max_iter=5_003, gtol=0)
     monkeypatch.setattr(fused, "time", interrupting_clock(at))
     out, its = logged(obj, solver, max_iter=5_003, gtol=0)
     assert out.status == "interrupted" and out.iterations == counted
@@ -198,7 +194,7 @@ def test_ctrl_c_while_a_stretch_is_logged_keeps_the_stretch_and_ends_there(monke
     out, its = logged(obj, solver, max_iter=5_000, gtol=0, chunk_rows=1_000)
     assert out.status == "interrupted" and out.iterations == 5_000 == len(its) - 1
     monkeypatch.setattr(IterateLog, "append_columns", append)
-    generic = logged(obj, solver, fused=False, max_iter=5_000, gtol=0)[1]
+    generic = logged(obj, solver, backend="generic", max_iter=5_000, gtol=0)[1]
     columns = [c for c in its.columns if c != "time_s"]
     np.testing.assert_array_equal(its[columns].to_numpy(), generic[columns].to_numpy())
 
@@ -283,12 +279,13 @@ def test_last_chunk_goes_straight_into_the_final_file(tmp_path):
 
 def test_runs_import_neither_pandas_nor_matplotlib_nor_the_report(tmp_path):
     code = (
-        "import sys, optlab, optlab.engine.batch\n"
-        "from optlab.rundir.store import run_to_dir\n"
+        "import sys, optlab\n"
+        "from optlab.rundir.store import RunDirs\n"
         "from optlab.objectives import Rosenbrock\n"
         "from optlab.solvers import GradientDescent\n"
-        "from optlab.engine.driver import Stop\n"
-        f"run_to_dir({str(tmp_path / 'run')!r}, Rosenbrock(), GradientDescent(), None, Stop(max_iter=30000))\n"
+        f"sinks = RunDirs([{str(tmp_path / 'run')!r}])\n"
+        "optlab.run_set(Rosenbrock(), GradientDescent(), None, optlab.Stop(max_iter=30000), sinks)\n"
+        "optlab.run_set(Rosenbrock(), GradientDescent(), [[0, 2], [1, 1]], optlab.Stop(max_iter=3000))\n"
         "bad = [m for m in sys.modules\n"
         "       if m.split('.')[0] in ('pandas', 'matplotlib') or m.startswith('optlab.report')]\n"
         "assert not bad, bad\n"
@@ -306,7 +303,7 @@ def test_runs_at_different_rates_share_one_fused_loop():
     second = fused_loop_of(objective, SOLVERS["adam"](lr=3e-2))
     assert first.loop is second.loop and (first.params, second.params) == ((1e-3,), (3e-2,))
     assert_same_runs(logged(objective, SOLVERS["adam"](lr=3e-2), max_iter=300),
-                     logged(objective, SOLVERS["adam"](lr=3e-2), fused=False, max_iter=300))
+                     logged(objective, SOLVERS["adam"](lr=3e-2), backend="generic", max_iter=300))
 
 
 class ThresholdStep(SOLVERS["gd"]):
@@ -322,4 +319,4 @@ def test_a_step_branching_on_lr_keeps_lr_a_constant_of_its_fused_loop():
     run_ = fused_loop_of(objective, ThresholdStep(lr=0.5))
     assert run_ is not None and run_.params == ()
     assert_same_runs(logged(objective, ThresholdStep(lr=0.5), max_iter=200),
-                     logged(objective, ThresholdStep(lr=0.5), fused=False, max_iter=200))
+                     logged(objective, ThresholdStep(lr=0.5), backend="generic", max_iter=200))

@@ -61,13 +61,18 @@ def test_failing_diverging_and_invalid_runs_do_not_stop_the_sweep(tmp_path):
 
 def test_joblib_launcher_runs_jobs_in_parallel_and_report_can_be_switched_off(tmp_path):
     sweep = tmp_path / "sweep"
-    out = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "solver.lr=1e-3,2e-3,3e-3", *QUICK,
-                  "report.auto=false", f"hydra.sweep.dir={sweep}")
-    assert out.returncode == 0, out.stderr
+    env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", "import os, runpy, sys; print(os.getpid(), flush=True); "
+                           "sys.argv[0] = 'optlab'; runpy.run_module('optlab', run_name='__main__')",
+                           "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "solver.lr=1e-3,2e-3,3e-3", *QUICK,
+                           "report.auto=false", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out, sweep_pid = proc, int(proc.stdout.split()[0])
     runs, its = optlab.load(sweep)
     assert sorted(runs["solver.lr"]) == [1e-3, 2e-3, 3e-3] and set(runs.status) == {"max_iter"}
     assert (its.groupby("run_id").size() == 101).all()
-    assert len({r["started_at"] for r in records(sweep).values()}) >= 1
+    assert sweep_pid not in {r["pid"] for r in records(sweep).values()}  # the jobs ran in joblib's workers
     assert not (sweep / "report").exists() and "report:" not in out.stdout
 
 

@@ -14,10 +14,9 @@ from optlab.app import guard as hydra_guard
 from optlab.engine.stopping import Stop
 from optlab.errors import ConfigError
 from optlab.objectives import Rosenbrock
-from optlab.rundir.store import run_to_dir
 from optlab.solvers import SOLVERS
 
-from .conftest import run_cli
+from .conftest import run_cli, to_dir
 from .test_reliability_values import call
 
 pytest.importorskip("mlflow", reason="optlab.app.tracking.MLflowCallback needs mlflow (the mlflow extra)")
@@ -72,7 +71,7 @@ def test_a_sweep_sends_every_run_with_its_curve(tmp_path, store, capsys, monkeyp
 
 def test_long_curves_are_thinned_and_statuses_mapped(tmp_path, store):
     run_dir = tmp_path / "run"
-    record = run_to_dir(run_dir, Rosenbrock(), SOLVERS["gd"](lr=1e-3), [0.0, 2.0], Stop(max_iter=500, gtol=0))
+    record = to_dir(run_dir, Rosenbrock(), SOLVERS["gd"](lr=1e-3), [0.0, 2.0], Stop(max_iter=500, gtol=0))
     callback = MLflowCallback(tracking_uri=store, experiment="thin", max_points=20)
     rid = callback.log_run(run_dir)
     client = MlflowClient(tracking_uri=store)

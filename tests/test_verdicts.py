@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import optlab
-from optlab.engine.driver import run
+from optlab.engine.run_set import run_set
 from optlab.engine.stopping import Stop, norm, point_kind, verdict
 from optlab.errors import ConfigError
 from optlab.objectives import OBJECTIVES
@@ -57,7 +57,7 @@ def test_no_gradient_method_ends_converged_with_a_large_gradient(solver_name):
             continue  # not applicable (lstsq on a nonlinear problem, Gauss-Newton without residuals)
         for x0 in starts(objective):
             for gtol in (1e-5, 1e-12):
-                out = run(objective, solver, x0, Stop(max_iter=1500, gtol=gtol))
+                (out,) = run_set(objective, solver, [x0], Stop(max_iter=1500, gtol=gtol))
                 seen.add(out.status)
                 if out.status == "converged" and not out.message.startswith(solver_name):  # not its own test
                     assert norm(objective.grad(out.state.x)) <= gtol, (name, x0, gtol, out.message)
@@ -125,10 +125,12 @@ def test_newton_on_himmelblau_counts_saddles_and_maxima_apart(tmp_path):
 
     objective = OBJECTIVES["himmelblau"]()
     grid = np.stack(np.meshgrid(np.linspace(-5, 5, 7), np.linspace(-5, 5, 7)), axis=-1).reshape(-1, 2)
-    from optlab.engine.batch import run_batch_to_dirs
+    from optlab.rundir.store import RunDirs
 
-    records = run_batch_to_dirs([tmp_path / str(i) for i in range(len(grid))], objective, SOLVERS["newton"](), grid,
-                                Stop(max_iter=100))
+    sinks = RunDirs([tmp_path / str(i) for i in range(len(grid))])
+    outcomes = run_set(objective, SOLVERS["newton"](), grid, Stop(max_iter=100), sinks)
+    records = [sinks.records[i] for i in range(len(grid))]
+    assert [o.point for o in outcomes] == [r["point"] for r in records]
     kinds = {r["point"] for r in records if r["status"] == "converged"}
     assert {"minimum", "saddle", "maximum"} <= kinds
     counts = status_counts(tmp_path)

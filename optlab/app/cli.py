@@ -1,33 +1,24 @@
-"""``python -m optlab``: the thin Hydra layer over :func:`optlab.store.run_to_dir`.
+"""``python -m optlab``: the thin Hydra layer over the jobs of :mod:`optlab.app.job`.
 
-Hydra composes the config; :func:`optlab.config.read_config` turns it into a job, which runs
-into Hydra's output directory, and a summary is printed. A user's mistake ends in one line on
-stderr and exit code 2 (``HYDRA_FULL_ERROR=1`` shows the traceback instead).
+Hydra composes the config and hands it to :func:`optlab.app.job.task`, which runs the job into
+Hydra's output directory. A user's mistake ends in one line on stderr and exit code 2
+(``HYDRA_FULL_ERROR=1`` shows the traceback instead); Ctrl-C and SIGTERM, at any moment, end
+the command with 130 and every started run recorded ``interrupted`` (:mod:`optlab.interrupts`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..interrupts import raise_interrupt
-from .job import EXIT_INTERRUPTED, EXIT_USAGE, _task
+from ..interrupts import requested, session
+from .config import config_dir
+from .job import EXIT_INTERRUPTED, EXIT_USAGE, task
 
 SWEEPER = "hydra_plugins.optlab_sweeper.optlab_sweeper.OptlabSweeper"
-
-
-def config_dir() -> str:
-    """The packaged configs (``optlab/conf``) or, in a source checkout, the top-level ``conf/``."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "conf", package.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"optlab's configs are missing: neither {package / 'conf'} nor {package.parent / 'conf'}")
 
 
 def register_resolvers() -> None:
@@ -40,7 +31,7 @@ def register_resolvers() -> None:
 
 def main() -> None:
     """Console entry: run Hydra, turning user mistakes into one line and exit code 2. A sweep
-    whose jobs could not all run exits 1 (:class:`optlab.hydra_callbacks.SweepSummary`); Ctrl-C
+    whose jobs could not all run exits 1 (:class:`optlab.app.callbacks.SweepSummary`); Ctrl-C
     and SIGTERM end it with 130."""
     if "--version" in sys.argv[1:]:  # (Hydra's own --version would show Hydra's)
         from .. import __version__
@@ -48,16 +39,17 @@ def main() -> None:
         print(f"optlab {__version__}")
         return
     user_setting = os.environ.get("HYDRA_FULL_ERROR")
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
-        _main(user_setting)
+        with session():  # (also entered by python -m optlab before this module is imported)
+            _main(user_setting)
+            if requested():  # a signal after the last job's run, or one a library swallowed
+                raise KeyboardInterrupt
     except KeyboardInterrupt:  # at start-up, or between jobs
         if user_setting == "1":
             raise
         print("optlab: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if user_setting is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
@@ -93,7 +85,7 @@ def _main(user_setting: str | None) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
 
     def optlab(cfg: Any) -> float | None:
-        return _task(cfg, show_traceback=user_setting == "1")
+        return task(cfg, show_traceback=user_setting == "1")
 
     try:
         hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(optlab)()

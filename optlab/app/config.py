@@ -10,11 +10,14 @@ import hashlib
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ..engine.log import LogOptions
+from ..engine.starts import start_points
 from ..engine.stopping import Stop
 from ..errors import ConfigError, check_number, describe
 from ..objectives.base import Objective
@@ -23,9 +26,9 @@ from .plugins import instantiate
 
 STARTS_OPTIONS = ("n", "seed", "points", "box")
 #: The keys of a job's config and, for the groups that hold options, the options each may have.
-TOP_KEYS = ("objective", "solver", "starts", "x0", "stop", "log", "report")
+TOP_KEYS = ("objective", "solver", "starts", "x0", "stop", "log", "report", "overwrite", "options_for")
 STOP_KEYS = tuple(f.name for f in dataclasses.fields(Stop))
-LOG_KEYS = ("max_coords", "grad_norm", "chunk_rows")
+LOG_KEYS = tuple(f.name for f in dataclasses.fields(LogOptions) if f.name != "memory_bytes")
 REPORT_KEYS = ("auto", "tol")
 #: Options that name a file: a relative path is taken from where optlab was started, not from a
 #: job directory that Hydra may have made the working directory (hydra.job.chdir=true).
@@ -34,20 +37,18 @@ PATH_OPTIONS = ("data",)
 
 @dataclasses.dataclass
 class JobConfig:
-    """What a job runs: one run from ``x0``, or one run per start point when ``starts`` is set."""
+    """What a job runs: one run from ``x0``, or one run per start point when ``starts`` is set,
+    its log kept as ``log`` says; ``overwrite`` lets it replace a finished run in its directory."""
 
     objective: Objective
     solver: Solver
     stop: Stop
     x0: Any
     starts: dict[str, Any] | None
-    max_coords: int
-    chunk_rows: int
-    log_grad_norm: bool = False
+    log: LogOptions
+    overwrite: bool = False
 
     def start_points(self) -> np.ndarray:
-        from ..engine.starts import start_points
-
         options = {k: v for k, v in self.starts.items() if k != "kind"}
         return start_points(self.objective, self.starts.get("kind"), **options)
 
@@ -65,15 +66,6 @@ def _table(key: str, value: Any, allowed_keys: tuple[str, ...], what: str) -> di
         if name not in allowed_keys:
             raise ConfigError(f"{key}.{name} is not an option of {key}; allowed: {', '.join(allowed_keys)}")
     return value
-
-
-def _check_x0(x0: Any) -> Any:
-    if x0 is None:
-        return None
-    flat = isinstance(x0, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x0)
-    if not flat:
-        raise ConfigError(f"x0={describe(x0)} is not a list of numbers; allowed: null or a list like [0,2]")
-    return x0
 
 
 def _build(group: str, options: Any, cwd: str | None) -> Any:
@@ -99,9 +91,10 @@ def _build(group: str, options: Any, cwd: str | None) -> Any:
                           f"({reason}); allowed: options it can be built with (see its docstring)") from exc
 
 
-def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
+def read_config(cfg: DictConfig, cwd: str | None = None, choices: dict[str, Any] | None = None) -> JobConfig:
     """The job of a composed config (raises :class:`ConfigError`). ``cwd`` is the directory optlab
-    was started from, against which relative data paths are taken."""
+    was started from, against which relative data paths are taken; ``choices`` the names of the
+    objective and solver chosen (``objective=NAME``), to which ``options_for.NAME.KEY=VALUE`` applies."""
     for key in cfg:
         if key not in TOP_KEYS:
             raise ConfigError(f"{key} is not an option; allowed: {', '.join(TOP_KEYS)}")
@@ -116,9 +109,10 @@ def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
         check_number("report.tol", report.get("tol", 1e-6), low=0, strict=False)
         if not isinstance(report.get("auto", True), bool):
             raise ConfigError(f"report.auto={describe(report['auto'])} is not true or false; allowed: true, false")
-    objective = _build("objective", _plain(cfg.get("objective")), cwd)
-    solver = _build("solver", _plain(cfg.get("solver")), cwd)
-    x0 = _check_x0(_plain(cfg.get("x0")))
+    extra = options_for(_plain(cfg.get("options_for")), choices or {})
+    objective = _build("objective", _with(_plain(cfg.get("objective")), extra["objective"]), cwd)
+    solver = _build("solver", _with(_plain(cfg.get("solver")), extra["solver"]), cwd)
+    x0 = _plain(cfg.get("x0"))  # (checked against the objective when the run starts)
     starts = _plain(cfg.get("starts"))
     if starts is not None:
         if x0 is not None:
@@ -129,12 +123,50 @@ def read_config(cfg: DictConfig, cwd: str | None = None) -> JobConfig:
             if key != "kind" and key not in STARTS_OPTIONS:
                 raise ConfigError(f"starts.{key} is not an option of starts; "
                                   f"allowed: kind, {', '.join(STARTS_OPTIONS)}")
-    max_coords = check_number("log.max_coords", log.get("max_coords", 100), low=0, strict=False, integer=True)
-    chunk_rows = check_number("log.chunk_rows", log.get("chunk_rows", 10_000), low=1, strict=False, integer=True)
-    grad_norm = log.get("grad_norm", False)
-    if not isinstance(grad_norm, bool):
-        raise ConfigError(f"log.grad_norm={grad_norm!r} is not true or false; allowed: true, false")
-    return JobConfig(objective, solver, stop, x0, starts, max_coords, chunk_rows, grad_norm)
+    overwrite = _plain(cfg.get("overwrite", False))
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"overwrite={describe(overwrite)} is not true or false; allowed: true, false")
+    return JobConfig(objective, solver, stop, x0, starts, LogOptions(**log), overwrite)
+
+
+def options_for(given: Any, choices: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The options ``options_for.NAME`` gives the objective or solver chosen as NAME in this job
+    (a sweep over objectives or solvers with options of their own: ``objective=rosenbrock,quadratic
+    +options_for.quadratic.cond=100``); a NAME that is no objective or solver is a mistake."""
+    found: dict[str, dict[str, Any]] = {"objective": {}, "solver": {}}
+    if not given:
+        return found
+    if not isinstance(given, dict) or not all(isinstance(v, dict) for v in given.values()):
+        raise ConfigError(f"options_for={describe(given)} is not a table of tables; allowed: "
+                          "+options_for.NAME.KEY=VALUE with NAME an objective or solver")
+    names = {group: set(config_names(group)) for group in found}
+    for name, options in given.items():
+        groups = [g for g in found if name in names[g]]
+        if not groups:
+            allowed = ", ".join(sorted(names["objective"] | names["solver"]))
+            raise ConfigError(f"options_for.{name} names no objective or solver; allowed: {allowed}")
+        for group in groups:
+            if choices.get(group) == name:
+                found[group] = options
+    return found
+
+
+def config_dir() -> str:
+    """The packaged configs (``optlab/conf``) or, in a source checkout, the top-level ``conf/``."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "conf", package.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return str(candidate)
+    raise RuntimeError(f"optlab's configs are missing: neither {package / 'conf'} nor {package.parent / 'conf'}")
+
+
+def config_names(group: str) -> list[str]:
+    """The names of a config group's options (``conf/objective/*.yaml``)."""
+    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+
+
+def _with(options: Any, extra: dict[str, Any]) -> Any:
+    return {**options, **extra} if isinstance(options, dict) and extra else options
 
 
 def settings_key(cfg: DictConfig) -> str:
@@ -142,7 +174,7 @@ def settings_key(cfg: DictConfig) -> str:
     whatever the order or spelling of the overrides that led to them (``solver.lr=1e-3`` and
     ``solver.lr=0.001``, a default given explicitly). A resumed sweep matches jobs by it."""
     try:
-        settings = {k: _plain(cfg.get(k)) for k in cfg if k != "report"}
+        settings = {k: _plain(cfg.get(k)) for k in cfg if k not in ("report", "overwrite")}
         text = json.dumps(settings, sort_keys=True, default=str)
     except Exception as exc:  # noqa: BLE001 - an interpolation that does not resolve
         raise ConfigError(f"the config cannot be resolved ({type(exc).__name__}: {exc}); "

@@ -7,7 +7,7 @@ runs, so an experiment file on the search path could otherwise name any function
 Hydra's callback list: before any callback is built it checks every ``_target_`` of the
 composed config against optlab's allow-list (:func:`check_targets`), and in a sweep it checks
 the values that do not depend on the objective or solver (``stop.*``, ``log.*``) for every job,
-locks the sweep directory and claims it (:func:`optlab.sweep.open_sweep`), all before the first
+locks the sweep directory and claims it (:func:`optlab.app.sweep.open_sweep`), all before the first
 job is queued. A mistake is a :class:`~optlab.errors.ConfigError`: one line, exit 2.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError, describe
+from ..rundir.layout import STOPPED
 
 #: ``_target_`` prefixes allowed where: callbacks are optlab's own; launchers and sweepers are
 #: Hydra's plugins (Hydra itself accepts no others there), with the samplers and pruners of Optuna.
@@ -50,7 +50,7 @@ def _resolved(config: DictConfig, path: tuple[str, ...], value: Any) -> Any:
 
 def check_targets(config: DictConfig) -> None:
     """Refuse any callable the config names outside optlab's allow-list (objectives and solvers
-    are checked when they are built: :mod:`optlab.plugins`)."""
+    are checked when they are built: :mod:`optlab.app.plugins`)."""
     tree = OmegaConf.to_container(config, resolve=False)
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
@@ -137,6 +137,7 @@ class GuardedCallbacks(Callbacks):
         self.sweep_lock = (sweep_dir, acquire(sweep_dir))
         try:
             open_sweep(sweep_dir, overrides)
+            (sweep_dir / STOPPED).unlink(missing_ok=True)  # (a stopped sweep, resumed: its jobs run)
         except BaseException:
             self._release()
             raise
@@ -146,21 +147,24 @@ class GuardedCallbacks(Callbacks):
                 self.handlers[number] = signal.signal(number, self._interrupted)
 
     def _interrupted(self, number: int, frame: Any) -> None:
-        """Ctrl-C or SIGTERM in a sweep whose jobs run in other processes: pass it on to the jobs'
-        processes on this host (the owners of their directories' locks; a signal sent to this
-        process alone, or Ray's workers in process groups of their own, would not reach them) as
-        :data:`optlab.log.STOP_SIGNAL`, wait until they have written their records (a launcher told
-        to stop kills its workers), then stop."""
-        from ..interrupts import STOP_SIGNAL
+        """Ctrl-C or SIGTERM in a sweep: mark the sweep stopped (jobs a launcher starts after this
+        do not run: :data:`~optlab.rundir.layout.STOPPED`), pass the signal on to the processes
+        of the jobs going on this host (the owners of their directories' locks; a signal sent to
+        this process alone, or Ray's workers in process groups of their own, would not reach
+        them) as :data:`optlab.interrupts.STOP_SIGNAL`, wait until they have written their
+        records (a launcher told to stop kills its workers), then stop."""
+        from ..interrupts import forward, note
         from ..rundir.layout import LOCK
         from ..rundir.lock import owners
 
+        note(number)
         if self.sweep_lock is not None:
-            for pid in owners(self.sweep_lock[0].glob(f"*/{LOCK}")):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, STOP_SIGNAL)
+            sweep_dir = self.sweep_lock[0]
+            with contextlib.suppress(OSError):
+                (sweep_dir / STOPPED).touch()
+            forward(owners(sweep_dir.glob(f"*/{LOCK}")))
             end = time.monotonic() + WORKER_GRACE_S
-            while time.monotonic() < end and any(self.sweep_lock[0].glob(f"*/{LOCK}")):
+            while time.monotonic() < end and any(sweep_dir.glob(f"*/{LOCK}")):
                 time.sleep(0.05)
         raise KeyboardInterrupt
 

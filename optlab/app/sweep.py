@@ -6,7 +6,7 @@ their hash, the sweep id. Running the same sweep again into that directory resum
 the order of its arguments; a different sweep is refused in one line, as is a directory that
 already holds runs of something else.
 
-Each job is known by its settings (:func:`optlab.config.settings_key`). A job resumes in the
+Each job is known by its settings (:func:`optlab.app.config.settings_key`). A job resumes in the
 directory that holds runs of its settings, wherever that is (the sweep typed in another order
 numbers its jobs differently); a job whose numbered directory holds the runs of other settings
 writes into ``N-KEY`` beside it, so nothing finished is ever overwritten.
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..rundir.layout import MANIFEST, write_atomic
+from ..rundir.layout import MANIFEST, RECORD, write_atomic
 
 IGNORED = ("report.",)  # overrides that change no run: a resumed sweep may add or drop them
 _INDEX: dict[tuple[str, str], dict[str, Path]] = {}  # per process: (sweep dir, sweep id) -> {settings: job dir}
@@ -63,7 +63,7 @@ def open_sweep(sweep_dir: Path, overrides: list[str]) -> str:
             theirs = " ".join(found.get("overrides") or []) or "unknown overrides"
             raise ConfigError(f"hydra.sweep.dir={sweep_dir} holds another sweep ({theirs[:200]}); allowed: "
                               "the same sweep again (to resume it) or a new hydra.sweep.dir")
-    elif job_records(sweep_dir) or (sweep_dir / "run.json").exists():
+    elif job_records(sweep_dir) or (sweep_dir / RECORD).exists():
         raise ConfigError(f"hydra.sweep.dir={sweep_dir} already holds runs that are not of this sweep; allowed: "
                           "a new hydra.sweep.dir")
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -86,8 +86,19 @@ def read_sweep_id(sweep_dir: Path) -> str | None:
     return found.get("sweep_id") if found else None
 
 
+def swept(task_overrides: list[str], sweep_dir: Path, sweeper_params: Any) -> list[str]:
+    """The overrides of a sweep's job that its sweep varies: those of the keys the sweeper's
+    ``params`` name and those given on the command line with several values (``solver=gd,bfgs``);
+    a job's summary shows them (which rate was this?)."""
+    keys = {str(k) for k in (sweeper_params or {})}
+    for line in (_read(Path(sweep_dir) / MANIFEST) or {}).get("overrides") or []:
+        key, _, values = str(line).partition("=")
+        if "," in values or "(" in values:
+            keys.add(key.lstrip("+~"))
+    return [o for o in task_overrides if o.partition("=")[0].lstrip("+~") in keys]
+
+
 def _keys_in(job_dir: Path) -> set[Any]:
-    from ..rundir.layout import RECORD
 
     keys = set()
     for path in [job_dir / RECORD, *job_dir.glob(f"start_*/{RECORD}")]:

@@ -1,15 +1,15 @@
 """Fused loops: one run of a step program advanced many steps per call, every iterate logged.
 
-:func:`write_loop` lowers a :class:`~optlab.program.StepProgram` to one Python function in
+:func:`write_loop` lowers a :class:`~optlab.engine.program.StepProgram` to one Python function in
 which a step (the solver's update, the objective's value and gradient, ||grad f||) is a few
 lines of float arithmetic, unrolled in blocks of :data:`UNROLL` steps. A block reads the
 clock once and puts only the carry it ends with (x, g and the solver's state); after the
 stretch, :class:`FusedRun` recomputes every step of every block at once with the same
-program vectorised (:meth:`~optlab.program.StepProgram.vector_step`), which gives the same
+program vectorised (:meth:`~optlab.engine.program.StepProgram.vector_step`), which gives the same
 bits, and checks that each block ends on its checkpoint.
 
 The loop makes no decisions: after each step it checks, conservatively, whether a stopping
-rule of :mod:`optlab.stopping` *might* hold (||grad f|| near gtol, a step near xtol, f at
+rule of :mod:`optlab.engine.stopping` *might* hold (||grad f|| near gtol, a step near xtol, f at
 its target, a number that is not finite, the deadline). A block where one might does not count; its steps
 are redone one at a time, each with its own clock reading and log row, and the loop returns
 at the step where the check trips, so that the driver applies the rules exactly. A Python
@@ -117,7 +117,7 @@ def write_loop(program: StepProgram, n_log: int, timed: bool, xtol_zero: bool) -
              f"return code, interrupted, k, k_blocks, ({', '.join(carry)},), f, step, None"]
     src.env.update(_errors=SCALAR_ERRORS, _sqrt=math.sqrt)
     loop = src.function("loop", "carry, params, f, step, k, k_end, unrolled, gate, xgate, limit, deadline, out, clock",
-                        lines, "a fused stretch of steps (see optlab.fused)")
+                        lines, "a fused stretch of steps (see optlab.engine.fused)")
     for _ in range(WARM_UP_CALLS):  # an empty stretch: the calls only count towards specialisation
         loop((0.0,) * width, (0.0,) * len(params), 0.0, 0.0, 0, 0, True, 0.0, 0.0, 0.0, 0.0, [], time.perf_counter)
     loop.unroll = unroll

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 
+from ..errors import ConfigError, check_number
 from ..interrupts import interrupt_deferred
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
@@ -16,8 +18,54 @@ POOL_MIN_BYTES = 2**18  # log columns from this size on come from Arrow's pool (
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 
 
+MEMORY_BYTES = 512 * 2**20  # a batch's log buffers take at most about this much
+
+
 def columns(n_coords: int) -> list[str]:
     return [*FIELDS, *(f"x_{i}" for i in range(n_coords))]
+
+
+@dataclasses.dataclass(frozen=True)
+class LogOptions:
+    """What a run's log keeps: the first ``max_coords`` coordinates of x, ||grad f|| for methods
+    that use no gradient (``grad_norm``, each a counted evaluation), chunks of ``chunk_rows`` rows,
+    and at most about ``memory_bytes`` of buffers for a batch of runs."""
+
+    max_coords: int = 100
+    grad_norm: bool = False
+    chunk_rows: int = 10_000
+    memory_bytes: int = MEMORY_BYTES
+
+    def __post_init__(self) -> None:
+        check_number("log.max_coords", self.max_coords, low=0, strict=False, integer=True)
+        check_number("log.chunk_rows", self.chunk_rows, low=1, strict=False, integer=True)
+        check_number("log.memory_bytes", self.memory_bytes, low=1, strict=False, integer=True)
+        if not isinstance(self.grad_norm, bool):
+            raise ConfigError(f"log.grad_norm={self.grad_norm!r} is not true or false; allowed: true, false")
+
+    def n_coords(self, dim: int) -> int:
+        return min(dim, self.max_coords)
+
+
+class MemorySink:
+    """Keeps a run's rows in memory, as Arrow tables (:meth:`table` joins them)."""
+
+    def __init__(self, n_coords: int) -> None:
+        self.n_coords = n_coords
+        self.tables: list[pa.Table] = []
+
+    def __call__(self, table: pa.Table) -> None:
+        self.tables.append(table)
+
+    def table(self) -> pa.Table:
+        if not self.tables:
+            return empty_table(self.n_coords)
+        return pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
+
+
+def empty_table(n_coords: int) -> pa.Table:
+    names = columns(n_coords)
+    return pa.Table.from_arrays([arrow_column(np.empty(0), n in INT_FIELDS) for n in names], names=names)
 
 
 class IterateLog:
@@ -114,8 +162,7 @@ class IterateLog:
         """Everything kept in memory (no sink), flushed first."""
         self.flush()
         if not self.kept:
-            return pa.Table.from_arrays([arrow_column(np.empty(0), n in INT_FIELDS) for n in self.names],
-                                        names=self.names)
+            return empty_table(self.n_coords)
         return pa.concat_tables(self.kept)
 
 

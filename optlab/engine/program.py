@@ -3,7 +3,7 @@
 A :class:`~optlab.solvers.base.StepSolver` writes its update as ``step(x, g, carry, k)`` with
 ordinary arithmetic. :class:`StepProgram` records that step on Variables, chains it with the
 recording of f's value and gradient at the new point and with ||grad f|| (the norm of
-:mod:`optlab.stopping`), and lowers the whole with the writers of
+:mod:`optlab.engine.stopping`), and lowers the whole with the writers of
 :mod:`optlab.autodiff.scalar_code`:
 
 * the fused loop (:mod:`optlab.engine.fused`): scalar code advancing one run many steps per call,
@@ -31,7 +31,7 @@ from ..autodiff.codegen import Plan, Source
 from ..autodiff.compile import Compiled, NotCompilable
 from ..autodiff.record import trace
 from ..autodiff.scalar_code import ScalarWriter, input_atoms
-from ..solvers.base import StepSolver
+from ..solvers.base import LEARNING_RATE, StepSolver
 
 
 @dataclasses.dataclass
@@ -162,7 +162,7 @@ _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Compiled -
 def traceable(solver: StepSolver) -> tuple[str, ...]:
     """The options of ``solver`` a program keeps as inputs: its learning rate, so that runs
     at different rates (a sweep's jobs, a batch) share one program and its compiled code."""
-    return ("lr",) if isinstance(getattr(solver, "lr", None), (int, float)) else ()
+    return (LEARNING_RATE,) if isinstance(getattr(solver, LEARNING_RATE, None), (int, float)) else ()
 
 
 def program_for(solver: StepSolver, compiled: Compiled, carry: tuple, traced: Sequence[str] = ()) -> StepProgram:

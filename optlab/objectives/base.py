@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import autodiff as ad
-from ..errors import ConfigError, check_number
+from ..errors import ConfigError, check_number, describe
 from ..options import constructor_options
 from .derivatives import derivatives_of, derived
 
@@ -79,10 +79,12 @@ class Objective:
         if x0 is None:
             return np.array(self.x0, dtype=float)
         try:
+            if _holds_bool(x0):  # (numpy would take true as 1.0)
+                raise TypeError
             x = np.array(x0, dtype=float).reshape(-1)
         except (TypeError, ValueError):
-            raise ConfigError(f"x0={list(x0) if not isinstance(x0, str) else x0!r} is not a "
-                              f"list of numbers; allowed: {self.dim} finite numbers") from None
+            shown = describe(list(x0) if isinstance(x0, (tuple, np.ndarray)) else x0)
+            raise ConfigError(f"x0={shown} is not a list of numbers; allowed: {self.dim} finite numbers") from None
         if x.size != self.dim:
             raise ConfigError(f"x0={_show(x)} has length {x.size}; allowed: length {self.dim} "
                               f"(the dimension of {self.name})")
@@ -92,6 +94,14 @@ class Objective:
 
     def gap(self, f: float) -> float | None:
         return None if self.f_star is None else f - self.f_star
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    return isinstance(value, np.ndarray) and value.dtype == bool
 
 
 def _show(x: np.ndarray) -> str:

@@ -16,7 +16,7 @@ from ..engine.stopping import verdict
 from .data import ReportData
 from .style import natural_key
 
-# how runs are counted (optlab.stopping.verdict): converged runs at saddles and maxima apart
+# how runs are counted (optlab.engine.stopping.verdict): converged runs at saddles and maxima apart
 STATUS_ORDER = ("converged", "converged at a saddle", "converged at a maximum", "target", "stalled", "max_iter",
                 "max_fev", "max_seconds", "diverged", "failed", "error", "interrupted", "invalid", "not applicable")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -67,7 +67,7 @@ def _relative(path: Any, roots: list[Path]) -> str:
 
 
 def verdicts(runs: Any) -> list[str]:
-    """Each run's verdict (:func:`optlab.stopping.verdict`): its status, converged runs at saddles
+    """Each run's verdict (:func:`optlab.engine.stopping.verdict`): its status, converged runs at saddles
     and maxima apart, invalid jobs whose solver does not apply as ``not applicable``."""
     columns = [c for c in ("status", "point", "not_applicable") if c in runs]
     return [verdict({c: (None if isinstance(v, float) and v != v else v) for c, v in zip(columns, row)})

@@ -4,7 +4,8 @@ A run directory holds :data:`RECORD` (the run's record) and :data:`ITERATES` (it
 :data:`PARTS` while it runs or after a crash) and, while a process writes there, :data:`LOCK`.
 A multi-start job holds one run directory per start (:func:`start_dir_name`). A sweep directory
 holds :data:`MANIFEST` (its identity), one job directory per job and, when it ends,
-:data:`RUNS_TABLE` (one row per run). docs/schema.md describes each file.
+:data:`RUNS_TABLE` (one row per run); :data:`STOPPED` marks a sweep stopped by
+Ctrl-C. docs/schema.md describes each file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ PARTS = "iterates.parts"
 LOCK = ".optlab.lock"
 MANIFEST = "sweep.json"
 RUNS_TABLE = "runs.parquet"
+STOPPED = ".optlab.stopped"  # in a sweep directory: the sweep was stopped; jobs not yet begun do not run
 START_PREFIX = "start_"
 
 

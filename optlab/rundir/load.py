@@ -22,7 +22,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
     with its ``run_id`` (docs/schema.md). ``as_`` is ``"pandas"`` (DataFrames), ``"arrow"``
     (pyarrow Tables, the runs with a type per column) or ``"polars"`` (DataFrames of those).
     A bad file never stops the reading: it is skipped with a warning that names it
-    (:mod:`optlab.reading`); nothing read is ever executed. ``path`` may also be a run's
+    (:mod:`optlab.rundir.reading`); nothing read is ever executed. ``path`` may also be a run's
     ``run.json`` or ``iterates.parquet``: its run is read.
     """
     from .iterates import read_iterates, start_scan
@@ -92,7 +92,7 @@ def _read_json(path: Path) -> Any:
 
 
 def status_counts(root: str | Path, sweep_id: str | None = None) -> dict[str, int]:
-    """How the runs of a sweep's jobs under ``root`` ended (:func:`optlab.stopping.verdict`:
+    """How the runs of a sweep's jobs under ``root`` ended (:func:`optlab.engine.stopping.verdict`:
     statuses, converged runs at saddles and maxima apart, ``not applicable``); unreadable records
     count as ``unreadable``. With ``sweep_id``, only the runs of that sweep count."""
     counts: dict[str, int] = {}

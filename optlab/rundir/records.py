@@ -1,5 +1,5 @@
 """What a run record (``run.json``) must hold to be read: its run id and the type of every
-field a reader uses. :mod:`optlab.reading` (``optlab.load``) and the report check records here,
+field a reader uses. :mod:`optlab.rundir.reading` (``optlab.load``) and the report check records here,
 so a record one of them accepts the other accepts too.
 """
 

@@ -1,8 +1,9 @@
 """Run directories on disk: ``run.json`` (one record per run) and ``iterates.parquet``.
 
 A run writes ``run.json`` with status ``running`` when it starts and again when it ends,
-each time atomically; its iterates go out in chunks while it runs and are merged at the
-end. :func:`load` reads one run directory or a whole tree of them.
+each time atomically; its iterates go out in chunks while it runs and are merged at the end
+(:class:`RunFiles`, the sink :class:`RunDirs` opens for each run of a set). A finished run is
+never replaced unless asked. :mod:`optlab.rundir.load` reads them back.
 """
 
 from __future__ import annotations
@@ -12,21 +13,23 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
 import platform
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..engine.driver import Outcome, run
-from ..engine.log import IterateLog
-from ..engine.stopping import FINISHED, POINT_MAX_DIM, Stop, point_kind
-from ..interrupts import interrupt_deferred
+from ..engine.outcome import Outcome
+from ..engine.run_set import RunSpec
+from ..engine.stopping import FINISHED, Stop
+from ..errors import ConfigError
 from ..objectives.base import Objective
 from ..solvers.base import Solver
 from .chunks import ChunkFiles
-from .layout import RECORD, write_atomic
+from .layout import ITERATES, MANIFEST, PARTS, RECORD, RUNS_TABLE, write_atomic
 from .load import _read_json
 from .lock import acquire, release
 
@@ -62,6 +65,8 @@ def describe_run(objective: Objective, solver: Solver, x0: np.ndarray, stop: Sto
         "optlab_version": _version(),
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
+        "host": platform.node(),
+        "pid": os.getpid(),
         **(extra or {}),
     }
 
@@ -85,125 +90,118 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
     write_atomic(run_dir / RECORD, lambda p: p.write_text(text))
 
 
-def classify_point(objective: Objective, x: np.ndarray) -> tuple[str, float | None]:
-    """The kind of a converged run's point (:func:`optlab.stopping.point_kind`) and the Hessian's
-    smallest eigenvalue there; ``unknown`` above :data:`~optlab.stopping.POINT_MAX_DIM`
-    coordinates or where the Hessian cannot be computed."""
-    if objective.dim > POINT_MAX_DIM:
-        return "unknown", None
-    try:
-        with np.errstate(all="ignore"):
-            eig = np.linalg.eigvalsh(objective.hessian(np.asarray(x, dtype=float)))
-    except Exception:  # noqa: BLE001 - a verdict's detail, never a reason to lose the run
-        return "unknown", None
-    finite = bool(np.all(np.isfinite(eig)))
-    return point_kind(eig), (float(eig[0]) if finite else None)
-
-
 def finish_record(record: dict[str, Any], objective: Objective, out: Outcome) -> dict[str, Any]:
+    """The record of a run that ended as ``out`` says."""
     s = out.state
     f = _finite(s.f)
-    gap = objective.gap(f) if f is not None else None
-    point, low = classify_point(objective, s.x) if out.status == "converged" else (None, None)
-    note = f"; the Hessian is indefinite there (smallest eigenvalue {low:.3g}): a {point}, not a minimum" \
-        if point in ("saddle", "maximum") else ""
-    return {**record, "status": out.status, "message": out.message + note, "iterations": out.iterations,
-            "f_final": f, "x_final": _floats(s.x), "gap": gap, "point": point, "hessian_min_eig": low,
-            "nfev": out.nfev, "ngev": out.ngev, "nhev": out.nhev, "wall_time_s": out.wall_time_s,
-            "setup_s": out.setup_s}
+    return {**record, "status": out.status, "message": out.message, "iterations": out.iterations,
+            "f_final": f, "x_final": _floats(s.x), "gap": objective.gap(f) if f is not None else None,
+            "point": out.point, "hessian_min_eig": out.hessian_min_eig, "nfev": out.nfev, "ngev": out.ngev,
+            "nhev": out.nhev, "wall_time_s": out.wall_time_s, "setup_s": out.setup_s, "backend": out.backend}
+
+
+class RunExists(ConfigError):
+    """The directory holds a finished run (or a sweep) that a new run would replace."""
+
+
+def check_free(run_dir: Path, overwrite: bool = False) -> None:
+    """Refuse a directory that holds a sweep, or a finished run unless ``overwrite``: nothing
+    finished is ever replaced by accident. (A run that was interrupted or killed is taken up.)"""
+    if (run_dir / MANIFEST).exists() or (run_dir / RUNS_TABLE).exists():
+        raise RunExists(f"{run_dir} holds a sweep; allowed: a new directory for a run")
+    record = _read_json(run_dir / RECORD)
+    if not overwrite and isinstance(record, dict) and record.get("status") in FINISHED:
+        raise RunExists(f"{run_dir} already holds a finished run ({record.get('status')}, run "
+                        f"{str(record.get('run_id'))[:12]}); allowed: another directory, or overwrite=true to "
+                        "replace it")
 
 
 class RunFiles:
-    """One run's directory while it runs: locked for this process (:mod:`optlab.lock`),
-    ``run.json`` written as ``running`` at the start (what a killed run leaves), ``sink`` taking
-    its iterates (:class:`~optlab.log.ChunkFiles`), and :meth:`close` writing
-    ``iterates.parquet`` and the final record, then unlocking."""
+    """One run's directory while it runs: locked for this process (:mod:`optlab.rundir.lock`),
+    ``run.json`` written as ``running`` at the start (what a killed run leaves), its iterates
+    taken in chunks (:class:`~optlab.rundir.chunks.ChunkFiles`: calling it hands it a table), and
+    :meth:`close` writing ``iterates.parquet`` and the final record, then unlocking. A sink of
+    :func:`optlab.engine.run_set.run_set`."""
 
-    def __init__(self, run_dir: str | Path, objective: Objective, solver: Solver, x0: np.ndarray, stop: Stop,
-                 extra: dict[str, Any] | None = None, chunk_rows: int = 10_000) -> None:
-        self.dir = Path(run_dir)
+    def __init__(self, run_dir: str | Path, run: RunSpec, extra: dict[str, Any] | None = None,
+                 chunk_rows: int = 10_000, overwrite: bool = False,
+                 on_close: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.dir, self.objective, self.on_close = Path(run_dir), run.objective, on_close
         self.lock = acquire(self.dir)
         try:
-            self.record = describe_run(objective, solver, x0, stop, uuid.uuid4().hex[:12], extra)
+            check_free(self.dir, overwrite)
+            self.record = describe_run(run.objective, run.solver, run.x0, run.stop, uuid.uuid4().hex[:12],
+                                       {**(extra or {}), "backend": run.plan.backend,
+                                        "backend_reason": run.plan.reason or None})
             write_record(self.dir, self.record)
             # The lock is held: parts here are a dead writer's, of a run this one replaces.
-            stale = list((self.dir / "iterates.parts").glob("part-*.parquet"))
+            stale = list((self.dir / PARTS).glob("part-*.parquet"))
             for part in stale:
                 part.unlink()
             if stale:
                 with contextlib.suppress(OSError):
-                    (self.dir / "iterates.parts").rmdir()
-            (self.dir / "iterates.parquet").unlink(missing_ok=True)
+                    (self.dir / PARTS).rmdir()
+            (self.dir / ITERATES).unlink(missing_ok=True)
         except BaseException:
             release(self.dir, self.lock)
             raise
-        run = {k: v for k, v in json_safe(self.record).items() if k not in ("status", "started_at")}
-        self.sink = ChunkFiles(self.dir, chunk_rows, self.record["run_id"], run)
+        settings = {k: v for k, v in json_safe(self.record).items() if k not in ("status", "started_at")}
+        self.chunks = ChunkFiles(self.dir, chunk_rows, self.record["run_id"], settings)
 
-    def close(self, objective: Objective, outcome: Outcome) -> dict[str, Any]:
+    def __call__(self, table: Any) -> None:
+        self.chunks(table)
+
+    def close(self, outcome: Outcome) -> dict[str, Any]:
         """Merge the iterates and write the final record. When the iterates cannot be written (a
         full disk), the record says so (status ``error``) and the parts written stay readable."""
         try:
-            self.record = finish_record(self.record, objective, outcome)
+            self.record = finish_record(self.record, self.objective, outcome)
             try:
-                self.sink.merge()
+                self.chunks.merge()
             except OSError as exc:
-                kept = len(self.sink.own_parts())
+                kept = len(self.chunks.own_parts())
                 self.record = {**self.record, "status": "error", "message": (
                     f"the run ended ({outcome.status}: {outcome.message}) but its iterates could not be "
-                    f"written: {exc}; {kept} chunk(s) of {self.sink.chunk_rows} rows are kept in iterates.parts")}
+                    f"written: {exc}; {kept} chunk(s) of {self.chunks.chunk_rows} rows are kept in {PARTS}")}
             write_record(self.dir, self.record)
+            if self.on_close is not None:
+                self.on_close(self.record)
             return self.record
         finally:
             release(self.dir, self.lock)
 
-    @staticmethod
-    def close_all(files: list[RunFiles], objective: Objective, outcomes: list[Outcome]) -> list[dict[str, Any]]:
-        """Close runs that have ended; Ctrl-C meanwhile is held until every file is complete."""
-        with interrupt_deferred() as caught:
-            records, failure = [], None
-            for f, o in zip(files, outcomes):
-                try:
-                    records.append(f.close(objective, o))
-                except OSError as exc:  # the others are still closed
-                    failure = failure or exc
-        if failure is not None:
-            raise failure
-        if caught:
-            raise KeyboardInterrupt
-        return records
+    def abandon(self) -> None:
+        """Unlock after a failure outside the run (the record stays ``running``: what was not finished)."""
+        release(self.dir, self.lock)
 
 
-def run_to_dir(run_dir: str | Path, objective: Objective, solver: Solver, x0: Any = None,
-               stop: Stop | None = None, *, max_coords: int = 100, chunk_rows: int = 10_000,
-               extra: dict[str, Any] | None = None, progress: Any = None, log_grad_norm: bool = False
-               ) -> dict[str, Any]:
-    """Run and keep everything in ``run_dir``; returns the final run record. The directory is
-    locked meanwhile: a second writer gets :class:`optlab.lock.LockHeld`."""
-    stop = stop or Stop()
-    solver.check(objective)
-    files = RunFiles(run_dir, objective, solver, objective.start(x0), stop, extra, chunk_rows)
-    try:
-        log = IterateLog(min(objective.dim, max_coords), chunk_rows, sink=files.sink)
-        outcome = run(objective, solver, objective.start(x0), stop, log=log, progress=progress,
-                      log_grad_norm=log_grad_norm)
-    except BaseException:
-        release(files.dir, files.lock)
-        raise
-    with interrupt_deferred() as caught:  # the run has ended: its files are completed first
-        try:
-            log.flush()
-        except OSError as exc:  # the last chunk cannot be written: the record says so
-            outcome = dataclasses.replace(outcome, status="error", message=f"{outcome.message}; then: {exc}")
-        record = files.close(objective, outcome)
-    if caught:
-        raise KeyboardInterrupt
-    return record
+class RunDirs:
+    """Sinks that keep run ``i`` of a set in ``dirs[i]`` with ``extras[i]`` joined to its record
+    (a batched run's record also says ``batch: {"size": N}``); :attr:`records` holds the final
+    records by run. ``overwrite`` lets a run replace a finished one (a sweep, never)."""
+
+    def __init__(self, dirs: Sequence[str | Path], extras: Sequence[dict[str, Any] | None] | None = None,
+                 chunk_rows: int = 10_000, overwrite: bool = False) -> None:
+        self.dirs = [Path(d) for d in dirs]
+        self.extras = list(extras) if extras is not None else [None] * len(self.dirs)
+        if len(self.extras) != len(self.dirs):
+            raise ConfigError(f"{len(self.extras)} extras for {len(self.dirs)} run directories; allowed: one per run")
+        self.chunk_rows, self.overwrite = chunk_rows, overwrite
+        self.records: dict[int, dict[str, Any]] = {}
+
+    def open(self, index: int, run: RunSpec) -> RunFiles:
+        if run.count != len(self.dirs):
+            raise ConfigError(f"{len(self.dirs)} run directories for {run.count} starts; allowed: one per start")
+        extra = dict(self.extras[index] or {})
+        if run.plan.backend == "batched":
+            extra["batch"] = {"size": run.count}
+        return RunFiles(self.dirs[index], run, extra, self.chunk_rows, self.overwrite,
+                        on_close=lambda record: self.records.__setitem__(index, record))
 
 
 def read_finished(run_dir: Path, key: str) -> dict[str, Any] | None:
     """The record of a run already finished in ``run_dir`` with the settings ``key``
-    (:func:`optlab.config.settings_key`), else None."""
+    (:func:`optlab.app.config.settings_key`), else None."""
     record = _read_json(Path(run_dir) / RECORD)
     same = isinstance(record, dict) and record.get("settings_key") == key
     return record if same and record.get("status") in FINISHED else None

@@ -11,6 +11,9 @@ from ..objectives.base import Objective
 from ..options import constructor_options
 from .problem import Problem
 
+#: The option of a first-order method that a sweep or a set of runs varies most: its step size.
+LEARNING_RATE = "lr"
+
 
 @dataclasses.dataclass
 class State:
@@ -72,7 +75,7 @@ class StepSolver(Solver):
     step_size)``, the update written with ordinary arithmetic (and functions of
     :mod:`optlab.autodiff` such as ``sqrt``). The same code then runs on numpy arrays (here,
     one step per :meth:`update`), on Variables (recorded once into a step program that
-    advances one run many steps per call, or many runs at once: :mod:`optlab.program`), and
+    advances one run many steps per call, or many runs at once: :mod:`optlab.engine.program`), and
     gives the same numbers on every path.
     """
 

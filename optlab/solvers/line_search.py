@@ -15,7 +15,7 @@ the search. The sufficient-decrease line f(x) + c1 alpha g.d is lowered by the r
 (:data:`ROUNDING`), so that near a minimiser, where the predicted decrease is below what f
 can resolve, any real decrease is taken; where no trial decreases f at all, the search says
 so (:class:`~optlab.errors.NoProgress`) and the run ends ``stalled``, as scipy reports
-"precision loss". Every trial point is evaluated through :class:`~optlab.problem.Problem`,
+"precision loss". Every trial point is evaluated through :class:`~optlab.solvers.problem.Problem`,
 so it is counted.
 Backtracking evaluates only f at its trials (and g at the accepted point). The Wolfe search
 evaluates f and g at every trial, so every end of the interval carries a slope for cubic

@@ -10,7 +10,7 @@ from ..objectives.derivatives import Derivatives, derivatives_of
 
 
 class Problem:
-    """An :class:`Objective` with its :class:`~optlab.derivatives.Derivatives`, counting
+    """An :class:`Objective` with its :class:`~optlab.objectives.derivatives.Derivatives`, counting
     function, gradient and Hessian evaluations, within a budget of function evaluations.
 
     Each call counts what the objective says it costs (:meth:`Objective.costs`): by default
