@@ -188,8 +188,9 @@ def test_the_log_table_becomes_one_list_column():
     assert none.column("x").to_pylist() == [[], []]
 
 
-@pytest.mark.xfail(strict=True, reason="optlab/api.py (_saved) reads iterates.parquet with pandas, so the "
-                   "coordinates come as the list column x; reading it with optlab.load(out)[1] keeps x_0 .. x_k")
+@pytest.mark.xfail(strict=True, reason="optlab/api.py (Result.iterates) reads iterates.parquet as it is, so the "
+                   "coordinates come as the list column x; optlab.rundir.iterates.coordinate_columns(table) "
+                   "gives x_0 .. x_k")
 def test_minimize_with_out_gives_the_same_iterate_columns_as_without(tmp_path):
     kept = optlab.minimize("rosenbrock", "gd", out=tmp_path / "run", max_iter=20)
     in_memory = optlab.minimize("rosenbrock", "gd", max_iter=20)
