@@ -57,20 +57,30 @@ def as_version_1(path) -> None:
     pq.write_table(coordinate_columns(table).replace_schema_metadata(meta), path)
 
 
-def test_the_polars_scan_and_the_pyarrow_reader_agree(made, monkeypatch):
-    """One scan, begun before the records are read, takes every file; the pyarrow reader gives the same."""
+@pytest.mark.parametrize("form", ["arrow", "polars", "pandas"])
+def test_the_polars_scan_and_the_pyarrow_reader_agree(made, monkeypatch, form):
+    """One scan, begun before the records are read, takes every file and makes the form asked
+    for; the pyarrow reader gives the same."""
     pytest.importorskip("polars", reason="polars is in the test extra")
     assert iterates.scanner() is not None
     assert all(current_layout(made / r / "iterates.parquet", run_id, made.resolve())
                for r, run_id in zip("abc", optlab.load(made)[0].run_id))
     table, tables = iterates.Scan.table, []
     monkeypatch.setattr(iterates.Scan, "table", lambda self, files: tables.append(table(self, files)) or tables[-1])
-    _, scanned = optlab.load(made, as_="arrow")
+    _, scanned = optlab.load(made, as_=form)
     assert len(tables) == 1 and tables[0] is not None  # the scan begun before the records were read
     without_polars(monkeypatch)
-    _, checked = optlab.load(made, as_="arrow")
-    assert_same(scanned, checked)
-    assert scanned.column_names[-5:] == ["x_0", "x_1", "x_2", "x_3", "run_id"]
+    _, checked = optlab.load(made, as_=form)
+    if form == "arrow":
+        assert_same(scanned, checked)
+    elif form == "polars":
+        from polars.testing import assert_frame_equal
+
+        assert_frame_equal(scanned, checked)
+    else:
+        pd.testing.assert_frame_equal(scanned, checked)
+    names = scanned.column_names if form == "arrow" else list(scanned.columns)
+    assert names[-5:] == ["x_0", "x_1", "x_2", "x_3", "run_id"]
 
 
 def test_iterates_match_the_runs_coordinates(made):
@@ -195,3 +205,15 @@ def test_minimize_with_out_gives_the_same_iterate_columns_as_without(tmp_path):
     kept = optlab.minimize("rosenbrock", "gd", out=tmp_path / "run", max_iter=20)
     in_memory = optlab.minimize("rosenbrock", "gd", max_iter=20)
     assert [c for c in kept.iterates.columns if c != "run_id"] == list(in_memory.iterates.columns)
+
+
+@pytest.mark.parametrize("length", [1, 12, 127, 128, 300, 20_000])
+def test_footer_pairs_are_found_as_parquet_writes_them(tmp_path, length):
+    from optlab.rundir.iterates import key_value
+
+    path = tmp_path / "f.parquet"
+    value = "v" * length
+    write_like_optlab(pa.table({"iter": pa.array([0], pa.int64())}), path, {"optlab.k": value, "other": "x"})
+    footer = path.read_bytes()
+    assert key_value("optlab.k", value) in footer and key_value("optlab.k", value[:-1]) not in footer
+    assert key_value("optlab.k", "w" * length) not in footer

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,17 @@ from .chunks import SCHEMA_VERSION, X
 from .reading import X_COLUMN, check_schema, expected_type, safe_file, warn
 
 
-def read_iterates(files: list[tuple[Path, str]], root: Path, early: Scan | None = None) -> pa.Table:
-    """One table of the iterate files ``(path, run id)``, rows in the order of ``files``; the run
-    id of each row is its file's. ``early``: a scan started on the files before their runs
-    were known (:func:`start_scan`), used when it read exactly the files of the current layout."""
+def read_iterates(files: list[tuple[Path, str]], root: Path, early: Scan | None = None) -> Any:
+    """The iterate files ``(path, run id)`` as one Arrow table, rows in the order of ``files``;
+    the run id of each row is its file's. ``early``: a scan begun on the files before their runs
+    were known (:func:`start_scan`), taken (in the form it made) when it read exactly the files
+    to read, all of the current layout."""
     fast = scanner()
     eligible = [fast is not None and current_layout(path, run_id, root) for path, run_id in files]
     if early is not None and all(eligible) and early.paths == [str(path) for path, _ in files]:
         table = early.table(files)
         if table is not None:
-            return table.select(column_order(table.column_names))
+            return table
     tables = []
     for is_current, group in itertools.groupby(zip(files, eligible), key=lambda pair: pair[1]):
         segment = [pair[0] for pair in group]
@@ -44,6 +47,20 @@ def read_iterates(files: list[tuple[Path, str]], root: Path, early: Scan | None 
         return pa.schema([("run_id", pa.string())]).empty_table()
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     return table.select(column_order(table.column_names))
+
+
+def as_format(table: Any, form: str) -> Any:
+    """An Arrow table, polars or pandas DataFrame of iterates as ``form`` (arrow, polars, pandas)."""
+    kind = type(table).__module__.split(".")[0]
+    if kind == {"arrow": "pyarrow"}.get(form, form):
+        return table
+    if form == "pandas":
+        return table.to_pandas()
+    if form == "arrow":
+        return table.to_arrow()
+    import polars as pl
+
+    return pl.from_arrow(table)
 
 
 def column_order(names: list[str] | set[str]) -> list[str]:
@@ -70,17 +87,60 @@ def scanner() -> Any:
     return polars
 
 
+MAX_FOOTER_BYTES = 64 << 20
+
+
 def current_layout(path: Path, run_id: str, root: Path) -> bool:
     """Whether ``path`` is a safe file whose footer says it is run ``run_id``'s iterates in the
-    current layout (no Arrow schema: no extension type can hide there)."""
-    if not safe_file(path, root):
-        return False
+    current layout, with no Arrow schema (so no extension type can hide there).
+
+    The footer's key-value pairs are found as Thrift's compact encoding writes them (a
+    ``KeyValue`` struct: key, value, end), without decoding the rest of the footer: this is a
+    choice of files for the scan, which checks their columns itself; a file not chosen is read
+    by the checked path."""
+    footer = _footer(path, root)
+    return (footer is not None and key_value("optlab.schema", SCHEMA_VERSION) in footer
+            and key_value("optlab.run_id", run_id) in footer and b"ARROW:schema" not in footer)
+
+
+def _footer(path: Path, root: Path) -> bytes | None:
+    """The Parquet footer of a regular file (or of a symlink's target inside ``root``), else None."""
+    try:  # (one open and one stat: the loads of large trees make this call thousands of times)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        if not safe_file(path, root):
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
     try:
-        meta = scanner().read_parquet_metadata(str(path))
-    except Exception:  # noqa: BLE001 - any failure: the checked path reads it and says why
-        return False
-    return (meta.get("optlab.schema") == SCHEMA_VERSION and meta.get("optlab.run_id") == run_id
-            and "ARROW:schema" not in meta)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size < 12:
+            return None
+        tail = os.pread(fd, 8, info.st_size - 8)
+        size = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or size > min(MAX_FOOTER_BYTES, info.st_size - 12):
+            return None
+        return os.pread(fd, size, info.st_size - 8 - size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def key_value(key: str, value: str) -> bytes:
+    """A Parquet footer's key-value pair ``key``: ``value`` in Thrift's compact encoding: each a
+    field header (delta 1, type binary), its length as a varint and its bytes; then the end."""
+    def binary(data: bytes) -> bytes:
+        size, length = bytearray(), len(data)
+        while length > 0x7F:
+            size.append(length & 0x7F | 0x80)
+            length >>= 7
+        size.append(length)
+        return b"\x18" + bytes(size) + data
+
+    return binary(key.encode()) + binary(value.encode()) + b"\x00"
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,14 +152,17 @@ def current_schema() -> dict[str, Any]:
 
 
 class Scan:
-    """The files ``paths`` read in one polars scan, in a thread of its own when ``background``
-    (polars does not hold the interpreter meanwhile), checked against the current schema, with
-    the coordinates as columns. The rows' run ids are checked by :meth:`table`."""
+    """The files ``paths`` read in one polars scan, checked against the current schema, with the
+    coordinates as columns, made into ``form`` (arrow, polars, pandas); in a thread of its own
+    when ``background`` (polars and pyarrow do not hold the interpreter meanwhile). The rows'
+    run ids are checked by :meth:`table`."""
 
-    def __init__(self, paths: list[Path] | list[tuple[Path, str]], background: bool = False) -> None:
+    def __init__(self, paths: list[Path] | list[tuple[Path, str]], background: bool = False,
+                 form: str = "arrow") -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
 
         self.paths = [str(p[0] if isinstance(p, tuple) else p) for p in paths]
+        self.form = form
         if background:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optlab-scan")
             self.future = pool.submit(self._read)
@@ -108,7 +171,7 @@ class Scan:
             self.future = Future()
             self.future.set_result(self._read())
 
-    def _read(self) -> tuple[list[str], pa.Table] | None:
+    def _read(self) -> tuple[list[str], Any] | None:
         """The run ids of the rows, file after file (consecutive repeats as one), and the table;
         None when a file differs from the current schema (polars checks every file against it)."""
         pl = scanner()
@@ -116,13 +179,19 @@ class Scan:
             frame = pl.scan_parquet(self.paths, schema=current_schema(), glob=False, hive_partitioning=False,
                                     missing_columns="raise", extra_columns="raise").collect()
             runs = frame.get_column("run_id").rle().struct.field("value").to_list()
+            if self.form == "polars":  # (no copy into one chunk: polars reads as it would itself)
+                width = frame.get_column(X).list.len().max() or 0
+                coordinates = [pl.col(X).list.get(i, null_on_oob=True).alias(f"x_{i}") for i in range(width)]
+                frame = frame.with_columns(coordinates).drop(X)
+                return runs, frame.select(column_order(frame.columns))
             table = frame.rechunk().to_arrow()
         except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
             return None
         run_ids = table.column("run_id").cast(pa.string())
-        return runs, coordinate_columns(table.set_column(table.column_names.index("run_id"), "run_id", run_ids))
+        table = coordinate_columns(table.set_column(table.column_names.index("run_id"), "run_id", run_ids))
+        return runs, as_format(table.select(column_order(table.column_names)), self.form)
 
-    def table(self, files: list[tuple[Path, str]]) -> pa.Table | None:
+    def table(self, files: list[tuple[Path, str]]) -> Any:
         """The table, or None when the files were not all read or when their rows are labelled
         with other runs than the files' (the run ids of the rows, file after file, must be the
         files' run ids in order)."""
@@ -133,10 +202,10 @@ class Scan:
         return table if runs == [run_id for run_id, _ in itertools.groupby(r for _, r in files)] else None
 
 
-def start_scan(paths: list[Path]) -> Scan | None:
-    """A scan of ``paths`` begun now in a thread of its own, or None without polars (or with no
-    file): :func:`read_iterates` takes it when they turn out to be the files to read."""
-    return Scan(paths, background=True) if paths and scanner() is not None else None
+def start_scan(paths: list[Path], form: str = "arrow") -> Scan | None:
+    """A scan of ``paths`` into ``form`` begun now in a thread of its own, or None without polars
+    (or with no file): :func:`read_iterates` takes it when they turn out to be the files to read."""
+    return Scan(paths, background=True, form=form) if paths and scanner() is not None else None
 
 
 # -- any layout, each file checked ------------------------------------------------------------

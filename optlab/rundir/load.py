@@ -25,7 +25,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
     (:mod:`optlab.rundir.reading`); nothing read is ever executed. ``path`` may also be a run's
     ``run.json`` or ``iterates.parquet``: its run is read.
     """
-    from .iterates import read_iterates, start_scan
+    from .iterates import as_format, read_iterates, start_scan
     from .reading import find_runs, flat_row, iterate_files, read_record, runs_table, warn
 
     if as_ not in LOAD_FORMATS:
@@ -40,7 +40,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
         root = root.parent
     root = root.resolve()
     found = find_runs(root)
-    early = start_scan([run_dir / ITERATES for run_dir, names in found if ITERATES in names])
+    early = start_scan([run_dir / ITERATES for run_dir, names in found if ITERATES in names], as_)
     rows, files, seen = [], [], {}
     for run_dir, names in found:
         record = read_record(run_dir / RECORD, root)
@@ -54,17 +54,12 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
         seen[run_id] = run_dir
         rows.append(flat_row(record, run_dir))
         files += [(f, run_id) for f in iterate_files(run_dir, run_id, names)]
-    table = read_iterates(files, root, early)
+    iterates = as_format(read_iterates(files, root, early), as_)
     if as_ == "pandas":
         import pandas as pd
 
-        return pd.DataFrame(rows), table.to_pandas()
-    runs = runs_table(rows)
-    if as_ == "arrow":
-        return runs, table
-    import polars as pl
-
-    return pl.from_arrow(runs), pl.from_arrow(table)
+        return pd.DataFrame(rows), iterates
+    return as_format(runs_table(rows), as_), iterates
 
 
 
