@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pyarrow as pa
 
 from ..engine.log import FIELDS
 from .chunks import SCHEMA_VERSION, X
-from .reading import X_COLUMN, check_schema, expected_type, safe_file, warn
+from .reading import X_COLUMN, check_schema, expected_type, open_regular, safe_file, warn
 
 
 def read_iterates(files: list[tuple[Path, str]], root: Path, early: Scan | None = None) -> Any:
@@ -105,28 +104,15 @@ def current_layout(path: Path, run_id: str, root: Path) -> bool:
 
 def _footer(path: Path, root: Path) -> bytes | None:
     """The Parquet footer of a regular file (or of a symlink's target inside ``root``), else None."""
-    try:  # (one open and one stat: the loads of large trees make this call thousands of times)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        if not safe_file(path, root):
-            return None
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError:
-            return None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size < 12:
-            return None
-        tail = os.pread(fd, 8, info.st_size - 8)
-        size = int.from_bytes(tail[:4], "little")
-        if tail[4:] != b"PAR1" or size > min(MAX_FOOTER_BYTES, info.st_size - 12):
-            return None
-        return os.pread(fd, size, info.st_size - 8 - size)
+        with open_regular(path, root) as (fd, size):
+            tail = os.pread(fd, 8, size - 8) if size >= 12 else b""
+            length = int.from_bytes(tail[:4], "little")
+            if tail[4:] != b"PAR1" or length > min(MAX_FOOTER_BYTES, size - 12):
+                return None
+            return os.pread(fd, length, size - 8 - length)
     except OSError:
         return None
-    finally:
-        os.close(fd)
 
 
 def key_value(key: str, value: str) -> bytes:

@@ -10,6 +10,7 @@ deserialised into a Python object.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -17,6 +18,7 @@ import os
 import re
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,25 @@ def safe_file(path: Path, root: Path) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def open_regular(path: Path, root: Path) -> Iterator[tuple[int, int]]:
+    """A file descriptor and the size of ``path``, a regular file or a symlink to one inside
+    ``root`` (else OSError); opened once, without blocking on a FIFO, and closed after."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # a symlink (or no file): followed only inside the tree
+        if not safe_file(path, root):
+            raise OSError("a symlink out of the tree, or not a file") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        yield fd, info.st_size
+    finally:
+        os.close(fd)
+
+
 def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
     """Run directories (holding ``run.json``) under ``root``, itself included, in path order, each
     with the names it holds. Symlinked and hidden folders are not entered; iterates without a
@@ -60,33 +81,46 @@ def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
     if (root / RECORD).exists() or (root / RECORD).is_symlink():
         return [(root, set(os.listdir(root)))]
     found, links = [], []
-    for here, dirs, files in os.walk(root, followlinks=False):
-        base = Path(here)
-        links += [base / d for d in dirs if (base / d).is_symlink()]
-        if RECORD in files:
-            found.append((base, {*files, *dirs}))
-            dirs[:] = sorted(d for d in dirs if d.startswith("start_") and not (base / d).is_symlink())
+    pending = [str(root)]
+    while pending:  # (os.scandir: the entries' types come with the listing, no stat per entry)
+        here = pending.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError:
             continue
-        if ITERATES in files or PARTS in dirs:
-            warn(f"skipping {base}: iterates without a {RECORD} (a run whose record was lost or removed)")
-        dirs[:] = sorted(d for d in dirs if not (base / d).is_symlink() and not d.startswith(".")
-                         and d != PARTS)
+        dirs = {e.name: e.is_symlink() for e in entries if _is_dir(e)}
+        files = {e.name for e in entries} - dirs.keys()
+        links += [Path(here, d) for d, linked in sorted(dirs.items()) if linked]
+        if RECORD in files:
+            found.append((Path(here), {*files, *dirs}))
+            inside = [d for d, linked in dirs.items() if d.startswith("start_") and not linked]
+        else:
+            if ITERATES in files or PARTS in dirs:
+                warn(f"skipping {here}: iterates without a {RECORD} (a run whose record was lost or removed)")
+            inside = [d for d, linked in dirs.items() if not linked and not d.startswith(".") and d != PARTS]
+        pending += [os.path.join(here, d) for d in sorted(inside, reverse=True)]
     if links:
         shown = ", ".join(str(p) for p in links[:3]) + (", ..." if len(links) > 3 else "")
         warn(f"not following {len(links)} symlinked folder(s) under {root} ({shown}); pass them as paths instead")
     return sorted(found)
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 # -- records -------------------------------------------------------------------------------
 def read_record(path: Path, root: Path) -> dict[str, Any] | None:
     """The checked record at ``path``, or None with a warning naming it."""
     try:
-        if not safe_file(path, root):
-            raise OSError("a symlink out of the tree, or not a file")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_RECORD_BYTES + 1)
-        if len(data) > MAX_RECORD_BYTES:
-            raise OSError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
+        with open_regular(path, root) as (fd, size):
+            if size > MAX_RECORD_BYTES:
+                raise OSError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
+            data = os.read(fd, size + 1)  # (a buffer of the file's size: reading it costs no more)
         record = json.loads(data)
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         warn(f"skipping {path}: not a run record ({type(exc).__name__}: {str(exc)[:120]})")
