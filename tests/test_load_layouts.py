@@ -217,3 +217,31 @@ def test_footer_pairs_are_found_as_parquet_writes_them(tmp_path, length):
     footer = path.read_bytes()
     assert key_value("optlab.k", value) in footer and key_value("optlab.k", value[:-1]) not in footer
     assert key_value("optlab.k", "w" * length) not in footer
+
+
+def test_polars_coordinates_of_uniform_and_ragged_lists():
+    pl = pytest.importorskip("polars", reason="polars is in the test extra")
+    from polars.testing import assert_frame_equal
+
+    from optlab.rundir.iterates import polars_coordinate_columns
+
+    for lists in ([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [[1.0, 2.0], [3.0], []], [[], [], []]):
+        frame = pl.DataFrame({"iter": [0, 1, 2], "x": lists, "run_id": ["r"] * 3},
+                             schema={"iter": pl.Int64, "x": pl.List(pl.Float64), "run_id": pl.String})
+        table = pa.table({"iter": pa.array([0, 1, 2], pa.int64()), "x": pa.array(lists, chunks.X_TYPE),
+                          "run_id": ["r"] * 3})
+        assert_frame_equal(polars_coordinate_columns(frame), pl.from_arrow(coordinate_columns(table)))
+
+
+def test_runs_of_one_dimension_read_the_same_by_scan_and_checks(tmp_path, monkeypatch):
+    """Every row with the same number of coordinates: the polars form takes them from one array."""
+    pl = pytest.importorskip("polars", reason="polars is in the test extra")
+    from polars.testing import assert_frame_equal
+
+    starts = [[-1.0, 1.0, 0.5], [0.0, 2.0, 1.0], [1.5, -0.5, 2.0]]
+    optlab.minimize("rosenbrock", "gd", starts=starts, objective_options={"dim": 3}, out=tmp_path / "s", max_iter=30)
+    _, scanned = optlab.load(tmp_path, as_="polars")
+    without_polars(monkeypatch)
+    _, checked = optlab.load(tmp_path, as_="arrow")
+    assert_frame_equal(scanned, pl.from_arrow(checked))
+    assert scanned.columns[-4:] == ["x_0", "x_1", "x_2", "run_id"] and scanned["x_2"].null_count() == 0

@@ -166,10 +166,7 @@ class Scan:
                                     missing_columns="raise", extra_columns="raise").collect()
             runs = frame.get_column("run_id").rle().struct.field("value").to_list()
             if self.form == "polars":  # (no copy into one chunk: polars reads as it would itself)
-                width = frame.get_column(X).list.len().max() or 0
-                coordinates = [pl.col(X).list.get(i, null_on_oob=True).alias(f"x_{i}") for i in range(width)]
-                frame = frame.with_columns(coordinates).drop(X)
-                return runs, frame.select(column_order(frame.columns))
+                return runs, polars_coordinate_columns(frame)
             table = frame.rechunk().to_arrow()
         except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
             return None
@@ -186,6 +183,22 @@ class Scan:
             return None
         runs, table = result
         return table if runs == [run_id for run_id, _ in itertools.groupby(r for _, r in files)] else None
+
+
+def polars_coordinate_columns(frame: Any) -> Any:
+    """:func:`coordinate_columns` for a polars frame of the current layout: when every row has
+    the same number of coordinates, from their values in one array (a pass over them, where
+    taking each coordinate from the lists costs a pass per file and coordinate)."""
+    pl = scanner()
+    lists = frame.get_column(X)
+    lengths = lists.list.len()
+    width = lengths.max() or 0
+    if width and lengths.min() == width and not lists.null_count():
+        values = lists.explode().to_numpy().reshape(-1, width)
+        frame = frame.with_columns([pl.Series(f"x_{i}", values[:, i]) for i in range(width)])
+    else:
+        frame = frame.with_columns([pl.col(X).list.get(i, null_on_oob=True).alias(f"x_{i}") for i in range(width)])
+    return frame.drop(X).select(column_order([n for n in frame.columns if n != X]))
 
 
 def start_scan(paths: list[Path], form: str = "arrow") -> Scan | None:
