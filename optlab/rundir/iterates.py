@@ -165,14 +165,15 @@ class Scan:
             frame = pl.scan_parquet(self.paths, schema=current_schema(), glob=False, hive_partitioning=False,
                                     missing_columns="raise", extra_columns="raise").collect()
             runs = frame.get_column("run_id").rle().struct.field("value").to_list()
-            if self.form == "polars":  # (no copy into one chunk: polars reads as it would itself)
-                return runs, polars_coordinate_columns(frame)
+            frame = polars_coordinate_columns(frame)
+            if self.form == "polars":  # (a chunk per file, as polars reads files itself)
+                return runs, frame
             table = frame.rechunk().to_arrow()
         except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
             return None
         run_ids = table.column("run_id").cast(pa.string())
-        table = coordinate_columns(table.set_column(table.column_names.index("run_id"), "run_id", run_ids))
-        return runs, as_format(table.select(column_order(table.column_names)), self.form)
+        table = table.set_column(table.column_names.index("run_id"), "run_id", run_ids)
+        return runs, as_format(table, self.form)
 
     def table(self, files: list[tuple[Path, str]]) -> Any:
         """The table, or None when the files were not all read or when their rows are labelled
@@ -186,19 +187,23 @@ class Scan:
 
 
 def polars_coordinate_columns(frame: Any) -> Any:
-    """:func:`coordinate_columns` for a polars frame of the current layout: when every row has
-    the same number of coordinates, from their values in one array (a pass over them, where
-    taking each coordinate from the lists costs a pass per file and coordinate)."""
-    pl = scanner()
+    """:func:`coordinate_columns` for a polars frame of the current layout. When every row has
+    the same number of coordinates they are taken from the lists' values in one pass (polars'
+    ``list.get`` costs a pass per file and coordinate), and inserted without putting the other
+    columns into one chunk (``with_columns`` would copy them all)."""
     lists = frame.get_column(X)
     lengths = lists.list.len()
     width = lengths.max() or 0
     if width and lengths.min() == width and not lists.null_count():
-        values = lists.explode().to_numpy().reshape(-1, width)
-        frame = frame.with_columns([pl.Series(f"x_{i}", values[:, i]) for i in range(width)])
+        values = lists.explode()
+        columns = [values.gather_every(width, i).alias(f"x_{i}") for i in range(width)]
     else:
-        frame = frame.with_columns([pl.col(X).list.get(i, null_on_oob=True).alias(f"x_{i}") for i in range(width)])
-    return frame.drop(X).select(column_order([n for n in frame.columns if n != X]))
+        columns = [lists.list.get(i, null_on_oob=True).alias(f"x_{i}") for i in range(width)]
+    frame = frame.drop(X)
+    at = frame.columns.index("run_id")
+    for column in reversed(columns):
+        frame = frame.insert_column(at, column)
+    return frame
 
 
 def start_scan(paths: list[Path], form: str = "arrow") -> Scan | None:
