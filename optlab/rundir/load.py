@@ -54,12 +54,13 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
         seen[run_id] = run_dir
         rows.append(flat_row(record, run_dir))
         files += [(f, run_id) for f in iterate_files(run_dir, run_id, names)]
-    iterates = as_format(read_iterates(files, root, early), as_)
-    if as_ == "pandas":
+    if as_ == "pandas":  # (the runs table made while the scan may still go on)
         import pandas as pd
 
-        return pd.DataFrame(rows), iterates
-    return as_format(runs_table(rows), as_), iterates
+        runs = pd.DataFrame(rows)
+    else:
+        runs = as_format(runs_table(rows), as_)
+    return runs, as_format(read_iterates(files, root, early), as_)
 
 
 
