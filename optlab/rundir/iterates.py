@@ -168,12 +168,13 @@ class Scan:
             frame = polars_coordinate_columns(frame)
             if self.form == "polars":  # (a chunk per file, as polars reads files itself)
                 return runs, frame
+            if self.form == "pandas":  # (one copy, into pandas' blocks)
+                return runs, frame.to_pandas()
             table = frame.rechunk().to_arrow()
         except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
             return None
         run_ids = table.column("run_id").cast(pa.string())
-        table = table.set_column(table.column_names.index("run_id"), "run_id", run_ids)
-        return runs, as_format(table, self.form)
+        return runs, table.set_column(table.column_names.index("run_id"), "run_id", run_ids)
 
     def table(self, files: list[tuple[Path, str]]) -> Any:
         """The table, or None when the files were not all read or when their rows are labelled
