@@ -22,12 +22,21 @@ themselves), summed per method.
 
 Both sides use the same line search (Moré and Thuente's, MINPACK-2 ``dcsrch``) and the same
 first trial steps for BFGS, so BFGS takes scipy's path. Known differences that remain by
-design: optlab's CG restarts along -g by Powell's test (scipy's does not, and instead
-extends a line search until the next direction descends sufficiently); optlab's exact
-trust-region step is the model's minimiser in the ball, where scipy's trust-exact accepts
-a step within its tolerances k_easy = 0.1 and k_hard = 0.2 of it.
+design: optlab's CG restarts along -g every max(n, 10) iterations (scipy's does not, and
+instead extends a line search until the next direction descends sufficiently); where a line
+search finds no progress, optlab's CG, BFGS and L-BFGS retry once along -g (scipy's
+L-BFGS-B does too; its BFGS and CG stop); optlab's exact trust-region step is the model's
+minimiser in the ball, where scipy's trust-exact accepts a step within its tolerances
+k_easy = 0.1 and k_hard = 0.2 of it; optlab's Nelder-Mead confirms a converged simplex by a
+restart (``nelder_mead(no restart)`` is scipy's method step for step; both sides use Gao and
+Han's coefficients for n > 2).
+
+With ``--page PATH`` the whole comparison, CG's choice of c2 and restart rule
+(:mod:`vs_scipy_studies`) and L-BFGS on BBOB's f6 with differenced gradients are written as
+a Markdown page (docs/scipy-comparison.md): every figure there comes from this run.
 
     python benchmarks/vs_scipy.py [--gtol 1e-5] [--only bfgs,cg] [--objectives rosenbrock,beale]
+    python benchmarks/vs_scipy.py --page docs/scipy-comparison.md
 """
 
 from __future__ import annotations
@@ -35,15 +44,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize as scipy_minimize
 
+from optlab.engine.run_set import run_set
 from optlab.engine.stopping import Stop
-from optlab.legacy import run
 from optlab.objectives import OBJECTIVES, Objective
 from optlab.solvers import SOLVERS
 
@@ -73,6 +82,8 @@ PAIRS = [
     Pair("trust_region(steihaug)", "trust_region", {"subproblem": "steihaug"}, "trust-ncg", ("jac", "hess")),
     Pair("trust_region(exact)", "trust_region", {"subproblem": "exact"}, "trust-exact", ("jac", "hess")),
     Pair("nelder_mead", "nelder_mead", {"xatol": SIMPLEX_TOL, "fatol": SIMPLEX_TOL}, "Nelder-Mead", ()),
+    Pair("nelder_mead(no restart)", "nelder_mead", {"xatol": SIMPLEX_TOL, "fatol": SIMPLEX_TOL, "restart": False},
+         "Nelder-Mead", ()),
 ]
 
 
@@ -137,7 +148,7 @@ def run_optlab(objective, pair: Pair, gtol: float) -> Tally:
     derivative_free = pair.solver == "nelder_mead"
     recorded = Recorded(objective)
     t0 = time.perf_counter()
-    out = run(recorded, solver, None, Stop(max_iter=MAX_ITER, gtol=0.0 if derivative_free else gtol))
+    out = run_set(recorded, solver, None, Stop(max_iter=MAX_ITER, gtol=0.0 if derivative_free else gtol))[0]
     seconds = time.perf_counter() - t0
     # iterations as scipy counts them: rejected trust-region steps, every simplex iteration
     nit = out.iterations + getattr(out.state, "rejected", 0)
@@ -166,7 +177,8 @@ def run_scipy(objective, pair: Pair, gtol: float) -> Tally:
             raise StopIteration
 
     if pair.method == "Nelder-Mead":
-        options = {"xatol": SIMPLEX_TOL, "fatol": SIMPLEX_TOL, "maxiter": MAX_ITER, "maxfev": 100 * MAX_ITER}
+        options = {"xatol": SIMPLEX_TOL, "fatol": SIMPLEX_TOL, "maxiter": MAX_ITER, "maxfev": 100 * MAX_ITER,
+                   "adaptive": objective.dim > 2}  # Gao and Han's coefficients, as optlab's default
         callback = None
     else:
         # scipy's own stopping tests are set so that the gradient test decides, as in optlab
@@ -210,66 +222,104 @@ def _fmt_gap(gap: float | None) -> str:
     return "n/a" if gap is None else f"{gap:.1e}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gtol", type=float, default=1e-5)
-    parser.add_argument("--only", default="", help="comma-separated pair labels or solver names")
-    parser.add_argument("--objectives", default="", help="comma-separated objective names")
-    args = parser.parse_args(argv)
-    wanted = set(filter(None, args.only.split(",")))
-    pairs = [p for p in PAIRS if not wanted or p.label in wanted or p.solver in wanted]
-    problems = [(n, {}) for n in OBJECTIVES] + [("quadratic", {"dim": 5, "cond": c}) for c in (1e10, 1e12, 1e16)]
-    problems = [(n, o) for n, o in problems if not args.objectives or n in args.objectives.split(",")]
+def problems_of(names: str = "") -> list[tuple[str, Objective]]:
+    """Every objective (bar black boxes) and three ill-conditioned quadratics, or those ``names`` lists."""
+    specs = [(n, {}) for n in OBJECTIVES if n not in ("black_box", "bbob")]
+    specs += [("quadratic", {"dim": 5, "cond": c}) for c in (1e10, 1e12, 1e16)]
+    chosen = [(n, o) for n, o in specs if not names or n in names.split(",")]
+    return [(n if not o else f"{n}({o['cond']:.0e})", OBJECTIVES[n](**o)) for n, o in chosen]
 
-    header = (f"{'objective':<19} {'method':<23} {'scipy method':<12} | {'it':>5} {'nfev':>5} {'ngev':>5} "
-              f"{'nhev':>5} {'gap':>8} {'status':>9} | {'it':>5} {'nfev':>5} {'ngev':>5} {'nhev':>5} {'gap':>8} "
-              f"{'success':>7} | {'worst':>5}")
-    print(f"gtol = {args.gtol:g} (||grad f||_2), max_iter = {MAX_ITER}; left: optlab, right: scipy; "
-          "worst = largest optlab/scipy ratio over it, nfev, ngev, nhev")
-    print(header)
-    print("-" * len(header))
+
+HEADER = (f"{'objective':<19} {'method':<23} {'scipy method':<12} | {'it':>5} {'nfev':>5} {'ngev':>5} "
+          f"{'nhev':>5} {'gap':>8} {'status':>9} | {'it':>5} {'nfev':>5} {'ngev':>5} {'nhev':>5} {'gap':>8} "
+          f"{'success':>7} | {'worst':>5}")
+
+
+def row(label: str, pair: Pair, ours: Tally, theirs: Tally, worst: float) -> str:
+    return (f"{label:<19} {pair.label:<23} {pair.method:<12} | {ours.nit:>5} {ours.nfev:>5} {ours.ngev:>5} "
+            f"{ours.nhev:>5} {_fmt_gap(ours.gap):>8} {ours.status:>9} | "
+            f"{theirs.nit:>5} {theirs.nfev:>5} {theirs.ngev:>5} {theirs.nhev:>5} "
+            f"{_fmt_gap(theirs.gap):>8} {'yes' if theirs.solved else 'NO':>7} | {worst:>5.2f}")
+
+
+@dataclasses.dataclass
+class Report:
+    """What the comparison found: the rows of the table, per-method totals and the verdicts."""
+
+    rows: list[str] = dataclasses.field(default_factory=list)
+    totals: list[str] = dataclasses.field(default_factory=list)
+    disagreements: list[str] = dataclasses.field(default_factory=list)
+    summary: str = ""
+
+
+def compare(problems: list[tuple[str, Objective]], pairs: list[Pair], gtol: float, echo: bool = False) -> Report:
+    """Every pair on every problem (each row printed as it comes with ``echo``)."""
+    report = Report()
     within = total = missed = optlab_only = 0
     worst_overall = (0.0, "")
     sums = {p.label: np.zeros((2, 5), dtype=int) for p in pairs}  # per method: optlab, scipy totals
-    disagreements = []
-    for name, options in problems:
-        objective = OBJECTIVES[name](**options)
-        label = name if not options else f"{name}({options['cond']:.0e})"
+    for label, objective in problems:
         for pair in pairs:
-            ours = run_optlab(objective, pair, args.gtol)
-            theirs = run_scipy(objective, pair, args.gtol)
+            ours = run_optlab(objective, pair, gtol)
+            theirs = run_scipy(objective, pair, gtol)
             keys = ("nit", "nfev", "ngev", "nhev")
-            ratios = [_ratio(getattr(ours, k), getattr(theirs, k)) for k in keys]
+            worst = max(_ratio(getattr(ours, k), getattr(theirs, k)) for k in keys)
             sums[pair.label] += [[getattr(ours, k) for k in (*keys, "wasted")],
                                  [getattr(theirs, k) for k in (*keys, "wasted")]]
             if ours.solved != theirs.solved:
-                disagreements.append(f"  {label:<19} {pair.label:<23} optlab {ours.status:<9} scipy {theirs.status}")
-            worst = max(ratios)
+                report.disagreements.append(f"{label:<19} {pair.label:<23} optlab {ours.status:<9} "
+                                            f"scipy {theirs.status}")
             total += 1
             within += worst <= SLACK
             missed += theirs.solved and not ours.solved
             optlab_only += ours.solved and not theirs.solved
             if worst > worst_overall[0]:
                 worst_overall = (worst, f"{pair.label} on {label}")
-            print(f"{label:<19} {pair.label:<23} {pair.method:<12} | {ours.nit:>5} {ours.nfev:>5} {ours.ngev:>5} "
-                  f"{ours.nhev:>5} {_fmt_gap(ours.gap):>8} {ours.status:>9} | "
-                  f"{theirs.nit:>5} {theirs.nfev:>5} {theirs.ngev:>5} {theirs.nhev:>5} "
-                  f"{_fmt_gap(theirs.gap):>8} {'yes' if theirs.solved else 'NO':>7} | {worst:>5.2f}")
-            sys.stdout.flush()
-    print("-" * len(header))
-    print("totals over the problems (it nfev ngev nhev, then evaluations of f after the last improvement), "
-          "optlab | scipy:")
-    for label, (o, t) in sums.items():
-        print(f"  {label:<23} {' '.join(f'{v:>6}' for v in o)} | {' '.join(f'{v:>6}' for v in t)}")
+            report.rows.append(row(label, pair, ours, theirs, worst))
+            if echo:
+                print(report.rows[-1], flush=True)
+    report.totals = [f"{label:<23} {' '.join(f'{v:>6}' for v in o)} | {' '.join(f'{v:>6}' for v in t)}"
+                     for label, (o, t) in sums.items()]
     wasted = [sum(int(o[4]) for o, _ in sums.values()), sum(int(t[4]) for _, t in sums.values())]
-    print(f"evaluations after the last improvement, all methods: optlab {wasted[0]}, scipy {wasted[1]} "
-          f"(ratio {wasted[0] / max(wasted[1], 1):.2f}; target <= 2)")
-    print(f"pairs where optlab's status and scipy's success flag disagree ({len(disagreements)}):")
-    print("\n".join(disagreements) or "  none")
-    print(f"summary: {total} comparisons on {len(problems)} problems; optlab within {SLACK - 1:.0%} of scipy on "
-          f"iterations and every evaluation count in {within}/{total}; problems scipy solves and optlab "
-          f"does not: {missed}; optlab solves and scipy does not: {optlab_only}; worst ratio "
-          f"{worst_overall[0]:.2f} ({worst_overall[1]})")
+    report.totals.append(f"evaluations after the last improvement, all methods: optlab {wasted[0]}, scipy "
+                         f"{wasted[1]} (ratio {wasted[0] / max(wasted[1], 1):.2f})")
+    report.summary = (f"{total} comparisons on {len(problems)} problems; optlab within {SLACK - 1:.0%} of scipy on "
+                      f"iterations and every evaluation count in {within}/{total}; problems scipy solves and "
+                      f"optlab does not: {missed}; optlab solves and scipy does not: {optlab_only}; worst ratio "
+                      f"{worst_overall[0]:.2f} ({worst_overall[1]})")
+    return report
+
+
+TOTALS_HEAD = ("totals over the problems (it nfev ngev nhev, then evaluations of f after the last improvement), "
+               "optlab | scipy:")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gtol", type=float, default=1e-5)
+    parser.add_argument("--only", default="", help="comma-separated pair labels or solver names")
+    parser.add_argument("--objectives", default="", help="comma-separated objective names")
+    parser.add_argument("--page", default="", help="write every study as this Markdown page (the docs' page)")
+    args = parser.parse_args(argv)
+    if args.page and (args.only or args.objectives):
+        parser.error("--page writes the whole comparison: leave out --only and --objectives")
+    wanted = set(filter(None, args.only.split(",")))
+    pairs = [p for p in PAIRS if not wanted or p.label in wanted or p.solver in wanted]
+    problems = problems_of(args.objectives)
+    print(f"gtol = {args.gtol:g} (||grad f||_2), max_iter = {MAX_ITER}; left: optlab, right: scipy; "
+          "worst = largest optlab/scipy ratio over it, nfev, ngev, nhev")
+    print(HEADER + "\n" + "-" * len(HEADER))
+    report = compare(problems, pairs, args.gtol, echo=True)
+    print("-" * len(HEADER) + "\n" + TOTALS_HEAD)
+    print("\n".join("  " + line for line in report.totals))
+    print(f"pairs where optlab's status and scipy's success flag disagree ({len(report.disagreements)}):")
+    print("\n".join("  " + line for line in report.disagreements) or "  none")
+    print(f"summary: {report.summary}")
+    if args.page:
+        from scipy_page import write_page
+
+        write_page(Path(args.page), report, problems, args.gtol, HEADER, TOTALS_HEAD)
+        print(f"wrote {args.page}")
     return 0
 
 

@@ -69,8 +69,13 @@ class NoProgress(SolverFailure):
 class EndRun(Exception):
     """Raised by an objective (a simulator out of budget, a benchmark suite's own stop) or a
     solver to end the run cleanly: it ends with ``status`` (one of the statuses of
-    :mod:`optlab.engine.stopping`, ``failed`` by default) and ``message``, its iterates kept."""
+    :mod:`optlab.engine.stopping`, ``failed`` by default) and ``message``, its iterates kept.
 
-    def __init__(self, message: str, status: str = "failed") -> None:
+    ``x`` and ``f``, when given, are the point and value of the evaluation that ended the run
+    (the first to reach ``stop.target``, inside a line search or a finite difference): the
+    run's last row."""
+
+    def __init__(self, message: str, status: str = "failed", *, x: object = None, f: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.x, self.f = x, f

@@ -30,6 +30,8 @@ INTERRUPTS = tuple(dict.fromkeys((signal.SIGINT, signal.SIGTERM, STOP_SIGNAL)))
 
 
 _received: list[int] | None = None  # the signals received in the session (None: no session)
+_holding = 0  # > 0 inside held(): a signal of interrupt_signals waits in _pending
+_pending: list[int] = []
 
 
 @contextlib.contextmanager
@@ -75,7 +77,9 @@ def interrupt_signals() -> Iterator[None]:
     def first_only(number: int, frame: Any) -> None:
         nonlocal raised
         note(number)
-        if not raised:
+        if _holding:
+            _pending.append(number)
+        elif not raised:
             raised = True
             raise KeyboardInterrupt
 
@@ -84,6 +88,22 @@ def interrupt_signals() -> Iterator[None]:
             raised = True
             raise KeyboardInterrupt
         yield
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Inside :func:`interrupt_signals`, a signal waits until the block ends, then raises: for
+    bookkeeping that must be whole (a run's row and its count), at the cost of a counter (no
+    handler is installed; outside such a block the signals behave as they do there)."""
+    global _holding
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
+    if not _holding and _pending:
+        _pending.clear()
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

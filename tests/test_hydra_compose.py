@@ -92,3 +92,43 @@ def test_the_loader_pickles_for_worker_processes_without_its_cache(loader):
     once.load_sweep_config(master, ["solver.lr=0.5"])
     again = pickle.loads(pickle.dumps(once))
     assert again._compositions == {} and again.load_sweep_config(master, ["solver.lr=0.25"]).solver.lr == 0.25
+
+
+@pytest.mark.parametrize("command", [
+    [], ["solver=newton", "objective=double_well", "x0=[2]"],
+    ["solver.lr=1e-2", "stop.max_iter=7", "+options_for.gd.lr=3"],
+    ["starts=grid", "starts.n=3", "hydra.job.chdir=true"], ["hydra.verbose=true", "log.grad_norm=true"],
+])
+def test_a_single_run_is_composed_once_as_hydra_composes_it(monkeypatch, command):
+    from hydra._internal.hydra import Hydra
+
+    from optlab.app.compose import RunComposedOnce
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(Path(config_dir()).resolve()), version_base="1.3"):
+        hydra = GlobalHydra.instance().hydra
+        hydras = Hydra.compose_config(hydra, "config", [*command, "hydra.mode=RUN"], run_mode=RunMode.RUN)
+        monkeypatch.setattr(Hydra, "get_mode", Hydra.get_mode)  # (restored after the test)
+        monkeypatch.setattr(Hydra, "compose_config", Hydra.compose_config)
+        once = RunComposedOnce()
+        once.install()
+        assert Hydra.get_mode(hydra, "config", list(command)) is None and once.kept is not None
+        ours = Hydra.compose_config(hydra, "config", [*command, "hydra.mode=RUN"], run_mode=RunMode.RUN)
+        assert once.kept is None  # handed over, not composed again
+    assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras)
+
+
+def test_a_config_that_sweeps_takes_hydras_own_path(monkeypatch):
+    from hydra._internal.hydra import Hydra
+
+    from optlab.app.compose import RunComposedOnce
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(Path(config_dir()).resolve()), version_base="1.3"):
+        hydra = GlobalHydra.instance().hydra
+        monkeypatch.setattr(Hydra, "get_mode", Hydra.get_mode)
+        monkeypatch.setattr(Hydra, "compose_config", Hydra.compose_config)
+        once = RunComposedOnce()
+        once.install()
+        assert Hydra.get_mode(hydra, "config", ["+experiment=lr_sweep"]) == RunMode.MULTIRUN
+        assert Hydra.get_mode(hydra, "config", ["solver=gd,newton"]) is None and once.kept is None

@@ -21,12 +21,12 @@ from .test_reliability_values import call
 
 
 def test_sigterm_ends_the_run_as_interrupted_with_its_partial_chunk(tmp_path):
-    """``timeout`` (as Slurm's time limit and docker stop) sends SIGTERM: treated as Ctrl-C."""
+    """``timeout`` (as Slurm's time limit and docker stop) sends SIGTERM: treated as Ctrl-C. (Sent
+    once the run has written a chunk; a SIGTERM before the run starts is in test_signals.py.)"""
     run_dir = tmp_path / "run"
-    env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(["timeout", "--preserve-status", "-s", "TERM", "2.5", sys.executable, "-m", "optlab",
-                             *LONG_RUN, f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start([*LONG_RUN, f"hydra.run.dir={run_dir}"], tmp_path)
+    wait_for(lambda: len(parts(run_dir)) >= 1)
+    proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stdout

@@ -91,7 +91,7 @@ BAD_OPTIONS = [
     ("gauss_newton", {"line_search": "wolfe"}, "solver.line_search='wolfe' is unknown; allowed: none, armijo"),
     ("levenberg_marquardt", {"factor": 0}, "solver.factor=0 is out of range; allowed: a number > 0"),
     ("nelder_mead", {"xatol": -1}, "solver.xatol=-1 is out of range; allowed: a number >= 0"),
-    ("nelder_mead", {"adaptive": "yes"}, "solver.adaptive='yes' is not a flag; allowed: true or false"),
+    ("nelder_mead", {"adaptive": "yes"}, "solver.adaptive='yes' is not a flag; allowed: true, false or null"),
 ]
 
 

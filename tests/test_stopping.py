@@ -19,6 +19,7 @@ from optlab.engine.stopping import (
     holds_non_finite,
     message,
     norm,
+    not_finite,
     row_norms,
     rule_codes,
     step_lengths,
@@ -47,12 +48,13 @@ def test_one_run_and_many_agree_on_every_rule(stop, rows):
     late = np.array([[r[7]] for r in rows])
     with np.errstate(all="ignore"):
         step, previous_norm = step_lengths(x, previous, axis=1, exact=stop.xtol == 0.0)
-        many = rule_codes(rules, Standing(k, f, gn, holds_non_finite(x, axis=1), step, previous_norm, f_back, k + 1,
-                                          late), f.shape)
+        many = rule_codes(rules, Standing(k, f, gn, not_finite(gn), holds_non_finite(x, axis=1), step, previous_norm,
+                                          f_back, k + 1, late), f.shape)
         for i, r in enumerate(rows):
             one_x, one_previous = x[i, :, 0], previous[i, :, 0]
             small = norm(one_x - one_previous) if stop.xtol or abs(one_x[0] - one_previous[0]) < 1e-150 else math.inf
-            one = Standing(r[0], r[1], r[2], holds_non_finite(one_x), small, norm(one_previous), r[6], r[0] + 1, r[7])
+            one = Standing(r[0], r[1], r[2], not_finite(r[2]), holds_non_finite(one_x), small, norm(one_previous), r[6],
+                           r[0] + 1, r[7])
             name = first_rule(rules, one)
             assert many[i, 0] == (0 if name is None else NAMES.index(name) + 1), (r, name)
 

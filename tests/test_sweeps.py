@@ -51,8 +51,11 @@ def test_failing_diverging_and_invalid_runs_do_not_stop_the_sweep(tmp_path):
         if record["status"] == "invalid":
             assert f"[{job}] invalid configuration: x0=[1, 2, 3] has length 3" in text
         else:
-            assert f"[{job}] gd on rosenbrock: {record['status']} after" in text and f"log: {sweep / job}" in text
-    assert "] invalid configuration: x0=[1, 2, 3]" in out.stderr and "] gd on rosenbrock: max_iter" in out.stdout
+            swept = " ".join(o for o in record["overrides"] if o.startswith(("solver.lr=", "x0=")))
+            assert f"[{job}] gd on rosenbrock ({swept}): {record['status']} after" in text
+            assert f"log: {sweep / job}" in text
+    assert "] invalid configuration: x0=[1, 2, 3]" in out.stderr
+    assert "] gd on rosenbrock (solver.lr=0.001 x0=[0,2]): max_iter" in out.stdout
     # The report was built by the end-of-sweep callback and counts every run, diverged and invalid too.
     assert f"report: {sweep / 'report' / 'index.html'}" in out.stdout
     summary = pd.read_csv(sweep / "report" / "summary.csv")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from optlab import Objective
 from optlab import autodiff as ad
-from optlab.objectives import Objective
 from optlab.objectives.base import as_box, check_dim
 
 

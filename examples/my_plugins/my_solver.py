@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from optlab import StepSolver
 from optlab.errors import check_number
-from optlab.solvers import StepSolver
 
 
 class Velocity(NamedTuple):

@@ -74,11 +74,13 @@ def _main(user_setting: str | None) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from ..rundir.lock import LockHeld
+    from .compose import RunComposedOnce
     from .guard import install
     from .hydra_errors import one_line
 
     register_resolvers()
     install()
+    RunComposedOnce().install()
     _register_sweeper()
     if os.getcwd() not in sys.path:  # user plugins in the working directory, as with python -m
         sys.path.insert(0, os.getcwd())

@@ -18,7 +18,7 @@ from typing import Any
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 
 class ComposeOnce:
@@ -83,3 +83,54 @@ class ComposeOnce:
         return [o for o in parsed
                 if not o.is_hydra_override() and o.package is None and not o.is_sweep_override()
                 and (isinstance(o.value(), dict) or not repo.group_exists(o.key_or_group))]
+
+
+class RunComposedOnce:
+    """A single run's config composed once, not twice: Hydra composes the whole config to read
+    ``hydra.mode`` (:meth:`Hydra.get_mode`, for multirun rules), then again to run. Here the first
+    composition is made for a run; when it says neither mode (the usual case) it is kept, with the
+    ``hydra.mode=RUN`` that Hydra then adds applied to it, and handed to :meth:`Hydra.run` instead
+    of composing again. Anything else (a sweep's values, a config that sets the mode, an error)
+    takes Hydra's own path. ``tests/test_hydra_compose.py`` checks the config equals Hydra's."""
+
+    def __init__(self) -> None:
+        self.kept: tuple[tuple, DictConfig] | None = None
+
+    def install(self) -> None:
+        from hydra._internal.hydra import Hydra
+        from hydra.types import RunMode
+
+        get_mode, compose = Hydra.get_mode, Hydra.compose_config
+        once = self
+
+        def get_mode_once(hydra: Any, config_name: str | None, overrides: list[str]) -> Any:
+            try:
+                cfg = compose(hydra, config_name=config_name, overrides=list(overrides), run_mode=RunMode.RUN)
+            except Exception:  # noqa: BLE001 - sweep values, or a mistake: Hydra's own path says which
+                return get_mode(hydra, config_name, overrides)
+            if cfg.hydra.mode is not None:
+                return cfg.hydra.mode
+            line = "hydra.mode=RUN"  # what Hydra adds to the overrides before it composes the run's config
+            with open_dict(cfg):
+                cfg.hydra.mode = RunMode.RUN
+                cfg.hydra.overrides.hydra.append(line)
+            once.kept = ((config_name, (*overrides, line)), cfg)
+            return None
+
+        def compose_once(hydra: Any, config_name: str | None, overrides: list[str], run_mode: Any,
+                         with_log_configuration: bool = False, **options: Any) -> DictConfig:
+            kept, once.kept = once.kept, None
+            if kept is not None and run_mode == RunMode.RUN and kept[0] == (config_name, tuple(overrides)):
+                if with_log_configuration:  # (what Hydra's compose_config does with it)
+                    import logging
+
+                    from hydra._internal import hydra as module
+                    from hydra.core.utils import configure_log
+
+                    configure_log(kept[1].hydra.hydra_logging, kept[1].hydra.verbose)
+                    module.log = logging.getLogger(module.__name__)
+                return kept[1]
+            return compose(hydra, config_name=config_name, overrides=overrides, run_mode=run_mode,
+                           with_log_configuration=with_log_configuration, **options)
+
+        Hydra.get_mode, Hydra.compose_config = get_mode_once, compose_once

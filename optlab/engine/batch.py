@@ -34,6 +34,7 @@ from .stopping import (
     active_rules,
     holds_non_finite,
     message,
+    not_finite,
     row_norms,
     rule_codes,
     step_lengths,
@@ -43,20 +44,23 @@ BLOCK = 128  # steps between two checks of the stopping rules
 
 
 def drive_batch(solvers: list[Solver], points: np.ndarray, stop: Stop, limit: float, plan: Plan, sinks: list,
-                log: LogOptions, n_log: int) -> list[Outcome]:
+                log: LogOptions, n_log: int, interrupted: bool = False) -> list[Outcome]:
     """Runs of ``solvers[i]`` (one step solver at different learning rates) from the rows of
     ``points``, as one array program. Each run's rows go to ``sinks[i]`` (Arrow tables of at most
-    ``log.chunk_rows`` rows); each run ends as its single run would, with the same iterates."""
+    ``log.chunk_rows`` rows); each run ends as its single run would, with the same iterates, and
+    every run has its start's row (``interrupted``: Ctrl-C came before the runs began)."""
     setup = time.perf_counter()
     program, solver = plan.program, solvers[0]
-    x = points.reshape(len(points), -1).T.copy()
-    f, g = plan.compiled.vectorised("value_and_grad")(x)
-    leaves = np.array([[v for leaf in solver.init_carry(s) for v in np.ravel(leaf)] for s in points], dtype=float)
-    carry = np.concatenate([x, g, leaves.reshape(len(points), -1).T])
     rates = np.array([[float(getattr(s, name)) for s in solvers] for name in program.traced])
     log_rows = max(1, min(log.chunk_rows, log.memory_bytes // (8 * len(points) * (n_log + 3))))
     batch = _Many(program, stop, limit, rates, n_log, sinks, log_rows)
-    return batch.run(carry, f, (time.perf_counter() - setup) / len(points))
+    with interrupt_deferred() as caught:  # the starts' rows, whole
+        x = points.reshape(len(points), -1).T.copy()
+        f, g = plan.compiled.vectorised("value_and_grad")(x)
+        leaves = np.array([[v for leaf in solver.init_carry(s) for v in np.ravel(leaf)] for s in points], dtype=float)
+        carry = np.concatenate([x, g, leaves.reshape(len(points), -1).T])
+        k = batch.start(carry, f, (time.perf_counter() - setup) / len(points))
+    return batch.run(k, interrupted or bool(caught))
 
 
 class _Many:
@@ -86,7 +90,8 @@ class _Many:
         self.times[j] = self.share = self.share + (now - self.last) / going
         self.late[j], self.last = now > self.clock.deadline, now
 
-    def run(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> list[Outcome]:
+    def start(self, carry: np.ndarray, f: np.ndarray, setup_s: float) -> int:
+        """The runs' first rows (where they start), judged and logged; the iteration reached (0)."""
         self.clock, self.setup_s = Clock(self.stop.max_seconds), setup_s
         self.share, self.last = 0.0, self.clock.t0
         n, width = self.program.n, self.program.width
@@ -97,7 +102,13 @@ class _Many:
             rows[0, :width], rows[0, width], rows[0, width + 1], rows[0, width + 2] = (
                 carry, f, row_norms(carry[n:2 * n].T), math.nan)
             self._tick(0, self.count)
-            k, interrupted = self._rules(rows, 0, first=0), False
+            return self._rules(rows, 0, first=0)
+
+    def run(self, k: int, interrupted: bool) -> list[Outcome]:
+        """Blocks of steps until every run has ended (``interrupted``: they end where they stand)."""
+        with np.errstate(all="ignore"):
+            if interrupted:
+                self._interrupt(k)
             while len(self.index) and not interrupted:
                 k, interrupted = self._block(k)
         return [o for o in self.outcomes if o is not None]
@@ -123,11 +134,15 @@ class _Many:
             k = self._rules(rows[: done + 1], k0, first=1) if done else k0
         interrupted = interrupted or bool(caught)
         if interrupted:
-            for col in range(len(self.index)):
-                self._end(col, *interrupted_message(k), k, self.buffer[0, :, col])
-            self._emit(range(len(self.index)), np.full(len(self.index), self.filled))
-            self.index = self.index[:0]
+            self._interrupt(k)
         return k, interrupted
+
+    def _interrupt(self, k: int) -> None:
+        """The runs still going end as interrupted where they stand (row 0), their rows logged."""
+        for col in range(len(self.index)):
+            self._end(col, *interrupted_message(k), k, self.buffer[0, :, col])
+        self._emit(range(len(self.index)), np.full(len(self.index), self.filled))
+        self.index = self.index[:0]
 
     def _rules(self, rows: np.ndarray, k0: int, first: int) -> int:
         """Apply the rules to rows ``first ..`` (iterations ``k0 + row``), log them, end the runs
@@ -142,7 +157,8 @@ class _Many:
         if self.f_past is not None:
             window = np.concatenate([self.f_past, rows[:, width]])  # f from iteration k0 - patience on
             f_back = window[first:last + 1]
-        at = Standing(k, f, span[:, width + 1], holds_non_finite(x, axis=1), step, previous_norm, f_back, k + 1,
+        gn = span[:, width + 1]
+        at = Standing(k, f, gn, not_finite(gn), holds_non_finite(x, axis=1), step, previous_norm, f_back, k + 1,
                       self.late[first:len(rows)][:, None])
         codes = rule_codes(self.rules, at, f.shape)
         stopped = codes != 0

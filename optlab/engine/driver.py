@@ -10,6 +10,7 @@ nothing but a :class:`~optlab.errors.ConfigError` found before the run starts.
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, EndRun, NoProgress, SolverFailure
-from ..interrupts import interrupt_deferred, requested
+from ..interrupts import held, interrupt_deferred, requested
 from ..objectives.base import Objective
 from ..solvers.base import Solver, State, StepState
 from ..solvers.problem import Problem
@@ -25,7 +26,7 @@ from .fused import FusedRun
 from .log import IterateLog
 from .outcome import Clock, Outcome
 from .plan import Plan
-from .stopping import FINISHED, Standing, Stop, active_rules, first_rule, holds_non_finite, message, norm
+from .stopping import FINISHED, Standing, Stop, active_rules, first_rule, holds_non_finite, message, norm, not_finite
 
 STRETCH = 50_000  # iterations per fused call: progress bars update in between
 
@@ -35,11 +36,14 @@ def interrupted_message(k: int) -> tuple[str, str]:
 
 
 def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows: IterateLog, plan: Plan,
-          log_grad_norm: bool = False, progress: Any = None) -> Outcome:
+          log_grad_norm: bool = False, progress: Any = None, interrupted: bool = False) -> Outcome:
     """One run of ``solver`` on ``objective`` from the checked start ``x``, every iterate (the
     start included) appended to ``rows`` (its caller flushes the last ones). For a method that
     uses no gradient the log's ``grad_norm`` is NaN unless ``log_grad_norm`` (then each is a
-    counted gradient evaluation); ``gtol`` does not apply to it."""
+    counted gradient evaluation); ``gtol`` does not apply to it.
+
+    A run interrupted at any moment ends ``interrupted`` with one row per iteration it counted,
+    the start's row at least (``interrupted``: Ctrl-C came before the run began)."""
     problem = Problem(objective, stop.max_fev)
     setup = time.perf_counter()
     limit = stop.limit(objective.f_star)
@@ -65,14 +69,17 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
         try:
             loop = _prepare(problem, solver, x, stop, plan, rows.n_coords)
             clock = Clock(stop.max_seconds)  # the run's time: set-up apart, in setup_s
-            state = solver.init(problem, x)
-            gnorm = record(state, 0)
+            with interrupt_deferred() as caught:  # a started run has its start's row
+                state = solver.init(problem, x)
+                gnorm = record(state, 0)
+            interrupted = interrupted or bool(caught)
             previous = None
             while True:
-                if rows.interrupted or requested():  # held while the log handed over a chunk, or swallowed
+                if interrupted or rows.interrupted or requested():  # (held meanwhile, or swallowed by a library)
                     raise KeyboardInterrupt
                 history.append(state.f)
-                at = Standing(k, state.f, 0.0 if gnorm is None else gnorm, holds_non_finite(state.x),
+                at = Standing(k, state.f, math.nan if gnorm is None else gnorm,
+                              gnorm is not None and not_finite(gnorm), holds_non_finite(state.x),
                               *_step(state.x, previous, stop.xtol),
                               f_back=history[0] if len(history) > stop.patience else math.nan,
                               nfev=problem.nfev, late=clock.late(), done=state.done)
@@ -85,15 +92,19 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
                     k_end = min(stop.max_iter, k + STRETCH)
                     if stop.max_fev is not None:  # a step is one evaluation
                         k_end = min(k_end, k + stop.max_fev - problem.nfev)
-                    state, previous, count, interrupted = _advance(loop, problem, state, k_end, limit, clock, rows)
-                    k += count
+                    stretch = loop.advance(loop.program.carry_of(state.x, state.g, state.carry), state.f,
+                                           state.step_size, state.k, k_end, limit, clock.deadline, clock.t0)
+                    with interrupt_deferred() as caught:  # the steps are done: rows, state and count together
+                        state, previous, count = _accept(loop, problem, state, stretch, rows)
+                        k += count
+                    interrupted = stretch.interrupted or bool(caught)
                     if interrupted:
                         raise KeyboardInterrupt
                 if count == 0:  # the generic step (also after a fused loop's float error)
-                    previous = state.x
-                    state = solver.update(problem, state)
-                    k, count = k + 1, 1
-                    gnorm = record(state, k)
+                    new = solver.update(problem, state)
+                    with held():  # the row and the count together
+                        previous, state, k, count = state.x, new, k + 1, 1
+                        gnorm = record(state, k)
                 else:
                     gnorm = norm(state.g)
                 if progress is not None:
@@ -115,6 +126,11 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
             raise
         except KeyboardInterrupt:
             status, text = interrupted_message(k)
+            if state is None:  # before the start's row: it is made (one evaluation), so the run has its row
+                with interrupt_deferred(), contextlib.suppress(Exception):
+                    clock = clock or Clock(None)
+                    state = solver.init(problem, x)
+                    record(state, 0)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing run is data, not a crash
             status, text = "error", f"{type(exc).__name__}: {exc} (at iteration {k})"
     if state is None:
@@ -147,26 +163,20 @@ def fused_run(plan: Plan, solver: Solver, stop: Stop, n_log: int) -> FusedRun:
     return FusedRun(program, params, n_log, stop.gtol, stop.xtol, stop.max_seconds is not None)
 
 
-def _advance(loop: FusedRun, problem: Problem, state: StepState, k_end: int, limit: float, clock: Clock,
-             log: IterateLog) -> tuple[StepState, np.ndarray | None, int, bool]:
-    """A fused stretch from ``state``: the new state, the x before the last step where a
-    stopping rule might hold (else None), the number of steps (0: take a generic step) and
-    whether Ctrl-C came (every counted step is logged)."""
-    program = loop.program
-    stretch = loop.advance(program.carry_of(state.x, state.g, state.carry), state.f, state.step_size, state.k,
-                           k_end, limit, clock.deadline, clock.t0)
-    count, interrupted = stretch.count, stretch.interrupted
+def _accept(loop: FusedRun, problem: Problem, state: StepState, stretch: Any, log: IterateLog
+            ) -> tuple[StepState, np.ndarray | None, int]:
+    """The steps of a fused stretch from ``state``, logged: the new state, the x before the last step
+    where a stopping rule might hold (else None), and the number of steps (0: take a generic step)."""
+    program, count = loop.program, stretch.count
     if count == 0:
-        return state, None, 0, interrupted
-    with interrupt_deferred() as caught:  # the steps are done: their rows all go in, or none
-        columns, coords = stretch.rows
-        its = np.arange(state.k + 1, stretch.k + 1, dtype=np.int64)
-        log.append_columns({**columns, "iter": its, "nfev": its - state.k + problem.nfev,
-                            "ngev": its - state.k + problem.ngev, "nhev": problem.nhev}, coords)
-    interrupted = interrupted or bool(caught)
+        return state, None, 0
+    columns, coords = stretch.rows
+    its = np.arange(state.k + 1, stretch.k + 1, dtype=np.int64)
+    log.append_columns({**columns, "iter": its, "nfev": its - state.k + problem.nfev,
+                        "ngev": its - state.k + problem.ngev, "nhev": problem.nhev}, coords)
     problem.nfev += count
     problem.ngev += count
     x, g, carry = program.split(stretch.carry)
     new = StepState(x, stretch.f, g, stretch.step_size, False, stretch.k, carry)
     previous = None if stretch.previous is None else np.array(stretch.previous).reshape(x.shape)
-    return new, previous, count, interrupted
+    return new, previous, count

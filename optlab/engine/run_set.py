@@ -92,19 +92,21 @@ def run_set(objective: Objective, solver: Solver, starts: Any = None, stop: Stop
     sinks = sinks if sinks is not None else InMemory(log)
     specs = [RunSpec(objective, s, p, stop, plan, len(points)) for s, p in zip(solvers, points)]
     if plan.backend == "batched":
-        opened = _open_all(sinks, specs)
+        with interrupt_deferred() as caught:
+            opened = _open_all(sinks, specs)
         outcomes = drive_batch(solvers, points, stop, stop.limit(objective.f_star), plan, opened, log,
-                               log.n_coords(objective.dim))
+                               log.n_coords(objective.dim), bool(caught))
         return _close_all(opened, [o.classified(objective) for o in outcomes])
     outcomes: list[Outcome] = []
     for i, spec in enumerate(specs):
         if outcomes and outcomes[-1].status == "interrupted":
             outcomes.append(not_started(spec.x0))
             continue
-        sink = sinks.open(i, spec)
+        with interrupt_deferred() as caught:  # a run whose sink is open is driven: it ends with a status
+            sink = sinks.open(i, spec)
         rows = IterateLog(log.n_coords(objective.dim), log.chunk_rows, sink=sink)
         try:
-            outcome = drive(objective, spec.solver, spec.x0, stop, rows, plan, log.grad_norm, progress)
+            outcome = drive(objective, spec.solver, spec.x0, stop, rows, plan, log.grad_norm, progress, bool(caught))
         except BaseException:
             _abandon(sink)
             raise

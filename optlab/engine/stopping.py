@@ -91,8 +91,8 @@ def not_finite(v: Any) -> Any:
     return v - v != 0.0
 
 
-def diverged(f: Any, gn: Any, x_bad: Any) -> Any:
-    return not_finite(f) | not_finite(gn) | x_bad
+def diverged(f: Any, g_bad: Any, x_bad: Any) -> Any:
+    return not_finite(f) | g_bad | x_bad
 
 
 def gtol(gn: Any, bound: float) -> Any:
@@ -137,7 +137,7 @@ class Rule:
 #: The stopping rules in the order they are checked. In a message, {k} is the iteration,
 #: {gnorm} ||grad f||, {f} f, {stop} the Stop, {limit} f's target.
 RULES = {
-    "diverged": Rule("diverged", "f or x is not finite at iteration {k}", diverged, ("f", "gn", "x_bad")),
+    "diverged": Rule("diverged", "f or x is not finite at iteration {k}", diverged, ("f", "g_bad", "x_bad")),
     "gtol": Rule("converged", "||grad f|| = {gnorm:.3g} <= gtol = {stop.gtol:g}", gtol, ("gn",), "gtol"),
     "done": Rule("converged", "{solver} {done}", None, ("done",)),
     "target": Rule("target", "f = {f:.10g} <= {limit:.10g} (stop.target = {stop.target:g}) at iteration {k}",
@@ -162,13 +162,15 @@ SMALL = 16  # vectors up to this size are summed in Python, first to last
 
 class Standing(NamedTuple):
     """Where runs stand after a step, as the rules read it: floats for one run, arrays (rows of
-    steps x runs, or broadcastable to it) for many. ``step`` is ||x - previous x|| and
-    ``previous_norm`` ||previous x|| (NaN without a previous x); ``f_back`` is f ``patience``
-    iterations before (NaN before then); ``x_bad`` whether x holds inf or NaN."""
+    steps x runs, or broadcastable to it) for many. ``gn`` is ||grad f|| (NaN where the method has
+    none), ``g_bad`` whether it is inf or NaN though the method has one, ``x_bad`` whether x holds inf
+    or NaN; ``step`` is ||x - previous x|| and ``previous_norm`` ||previous x|| (NaN without a
+    previous x); ``f_back`` is f ``patience`` iterations before (NaN before then)."""
 
     k: Any
     f: Any
     gn: Any
+    g_bad: Any
     x_bad: Any
     step: Any = math.nan
     previous_norm: Any = math.nan

@@ -79,7 +79,7 @@ class Objective:
         if x0 is None:
             return np.array(self.x0, dtype=float)
         try:
-            if _holds_bool(x0):  # (numpy would take true as 1.0)
+            if _holds_bool(x0) or np.ndim(x0) > 1:  # (numpy would take true as 1.0, and flatten [[1, 2]])
                 raise TypeError
             x = np.array(x0, dtype=float).reshape(-1)
         except (TypeError, ValueError):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import inspect
 import sysconfig
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,22 @@ from .base import Objective, as_box, check_dim
 
 DIFFERENCES = ("central", "forward")
 _EPS = np.finfo(float).eps
+# who is shown each value of f a black box computes in this thread (see watching)
+_OBSERVER: contextvars.ContextVar[Callable[[np.ndarray, float], None] | None] = contextvars.ContextVar(
+    "optlab_black_box_observer", default=None)
+
+
+@contextlib.contextmanager
+def watching(observer: Callable[[np.ndarray, float], None]) -> Iterator[None]:
+    """Within the block, every value of f a black box computes, those of its finite differences
+    included, is shown to ``observer(x, f)`` as it is made, in order. One gradient by
+    differences is 2n values of f: a run that stops at the first value reaching its target
+    (:class:`~optlab.solvers.problem.Problem`) can stop inside it, as COCO counts."""
+    token = _OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(token)
 
 
 class BlackBox(Objective):
@@ -81,7 +99,11 @@ class BlackBox(Objective):
         value = self.call(np.array(x, dtype=float))
         if np.size(value) != 1:
             raise ValueError(f"objective.function returned shape {np.shape(value)}, not a number")
-        return float(np.asarray(value).reshape(()))
+        f = float(np.asarray(value).reshape(()))
+        observer = _OBSERVER.get()
+        if observer is not None:
+            observer(x, f)
+        return f
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         return self._gradient(np.asarray(x, dtype=float), None)

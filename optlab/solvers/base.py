@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..engine.stopping import norm
+from ..errors import NotApplicable, SolverFailure
 from ..objectives.base import Objective
 from ..options import constructor_options
-from .problem import Problem
+from .problem import Problem, answers, missing
 
 #: The option of a first-order method that a sweep or a set of runs varies most: its step size.
 LEARNING_RATE = "lr"
@@ -34,16 +38,48 @@ class State:
     done: bool = False
 
 
+def stating_the_gradient(update: Callable[..., State]) -> Callable[..., State]:
+    """``update`` whose stalls and failures (:class:`~optlab.errors.SolverFailure`, ``NoProgress``
+    among them) end their message with ||grad f|| where the run stands, when the method has a
+    gradient there: a line search, a trust region, Levenberg-Marquardt or a plugin, each says
+    why it stopped, and this says how far from stationary it was."""
+
+    @functools.wraps(update)
+    def update_stating_the_gradient(self: Solver, problem: Problem, state: State) -> State:
+        try:
+            return update(self, problem, state)
+        except SolverFailure as exc:
+            g = getattr(state, "g", None)
+            if g is not None and exc.args and "||grad f||" not in str(exc.args[0]):
+                exc.args = (f"{exc.args[0]}, while ||grad f|| = {norm(np.asarray(g)):.3g}", *exc.args[1:])
+            raise
+
+    return update_stating_the_gradient
+
+
 class Solver:
-    """Base of all solvers; ``name`` is the plugin name, the docstring the update rule."""
+    """Base of all solvers; ``name`` is the plugin name, the docstring the update rule.
+
+    Every subclass's ``update`` states ||grad f|| in the message of a stall or failure
+    (:func:`stating_the_gradient`, applied when the class is made)."""
 
     name: ClassVar[str] = ""
     done_message: ClassVar[str] = "met its own convergence test"  # said when a state comes back ``done``
     uses_gradient: ClassVar[bool] = True  # False: no gtol rule, and the log's grad_norm only when asked
     evaluates: ClassVar[tuple[str, ...]] = ("value_and_grad",)  # compiled before the clock starts
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "update" in cls.__dict__:
+            cls.update = stating_the_gradient(cls.__dict__["update"])  # type: ignore[method-assign]
+
     def check(self, objective: Objective) -> None:
-        """Raise :class:`~optlab.errors.ConfigError` if this method cannot treat ``objective``."""
+        """Raise :class:`~optlab.errors.ConfigError` if this method cannot treat ``objective``: by
+        default, when the objective cannot evaluate what the method ``evaluates`` (a hand-written
+        objective with ``value_and_grad`` only, under a method that needs f alone or a Hessian)."""
+        lacking = [name for name in self.evaluates if name not in answers(objective)]
+        if lacking:
+            raise NotApplicable(missing(objective, lacking[0], self.name))
 
     def init(self, problem: Problem, x0: np.ndarray) -> State:
         f, g = problem.value_and_grad(x0)

@@ -63,6 +63,9 @@ class BFGS(DescentSolver):
             state = dataclasses.replace(state, inverse_hessian=None)
         return super().update(problem, state)
 
+    def forget(self, state: BFGSState) -> BFGSState | None:
+        return None if state.inverse_hessian is None else dataclasses.replace(state, inverse_hessian=None)
+
     def direction(self, problem: Problem, state: BFGSState) -> np.ndarray:
         return -state.g if state.inverse_hessian is None else -(state.inverse_hessian @ state.g)
 

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..errors import NoProgress
 from .base import Solver, State
 from .line_search import LINE_SEARCHES, LineSearch, Step, make_line_search
 from .problem import Problem
@@ -50,9 +51,25 @@ class DescentSolver(Solver):
         return 1.0
 
     def update(self, problem: Problem, state: DescentState) -> DescentState:
+        try:
+            return self._step(problem, state)
+        except NoProgress:
+            fresh = self.forget(state)
+            if fresh is None:
+                raise
+            return self._step(problem, fresh)  # once more along -g; a second stall ends the run
+
+    def _step(self, problem: Problem, state: DescentState) -> DescentState:
         d = self.direction(problem, state)
         step = self.search.search(problem, state.x, state.f, state.g, d, self.initial_step(state, d))
         return self.advance(state, step, d)
+
+    def forget(self, state: DescentState) -> DescentState | None:
+        """``state`` without what the method has learnt (curvature pairs, the previous direction),
+        so that its next direction is -g; None if it has nothing to forget. Where the line search
+        finds no decrease along d, the method retries once from there, as L-BFGS-B refreshes its
+        memory: d may be spoilt by that memory (rounding, a differenced gradient across a kink)."""
+        return None
 
     def advance(self, state: DescentState, step: Step, d: np.ndarray) -> DescentState:
         """The state after ``step``; subclasses add what they remember (curvature pairs, d_k)."""

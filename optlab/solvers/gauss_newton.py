@@ -39,6 +39,7 @@ class GaussNewton(DescentSolver):
 
     name = "gauss_newton"
     state_type = ResidualState
+    evaluates = ()  # r and J come from the residual's own compiled code (residuals.py), not from f's
 
     def __init__(self, line_search: str = "armijo", c1: float = 1e-4) -> None:
         self._init_line_search(line_search, c1, 0.9, allowed=("none", "armijo"))

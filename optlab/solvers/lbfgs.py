@@ -58,6 +58,9 @@ class LBFGS(DescentSolver):
         d = -two_loop(state.g, state.pairs)
         return d if float(state.g @ d) < 0 else -state.g  # rounding spoilt the pairs: steepest descent
 
+    def forget(self, state: LBFGSState) -> LBFGSState | None:
+        return dataclasses.replace(state, pairs=()) if state.pairs else None
+
     def initial_step(self, state: LBFGSState, d: np.ndarray) -> float:
         return first_step(state.g) if not state.pairs else 1.0
 

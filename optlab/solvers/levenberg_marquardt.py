@@ -4,13 +4,15 @@ import dataclasses
 
 import numpy as np
 
+from ..engine.stopping import norm
 from ..errors import NoProgress, check_number
 from ..objectives.base import Objective
 from .base import Solver
 from .gauss_newton import ResidualState, residual_state
+from .line_search import ROUNDING
 from .problem import Problem
 from .residuals import ResidualTrials, require_residual
-from .trust_subproblems import exact_step, gain_ratio
+from .trust_subproblems import ExactSubproblem, gain_ratio
 
 MAX_REJECTIONS = 100
 
@@ -33,18 +35,23 @@ class LevenbergMarquardt(Solver):
     D is diagonal with D_ii the largest norm of column i of J seen so far, so the trust region
     treats every variable alike, however badly scaled; Delta_0 = ``factor`` ||D x_0|| (``factor``
     where that is 0). The step is accepted when the gain ratio rho = (f(x) - f(x + p)) /
-    (L(0) - L(p)), L(p) = ||r + J p||^2, exceeds 1e-4 (f decreases). Delta halves (a tenth after
-    an increase of f) when rho < 1/4 and becomes 2 ||D p|| when rho > 3/4 or the step was the
-    Gauss-Newton one. Each point is evaluated once: r at a trial (one function evaluation), J
-    only once it is accepted (one gradient evaluation). One iteration is one accepted step;
-    rejected trials are counted in ``state.rejected``; ``step_size`` is ||p_k||. J comes from
-    autodiff on the objective's ``residual``. The model's minimiser in the scaled ball is
-    computed exactly (Moré and Sorensen, as the ``exact`` trust-region subproblem). Reference:
+    (L(0) - L(p)), L(p) = ||r + J p||^2, exceeds 1e-4 (f decreases). When rho < 1/4, Delta
+    shrinks as MINPACK's ``lmder`` shrinks it (:func:`shrink_factor`: by half, or after an
+    increase of f to the minimiser of the quadratic that fits f along the step, within a tenth
+    and a half); it becomes 2 ||D p|| when rho > 3/4 or the step was the Gauss-Newton one.
+    A rejected trial whose predicted decrease is already below f's rounding ends the run as
+    stalled (a smaller region promises less). Each point is evaluated once: r at a trial (one
+    function evaluation), J only once it is accepted (one gradient evaluation). One iteration
+    is one accepted step; rejected trials are counted in ``state.rejected``; ``step_size`` is
+    ||p_k||. r and J come from compiled autodiff of the objective's ``residual``
+    (:mod:`optlab.solvers.residuals`). The model's minimiser in the scaled ball is computed
+    exactly (Moré and Sorensen, as the ``exact`` trust-region subproblem). Reference:
     Moré, "The Levenberg-Marquardt algorithm: implementation and theory", Lecture Notes in
     Mathematics 630, 1978 (MINPACK ``lmder``); Levenberg (1944), Marquardt (1963).
     """
 
     name = "levenberg_marquardt"
+    evaluates = ()  # r and J come from the residual's own compiled code (residuals.py), not from f's
 
     def __init__(self, factor: float = 100.0) -> None:
         self.factor = check_number("solver.factor", factor, low=0)
@@ -63,11 +70,10 @@ class LevenbergMarquardt(Solver):
             radius = self.factor * float(np.linalg.norm(scale * state.x)) or self.factor
         scaled = state.jacobian / scale  # J D^-1: the problem in q = D p
         hessian, gradient = 2.0 * scaled.T @ scaled, 2.0 * scaled.T @ state.residual
-        rejected, trials = state.rejected, ResidualTrials(problem)
+        rejected, trials, subproblem = state.rejected, ResidualTrials(problem), ExactSubproblem(hessian)
         for _ in range(MAX_REJECTIONS):
-            q, on_boundary = exact_step(hessian, gradient, radius)
+            q, on_boundary, predicted = subproblem(gradient, radius)  # predicted: L(0) - L(p)
             p = q / scale
-            predicted = -(float(gradient @ q) + 0.5 * float(q @ (hessian @ q)))  # L(0) - L(p)
             x_trial = state.x + p
             if predicted <= 0 or np.array_equal(x_trial, state.x):
                 break  # the model promises no decrease, or the step no longer changes x
@@ -77,7 +83,7 @@ class LevenbergMarquardt(Solver):
             if state.radius is None:  # the first step: the bound starts from the step taken (as MINPACK)
                 radius = min(radius, length)
             if rho < 0.25:
-                radius = (0.5 if f_trial <= state.f else 0.1) * min(radius, 10.0 * length)
+                radius = shrink_factor(state.f, f_trial, 0.5 * float(gradient @ q)) * min(radius, 10.0 * length)
             elif rho > 0.75 or not on_boundary:
                 radius = 2.0 * length
             if rho > 1e-4:
@@ -85,4 +91,18 @@ class LevenbergMarquardt(Solver):
                                       step_size=float(np.linalg.norm(p)), k=state.k + 1, f_previous=state.f,
                                       radius=radius, scale=scale, rejected=rejected)
             rejected += 1
-        raise NoProgress(f"levenberg_marquardt: no step decreases f (trust radius {radius:.3g})")
+            if predicted <= ROUNDING * state.f:
+                break  # a smaller region promises even less: below f's rounding, no trial can show a decrease
+        raise NoProgress(f"levenberg_marquardt: no step decreases f (trust radius {radius:.3g}, "
+                         f"||grad f|| = {norm(state.g):.3g})")
+
+
+def shrink_factor(f: float, f_trial: float, slope: float) -> float:
+    """MINPACK's factor for the trust radius after a poor step: 1/2 where f did not increase,
+    else the minimiser of the quadratic through f, the slope r^T J p and f_trial along the
+    step, kept within [0.1, 0.5]; 0.1 where ||r|| grew tenfold or more (Moré 1978, Sec. 7)."""
+    if f_trial <= f:
+        return 0.5
+    if not f_trial < 100.0 * f:  # (also a non-finite f_trial)
+        return 0.1
+    return min(0.5, max(0.1, slope / (2.0 * slope + f - f_trial)))

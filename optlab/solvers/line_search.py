@@ -13,10 +13,15 @@ One implementation of each, shared by every solver that steps along a direction:
 A step is accepted only where f decreases: f(x + alpha d) < f(x), besides the condition of
 the search. The sufficient-decrease line f(x) + c1 alpha g.d is lowered by the rounding of f
 (:data:`ROUNDING`), so that near a minimiser, where the predicted decrease is below what f
-can resolve, any real decrease is taken; where no trial decreases f at all, the search says
-so (:class:`~optlab.errors.NoProgress`) and the run ends ``stalled``, as scipy reports
-"precision loss". Every trial point is evaluated through :class:`~optlab.solvers.problem.Problem`,
-so it is counted.
+can resolve, any real decrease is taken. Where f no longer resolves the decrease at all (f at
+the trial equals f(x) within its rounding), the Wolfe search, which has the slope at every
+trial, takes the step the slope vouches for: phi'(alpha) <= (1 - 2 c1) |phi'(0)| besides the
+curvature condition, Hager and Zhang's approximate Wolfe conditions (SIAM J. Optim. 16, 2005,
+for this very purpose: f at 8.6e4 resolves changes of 1e-11 only, so ||grad f|| <= 1e-5 on
+Brown and Dennis's function is out of reach of a test on f alone). Where no trial makes
+progress, the search says so (:class:`~optlab.errors.NoProgress`) and the run ends
+``stalled``, as scipy reports "precision loss". Every trial point is evaluated through
+:class:`~optlab.solvers.problem.Problem`, so it is counted.
 Backtracking evaluates only f at its trials (and g at the accepted point). The Wolfe search
 evaluates f and g at every trial, so every end of the interval carries a slope for cubic
 interpolation. It is the search scipy's BFGS, CG, Newton-CG and L-BFGS-B use, so that
@@ -158,7 +163,7 @@ class StrongWolfe(LineSearch):
             f_trial, g_trial = problem.value_and_grad(x + alpha * d)
             trial = _Trial(alpha, f_trial, float(np.dot(g_trial, d)), g_trial)
             decrease = self._decreases(trial, origin)
-            if decrease and abs(trial.slope) <= -self.c2 * slope0:
+            if (decrease or self._level(trial, origin)) and abs(trial.slope) <= -self.c2 * slope0:
                 return _step(x, d, trial)
             if alpha >= self.max_alpha and decrease and trial.slope <= rate:
                 return _step(x, d, trial)  # phi keeps falling beyond reach: take the sufficient decrease
@@ -189,6 +194,13 @@ class StrongWolfe(LineSearch):
 
     def _decreases(self, t: _Trial, origin: _Trial) -> bool:
         return math.isfinite(t.f) and self._sufficient_decrease(t.f, origin.f, t.alpha, origin.slope)
+
+    def _level(self, t: _Trial, origin: _Trial) -> bool:
+        """f at the trial is f at the origin within f's rounding, and the slope there shows the
+        decrease f cannot: phi'(alpha) <= (1 - 2 c1) |phi'(0)|, Hager and Zhang's approximate Wolfe
+        condition (a quadratic phi with it has phi(alpha) <= phi(0) + c1 alpha phi'(0))."""
+        return (math.isfinite(t.f) and t.alpha > 0 and abs(t.f - origin.f) <= ROUNDING * abs(origin.f)
+                and t.slope <= (2.0 * self.c1 - 1.0) * origin.slope)
 
 
 def unresolved_step(x: np.ndarray, d: np.ndarray) -> float:

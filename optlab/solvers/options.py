@@ -38,9 +38,13 @@ def check_fraction(key: str, value: object) -> float:
     return check_interval(key, value, 0.0, 1.0)
 
 
-def check_flag(key: str, value: object) -> bool:
+def check_flag(key: str, value: object, *, allow_none: bool = False) -> bool | None:
+    """``value`` as a bool (or None when allowed: the method decides)."""
+    if value is None and allow_none:
+        return None
     if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{key}={describe(value)} is not a flag; allowed: true or false")
+        raise ConfigError(f"{key}={describe(value)} is not a flag; allowed: "
+                          + ("true, false or null" if allow_none else "true or false"))
     return bool(value)
 
 

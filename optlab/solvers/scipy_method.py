@@ -127,7 +127,7 @@ class _Session:
         if ("f", key) in self.prefetched:
             return self.prefetched.pop(("f", key))
         self._counted("value")
-        f = float(self.problem.derivatives.value(np.array(x, dtype=float)))
+        f = float(self.problem.watched("value", self.problem.derivatives.value, np.array(x, dtype=float)))
         self._remember("f", key, f)
         return f
 
@@ -136,18 +136,20 @@ class _Session:
         if ("g", key) in self.prefetched:
             return self.prefetched.pop(("g", key)).copy()
         self._counted("grad")
-        g = np.asarray(self.problem.derivatives.grad(np.array(x, dtype=float)), dtype=float)
+        g = np.asarray(self.problem.watched("grad", self.problem.derivatives.grad, np.array(x, dtype=float)),
+                       dtype=float)
         self._remember("g", key, g)
         return g.copy()
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         self._counted("hessian")
-        return np.asarray(self.problem.derivatives.hessian(np.array(x, dtype=float)), dtype=float)
+        return np.asarray(self.problem.watched("hessian", self.problem.derivatives.hessian, np.array(x, dtype=float)),
+                          dtype=float)
 
     def hvp(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
         self._counted("hvp")
-        return np.asarray(self.problem.derivatives.hvp(np.array(x, dtype=float), np.array(p, dtype=float)),
-                          dtype=float)
+        return np.asarray(self.problem.watched("hvp", self.problem.derivatives.hvp, np.array(x, dtype=float),
+                                               np.array(p, dtype=float)), dtype=float)
 
     def at(self, x: np.ndarray, f_hint: float | None = None, start: bool = False
            ) -> tuple[float, np.ndarray | None]:

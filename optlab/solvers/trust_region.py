@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
+from ..engine.stopping import norm
 from ..errors import ConfigError, NoProgress, SolverFailure, check_number
 from .base import Solver, State
+from .line_search import ROUNDING
 from .options import check_choice, check_interval
 from .problem import Problem
-from .trust_subproblems import exact_step, gain_ratio, steihaug_cg
+from .trust_subproblems import ExactSubproblem, TrialStep, gain_ratio, steihaug_cg
 
 SUBPROBLEMS = ("steihaug", "exact")
 MAX_REJECTIONS = 100  # radius shrinks 4x per rejection: 4^-100 of the start is far below rounding
@@ -27,16 +30,18 @@ class TrustRegion(Solver):
 
     H_k = H(x_k) exact (autodiff). The step is accepted when rho = (f(x_k) - f(x_k + p)) /
     (m(0) - m(p)) > eta; Delta shrinks 4x when rho < 1/4 and doubles (up to ``max_radius``)
-    when rho > 3/4 and p reached the boundary. ``subproblem``: ``steihaug`` (CG-Steihaug,
-    Hessian-vector products with H_k) or ``exact`` (Moré-Sorensen, the global minimiser of
-    the model in the ball). One iteration is one accepted step: rejected trials (each one
-    function evaluation) happen inside it and are counted in ``state.rejected``; ``step_size``
-    is ||p_k||. Reference: Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006,
-    Algorithm 4.1 with Algorithm 7.2 or Sec. 4.3.
+    when rho > 3/4 and p reached the boundary. ``subproblem``: ``steihaug`` (CG-Steihaug on
+    Hessian-vector products H_k v: no n x n matrix is formed, so it scales to large n) or
+    ``exact`` (Moré-Sorensen, the global minimiser of the model in the ball, from the dense
+    H_k and its eigendecomposition: O(n^2) memory and O(n^3) time per iteration). One
+    iteration is one accepted step: rejected trials (each one function evaluation) happen
+    inside it and are counted in ``state.rejected``; ``step_size`` is ||p_k||. A rejected trial
+    whose predicted decrease is already below f's rounding ends the run as stalled. Reference:
+    Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006, Algorithm 4.1 with
+    Algorithm 7.2 or Sec. 4.3.
     """
 
     name = "trust_region"
-    evaluates = ("value_and_grad", "hessian")
 
     def __init__(self, subproblem: str = "steihaug", initial_radius: float = 1.0, max_radius: float = 1000.0,
                  eta: float = 0.15) -> None:
@@ -47,22 +52,24 @@ class TrustRegion(Solver):
             raise ConfigError(f"solver.max_radius={max_radius} is out of range; allowed: a number >= "
                               f"solver.initial_radius = {self.initial_radius:g}")
         self.eta = check_interval("solver.eta", eta, 0.0, 0.25)
+        # what the run compiles before its clock starts: the subproblem's kind of second derivative
+        self.evaluates = ("value_and_grad", "hessian" if self.subproblem == "exact" else "hvp")
 
     def init(self, problem: Problem, x0: np.ndarray) -> TrustRegionState:
         f, g = problem.value_and_grad(x0)
         return TrustRegionState(x=x0, f=f, g=g, radius=self.initial_radius)
 
-    def _solve(self, hessian: np.ndarray, g: np.ndarray, radius: float) -> tuple[np.ndarray, bool]:
+    def _subproblem(self, problem: Problem, x: np.ndarray) -> Callable[[np.ndarray, float], TrialStep]:
+        """The model's minimiser in a ball of a given radius, for the model at x."""
         if self.subproblem == "exact":
-            return exact_step(hessian, g, radius)
-        return steihaug_cg(lambda v: hessian @ v, g, radius)
+            return ExactSubproblem(problem.hessian(x))
+        return lambda g, radius: steihaug_cg(lambda v: problem.hvp(x, v), g, radius)
 
     def update(self, problem: Problem, state: TrustRegionState) -> TrustRegionState:
-        hessian = problem.hessian(state.x)
+        solve = self._subproblem(problem, state.x)
         radius, rejected = state.radius, state.rejected
         for _ in range(MAX_REJECTIONS):
-            p, on_boundary = self._solve(hessian, state.g, radius)
-            predicted = -(float(state.g @ p) + 0.5 * float(p @ (hessian @ p)))
+            p, on_boundary, predicted = solve(state.g, radius)
             if predicted < 0:
                 raise SolverFailure(f"trust region: the model predicts an increase (m(0) - m(p) = {predicted:.3g})")
             x_trial = state.x + p
@@ -78,4 +85,7 @@ class TrustRegion(Solver):
             rejected += 1
             if radius <= np.finfo(float).eps * (1.0 + float(np.linalg.norm(state.x))):
                 break  # steps this short no longer change x
-        raise NoProgress(f"trust region: no step decreases f (every trial down to radius {radius:.3g} rejected)")
+            if predicted <= ROUNDING * abs(state.f):
+                break  # a smaller region promises even less: below f's rounding, no trial can show a decrease
+        raise NoProgress(f"trust region: no step decreases f (every trial down to radius {radius:.3g} rejected, "
+                         f"||grad f|| = {norm(state.g):.3g})")
