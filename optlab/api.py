@@ -54,7 +54,9 @@ class Result(Outcome):
         if self.table is None and self.path is not None and (self.path / ITERATES).exists():
             import pyarrow.parquet as pq
 
-            self.table = pq.ParquetFile(self.path / ITERATES).read()
+            from .rundir.iterates import coordinate_columns
+
+            self.table = coordinate_columns(pq.ParquetFile(self.path / ITERATES).read())  # x as x_0 .. x_k
         if self.table is None:
             import pandas as pd
 

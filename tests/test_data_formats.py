@@ -1,5 +1,6 @@
 """Self-describing results: a sweep's files read with pandas, polars and duckdb alone, without
-optlab and without parsing paths; every iterate file carries its run id and its run."""
+optlab, without parsing paths and without options, whatever the runs' dimensions; every iterate
+file carries its run id and its run."""
 
 from __future__ import annotations
 
@@ -57,39 +58,41 @@ def test_runs_table_has_one_typed_row_per_run(sweep):
 
 def test_pandas_reads_the_sweep(sweep):
     runs = pd.read_parquet(sweep / "runs.parquet")
-    its = pd.concat([pd.read_parquet(p) for p in sorted(sweep.glob("*/iterates.parquet"))], ignore_index=True)
-    joined = its.merge(runs[["run_id", "objective", "iterations"]], on="run_id", validate="many_to_one")
+    its = pd.read_parquet(sorted(sweep.glob("*/iterates.parquet")))
+    joined = its.merge(runs[["run_id", "objective", "iterations", "dim"]], on="run_id", validate="many_to_one")
     sizes = joined.groupby("run_id").size()
     assert (sizes.loc[list(runs.run_id)].to_numpy() == runs.iterations.to_numpy() + 1).all()
-    assert joined[joined.objective == "double_well"].x_1.isna().all()  # (one coordinate: no x_1)
+    assert (joined.x.map(len) == joined.dim).all()  # one coordinate for double_well, two for rosenbrock
 
 
-def test_polars_scans_runs_of_different_dimensions(sweep):
+def test_polars_reads_runs_of_different_dimensions_with_no_option(sweep):
     pl = pytest.importorskip("polars", reason="polars is in the test extra: pip install -e '.[test]'")
     files = sorted(str(p) for p in sweep.glob("*/iterates.parquet"))
-    frame = pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed").collect()
-    widest = max(len(pq.read_schema(f).names) for f in files)
-    assert frame.width == widest and "x_1" in frame.columns  # no column lost
+    frame = pl.read_parquet(files)
+    assert {len(pq.read_schema(f).names) for f in files} == {frame.width}  # one schema for all
     runs = pl.read_parquet(sweep / "runs.parquet")
-    counts = frame.group_by("run_id").len().join(runs.select("run_id", "iterations"), on="run_id")
+    counts = frame.group_by("run_id").agg(pl.len(), pl.col("x").list.len().max().alias("coords"))
+    counts = counts.join(runs.select("run_id", "iterations", "dim"), on="run_id")
     assert counts.height == 4 and (counts["len"] == counts["iterations"] + 1).all()
+    assert (counts["coords"] == counts["dim"]).all()
 
 
 def test_duckdb_joins_iterates_with_runs(sweep):
     duckdb = pytest.importorskip("duckdb", reason="duckdb is in the test extra: pip install -e '.[test]'")
     rows = duckdb.sql(f"""
-        SELECT r.objective, r."solver.lr" AS lr, count(*) AS n, max(r.iterations) AS iterations, min(i.f) AS best
-        FROM read_parquet('{sweep}/*/iterates.parquet', union_by_name = true) AS i
+        SELECT r.objective, r."solver.lr" AS lr, count(*) AS n, max(r.iterations) AS iterations,
+               max(len(i.x)) AS coords, max(r.dim) AS dim
+        FROM read_parquet('{sweep}/*/iterates.parquet') AS i
         JOIN '{sweep}/runs.parquet' AS r USING (run_id)
         GROUP BY ALL ORDER BY ALL""").fetchall()
     assert [(o, lr) for o, lr, *_ in rows] == [("double_well", 0.001), ("double_well", 0.002),
                                                ("rosenbrock", 0.001), ("rosenbrock", 0.002)]
-    assert all(n == iterations + 1 for _, _, n, iterations, _ in rows)
+    assert all(n == iterations + 1 and coords == dim for _, _, n, iterations, coords, dim in rows)
 
 
 def test_schema_is_documented():
     text = (REPO / "docs" / "schema.md").read_text()
-    for column in ("run_id", "iter", "grad_norm", "step_size", "time_s", "x_0", "optlab.schema", "optlab.run",
-                   "runs.parquet", "sweep.json"):
+    for column in ("run_id", "iter", "grad_norm", "step_size", "time_s", "x", "x_0", "optlab.schema", "optlab.run",
+                   "runs.parquet", "sweep.json", "path", "iterates_file", "optlab.launch_dir"):
         assert f"`{column}`" in text, column
     assert f"schema version {SCHEMA_VERSION}" in text

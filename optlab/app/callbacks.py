@@ -49,27 +49,34 @@ class SweepSummary(Callback):
 
 def write_runs_table(sweep_dir: Path, sweep_id: str | None) -> Path:
     """``<sweep dir>/runs.parquet``: the sweep's runs as :func:`optlab.load` reads them (as Arrow),
-    with the schema version and the sweep id in its metadata."""
+    with ``path`` (the run's directory) and ``iterates_file`` (its ``iterates.parquet``, null when
+    it has none) relative to the sweep directory, so that the folder can be moved or copied;
+    the schema version, the sweep id and the directory the sweep was launched from in its metadata."""
+    import os
     import warnings
 
     import pyarrow.parquet as pq
 
     from ..rundir.chunks import SCHEMA_VERSION
-    from ..rundir.layout import RECORD, write_atomic
+    from ..rundir.layout import ITERATES, RECORD, write_atomic
     from ..rundir.load import job_records
-    from ..rundir.reading import flat_row, read_record, runs_table
+    from ..rundir.reading import flat_row, read_record, runs_table, safe_file
 
+    root = sweep_dir.resolve()
     rows = []
     with warnings.catch_warnings():  # (a bad record is the summary's to count, not a reason to stop)
         warnings.simplefilter("ignore")
         for path in job_records(sweep_dir):
-            record = read_record(path, sweep_dir.resolve())
+            record = read_record(path, root)
             if record is not None and (sweep_id is None or record.get("sweep_id") == sweep_id):
-                rows.append(flat_row(record, path.parent))
+                run_dir = path.parent.relative_to(sweep_dir)
+                rows.append({**flat_row(record, run_dir), "path": run_dir.as_posix(), "iterates_file": (
+                    (run_dir / ITERATES).as_posix() if safe_file(sweep_dir / run_dir / ITERATES, root) else None)})
     table = runs_table(rows)
     table = table.replace_schema_metadata({b"optlab.schema": SCHEMA_VERSION.encode(),
                                            b"optlab.sweep_id": (sweep_id or "").encode(),
-                                           b"optlab.record": RECORD.encode()})
+                                           b"optlab.record": RECORD.encode(),
+                                           b"optlab.launch_dir": os.getcwd().encode()})
     target = sweep_dir / RUNS_TABLE
     write_atomic(target, lambda p: pq.write_table(table, p))
     return target

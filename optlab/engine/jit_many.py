@@ -3,9 +3,9 @@
 :class:`JitMany` takes the role of the batch's ``_Many`` (:mod:`optlab.engine.batch`): the
 same constructor, ``start(carry, f, setup_s)`` (the start rows) and ``run(k, interrupted) ->
 list[Outcome]``, the same rows to the same sinks (Arrow tables of at most ``log_rows`` rows per
-run), the same outcomes and, bit for bit, the same iterates. Its loop (:func:`batch_source`) takes the runs one after another
-for a stretch of steps each, every step written straight into the log's columns and judged
-by the stopping rules at once; the runs still going after a stretch all stand at the same
+run), the same outcomes and, bit for bit, the same iterates. Its loop (:func:`batch_source`)
+takes the runs one after another for a stretch of steps each, every step written straight into
+the log's columns and judged by the stopping rules at once; the runs still going after a stretch all stand at the same
 iteration, so the log's iteration columns are shared as in ``_Many``.
 
 Differences from ``_Many``: a run's ``time_s`` and ``wall_time_s`` are its own time (the

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from ..rundir import reading
+from ..rundir.iterates import coordinate_columns
 from ..rundir.layout import RECORD
 
 MAX_TEXT = 200  # names, options
 MAX_MESSAGE = 1000
-COLUMNS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1")
+COLUMNS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s", "x_0", "x_1", "x")  # docs/schema.md
 
 
 @dataclasses.dataclass
@@ -133,6 +134,8 @@ def read_sources(paths: list[tuple[Path, str]], salt: str = "") -> Raw:
                 digest.update(hashlib.blake2b(blob, digest_size=16).digest())
             runs.append(RunFiles(clean(record), run_dir, sweep, blobs))
     return Raw(runs, skipped, notes, digest.hexdigest())
+
+
 def parse_iterates(blobs: list[bytes]) -> dict[str, Any] | None:
     """The columns the report uses, as float arrays; None when a file is not readable parquet."""
     import numpy as np
@@ -144,7 +147,8 @@ def parse_iterates(blobs: list[bytes]) -> dict[str, Any] | None:
         try:
             file = pq.ParquetFile(pa.BufferReader(blob))
             names = set(file.schema_arrow.names)
-            tables.append(file.read(columns=[c for c in COLUMNS if c in names], use_threads=False))
+            table = file.read(columns=[c for c in COLUMNS if c in names], use_threads=False)
+            tables.append(coordinate_columns(table, 2))
         except (OSError, pa.ArrowException, ValueError):
             return None
     if not tables:

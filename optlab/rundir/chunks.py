@@ -1,4 +1,11 @@
-"""A run's iterates on disk: parquet files written in chunks while it runs, merged when it ends."""
+"""A run's iterates on disk: parquet files written in chunks while it runs, merged when it ends.
+
+The layout of those files (schema version 2, docs/schema.md): the log's fields, the kept
+coordinates as one list column ``x`` (so files of runs of any dimension share one schema and any
+parquet reader can read a whole tree of them without losing a coordinate), and the run id,
+with the file's identity in its key-value metadata. Version 1 files held ``x_0 .. x_{k-1}``
+columns instead; :mod:`optlab.rundir.iterates` reads both.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +18,66 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..engine.log import INT_FIELDS, MAX_CHUNK_BYTES
+from ..engine.log import INT_FIELDS, MAX_CHUNK_BYTES, arrow_column
 from .layout import write_atomic
 
 #: The version of the iterate files' layout, in their key-value metadata (docs/schema.md).
-SCHEMA_VERSION = "1"
-
-
+SCHEMA_VERSION = "2"
+#: The coordinates column and its type: the name Parquet gives a list's items, so that a file
+#: read back and a table written have the same schema.
+X = "x"
+X_TYPE = pa.list_(pa.field("element", pa.float64()))
 
 # Iterates are mostly distinct floats: dictionary encoding only costs time, except for the run id,
-# one value repeated. Statistics (min, max per row group) let readers skip files by value.
-PARQUET_OPTIONS = {"use_dictionary": ["run_id"], "write_statistics": True,
+# one value repeated. Statistics (min, max per row group) let readers skip files by value. The
+# Arrow schema is not stored: the Parquet types say everything (no extension types, nothing to
+# deserialise), and the run's settings are not written twice into every footer.
+PARQUET_OPTIONS = {"use_dictionary": ["run_id"], "write_statistics": True, "store_schema": False,
                    "column_encoding": {name: "DELTA_BINARY_PACKED" for name in INT_FIELDS}}
 
 
+def open_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A writer of iterate files; the schema's metadata becomes the file's key-value metadata
+    when the writer is closed (:func:`close_writer`)."""
+    return pq.ParquetWriter(path, schema.remove_metadata(), **PARQUET_OPTIONS)
+
+
+def close_writer(writer: pq.ParquetWriter, metadata: dict[bytes, bytes] | None) -> None:
+    if metadata:
+        writer.add_key_value_metadata(metadata)
+    writer.close()
+
 
 def write_table(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, **PARQUET_OPTIONS)
+    writer = open_writer(path, table.schema)
+    try:
+        writer.write_table(table)
+    finally:
+        close_writer(writer, table.schema.metadata)
 
+
+def coordinates_as_list(table: pa.Table) -> pa.Table:
+    """The log's table in the files' layout: its ``x_0 .. x_{k-1}`` columns as one list column
+    :data:`X` of k coordinates per row (empty lists when none are kept), before ``run_id``."""
+    if X in table.column_names:
+        return table
+    names = [n for n in table.column_names if n.startswith("x_")]
+    k, rows = len(names), table.num_rows
+    values = np.empty((rows, k))
+    for i, name in enumerate(names):
+        values[:, i] = np.concatenate([_floats(c) for c in table.column(name).chunks] or [np.empty(0)])
+    values = values.ravel()
+    offsets = np.arange(rows + 1, dtype=np.int32) * k
+    offsets_array = pa.Array.from_buffers(pa.int32(), rows + 1, [None, pa.py_buffer(offsets)])
+    column = pa.ListArray.from_arrays(offsets_array, arrow_column(values, False, copy=False), type=X_TYPE)
+    kept = table.drop_columns(names)
+    at = kept.column_names.index("run_id") if "run_id" in kept.column_names else kept.num_columns
+    return kept.add_column(at, X, column)
+
+
+def _floats(array: pa.Array) -> np.ndarray:
+    """A float64 Arrow array without nulls as numpy, from its buffer (``to_numpy`` imports pandas)."""
+    return np.frombuffer(array.buffers()[1], np.float64, len(array) + array.offset)[array.offset:]
 
 
 def run_id_column(run_id: str, rows: int) -> pa.Array:
@@ -94,7 +143,9 @@ class ChunkFiles:
         return head
 
     def _labelled(self, table: pa.Table) -> pa.Table:
-        """``table`` with the run id column and the file metadata, when there is a run id."""
+        """``table`` in the files' layout (:func:`coordinates_as_list`), with the run id column and
+        the file metadata when there is a run id."""
+        table = coordinates_as_list(table)
         if self.run_id is None:
             return table
         if "run_id" not in table.column_names:
@@ -124,12 +175,15 @@ class ChunkFiles:
             if not parts:
                 write_table(self._labelled(pa.concat_tables(tail)), tmp)
                 return
-            schema = pq.ParquetFile(parts[0]).schema_arrow
-            with pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
+            first = pq.ParquetFile(parts[0])
+            writer = open_writer(tmp, first.schema_arrow)
+            try:
                 for part in parts:
                     writer.write_table(pq.ParquetFile(part).read())  # (read_table imports pandas)
                 for table in tail:
                     writer.write_table(self._labelled(table))
+            finally:
+                close_writer(writer, first.schema_arrow.metadata)
 
         if len(parts) == 1 and not tail:  # already a complete file: renaming is atomic too
             os.replace(parts[0], self.final)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.stopping import verdict
-from .layout import RECORD
+from .layout import ITERATES, RECORD
 
 # -- reading -----------------------------------------------------------------------------
 LOAD_FORMATS = ("pandas", "arrow", "polars")
@@ -25,7 +25,8 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
     (:mod:`optlab.rundir.reading`); nothing read is ever executed. ``path`` may also be a run's
     ``run.json`` or ``iterates.parquet``: its run is read.
     """
-    from .reading import find_runs, flat_row, iterate_files, read_iterates, read_record, runs_table, warn
+    from .iterates import as_format, read_iterates, start_scan
+    from .reading import find_runs, flat_row, iterate_files, read_record, runs_table, warn
 
     if as_ not in LOAD_FORMATS:
         raise ValueError(f"as_={as_!r} is unknown; allowed: {', '.join(LOAD_FORMATS)}")
@@ -38,8 +39,10 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
                              f"{RECORD} or iterates.parquet")
         root = root.parent
     root = root.resolve()
+    found = find_runs(root)
+    early = start_scan([run_dir / ITERATES for run_dir, names in found if ITERATES in names], as_)
     rows, files, seen = [], [], {}
-    for run_dir, names in find_runs(root):
+    for run_dir, names in found:
         record = read_record(run_dir / RECORD, root)
         if record is None:
             continue
@@ -51,17 +54,13 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
         seen[run_id] = run_dir
         rows.append(flat_row(record, run_dir))
         files += [(f, run_id) for f in iterate_files(run_dir, run_id, names)]
-    table = read_iterates(files, root)
-    if as_ == "pandas":
+    if as_ == "pandas":  # (the runs table made while the scan may still go on)
         import pandas as pd
 
-        return pd.DataFrame(rows), table.to_pandas()
-    runs = runs_table(rows)
-    if as_ == "arrow":
-        return runs, table
-    import polars as pl
-
-    return pl.from_arrow(runs), pl.from_arrow(table)
+        runs = pd.DataFrame(rows)
+    else:
+        runs = as_format(runs_table(rows), as_)
+    return runs, as_format(read_iterates(files, root, early), as_)
 
 
 

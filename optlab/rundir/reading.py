@@ -10,6 +10,7 @@ deserialised into a Python object.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -17,6 +18,7 @@ import os
 import re
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,25 @@ def safe_file(path: Path, root: Path) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def open_regular(path: Path, root: Path) -> Iterator[tuple[int, int]]:
+    """A file descriptor and the size of ``path``, a regular file or a symlink to one inside
+    ``root`` (else OSError); opened once, without blocking on a FIFO, and closed after."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # a symlink (or no file): followed only inside the tree
+        if not safe_file(path, root):
+            raise OSError("a symlink out of the tree, or not a file") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        yield fd, info.st_size
+    finally:
+        os.close(fd)
+
+
 def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
     """Run directories (holding ``run.json``) under ``root``, itself included, in path order, each
     with the names it holds. Symlinked and hidden folders are not entered; iterates without a
@@ -60,33 +81,46 @@ def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
     if (root / RECORD).exists() or (root / RECORD).is_symlink():
         return [(root, set(os.listdir(root)))]
     found, links = [], []
-    for here, dirs, files in os.walk(root, followlinks=False):
-        base = Path(here)
-        links += [base / d for d in dirs if (base / d).is_symlink()]
-        if RECORD in files:
-            found.append((base, {*files, *dirs}))
-            dirs[:] = sorted(d for d in dirs if d.startswith("start_") and not (base / d).is_symlink())
+    pending = [str(root)]
+    while pending:  # (os.scandir: the entries' types come with the listing, no stat per entry)
+        here = pending.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError:
             continue
-        if ITERATES in files or PARTS in dirs:
-            warn(f"skipping {base}: iterates without a {RECORD} (a run whose record was lost or removed)")
-        dirs[:] = sorted(d for d in dirs if not (base / d).is_symlink() and not d.startswith(".")
-                         and d != PARTS)
+        dirs = {e.name: e.is_symlink() for e in entries if _is_dir(e)}
+        files = {e.name for e in entries} - dirs.keys()
+        links += [Path(here, d) for d, linked in sorted(dirs.items()) if linked]
+        if RECORD in files:
+            found.append((Path(here), {*files, *dirs}))
+            inside = [d for d, linked in dirs.items() if d.startswith("start_") and not linked]
+        else:
+            if ITERATES in files or PARTS in dirs:
+                warn(f"skipping {here}: iterates without a {RECORD} (a run whose record was lost or removed)")
+            inside = [d for d, linked in dirs.items() if not linked and not d.startswith(".") and d != PARTS]
+        pending += [os.path.join(here, d) for d in sorted(inside, reverse=True)]
     if links:
         shown = ", ".join(str(p) for p in links[:3]) + (", ..." if len(links) > 3 else "")
         warn(f"not following {len(links)} symlinked folder(s) under {root} ({shown}); pass them as paths instead")
     return sorted(found)
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 # -- records -------------------------------------------------------------------------------
 def read_record(path: Path, root: Path) -> dict[str, Any] | None:
     """The checked record at ``path``, or None with a warning naming it."""
     try:
-        if not safe_file(path, root):
-            raise OSError("a symlink out of the tree, or not a file")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_RECORD_BYTES + 1)
-        if len(data) > MAX_RECORD_BYTES:
-            raise OSError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
+        with open_regular(path, root) as (fd, size):
+            if size > MAX_RECORD_BYTES:
+                raise OSError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
+            data = os.read(fd, size + 1)  # (a buffer of the file's size: reading it costs no more)
         record = json.loads(data)
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         warn(f"skipping {path}: not a run record ({type(exc).__name__}: {str(exc)[:120]})")
@@ -129,16 +163,30 @@ def iterate_files(run_dir: Path, run_id: str, names: set[str] | None = None) -> 
 
 
 def expected_type(name: str) -> Any:
-    """The Arrow type of an iterate column, or None for a column that has no place there."""
+    """The Arrow type of an iterate column (``x``: the current layout's coordinates; ``x_i``:
+    version 1's), or None for a column that has no place there."""
     import pyarrow as pa
+
+    from .chunks import X_TYPE, X
 
     if name in FIELDS:
         return pa.int64() if name in INT_FIELDS else pa.float64()
     if X_COLUMN.fullmatch(name):
         return pa.float64()
+    if name == X:
+        return X_TYPE
     if name == "run_id":
         return pa.string()
     return None
+
+
+def _same_type(have: Any, want: Any) -> bool:
+    """Types equal up to the name of a list's items and the width of offsets and strings."""
+    import pyarrow as pa
+
+    if pa.types.is_list(want):
+        return (pa.types.is_list(have) or pa.types.is_large_list(have)) and have.value_type == want.value_type
+    return have == want or (want == pa.string() and have == pa.large_string())
 
 
 def check_schema(schema: Any, run_id: str) -> str | None:
@@ -153,107 +201,12 @@ def check_schema(schema: Any, run_id: str) -> str | None:
             return f"column {field.name[:40]!r} has an Arrow extension type (refused: never deserialised)"
         want = expected_type(field.name)
         if want is None:
-            return f"column {field.name[:40]!r} is not an iterate column (iter, f, grad_norm, ..., x_0, ...)"
-        if field.type != want and not (field.name == "run_id" and field.type == pa.large_string()):
+            return f"column {field.name[:40]!r} is not an iterate column (iter, f, grad_norm, ..., x, run_id)"
+        if not _same_type(field.type, want):
             return f"column {field.name!r} is {field.type}, not {want}"
     if "iter" not in schema.names:
         return "it has no iter column"
     return None
-
-
-def column_order(names: set[str]) -> list[str]:
-    xs = sorted((n for n in names if X_COLUMN.fullmatch(n)), key=lambda n: int(n[2:]))
-    return [*(n for n in FIELDS if n in names), *xs, "run_id"]
-
-
-def _holds_only(meta: Any, column: int, run_id: str) -> bool:
-    """Whether the file's statistics show that its ``run_id`` column holds ``run_id`` alone."""
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(column).statistics
-        if stats is None or not stats.has_min_max or stats.null_count or stats.min != run_id or stats.max != run_id:
-            return False
-    return True
-
-
-def read_iterates(files: list[tuple[Path, str]], root: Path) -> Any:
-    """One Arrow table of the iterate files ``(path, run id)``, through pyarrow's dataset reader;
-    every file is checked first (:func:`check_schema`) and the run id of each row is its file's."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-    import pyarrow.fs as pafs
-
-    fmt, local = ds.ParquetFileFormat(), pafs.LocalFileSystem()
-    good: list[tuple[Any, str, int]] = []
-    names: set[str] = set()
-    proven = True  # every file's statistics show it holds its run's id alone
-    for path, run_id in files:
-        try:
-            if not safe_file(path, root):
-                raise OSError("a symlink out of the tree, or not a file")
-            fragment = fmt.make_fragment(str(path), local)
-            fragment.ensure_complete_metadata()  # (the footer, read once: the dataset reuses it)
-            meta, schema = fragment.metadata, fragment.physical_schema
-        except (OSError, pa.ArrowException, ValueError) as exc:
-            warn(f"skipping {path}: unreadable parquet ({type(exc).__name__}: {str(exc)[:120]})")
-            continue
-        problem = check_schema(schema, run_id)
-        if problem:
-            warn(f"skipping {path}: {problem}")
-            continue
-        names.update(schema.names)
-        good.append((fragment, run_id, meta.num_rows))
-        proven = proven and "run_id" in schema.names and _holds_only(meta, schema.get_field_index("run_id"), run_id)
-    names.add("run_id")
-    schema = pa.schema([(n, expected_type(n)) for n in column_order(names)])
-    if not good:
-        return schema.empty_table()
-    try:
-        table = ds.FileSystemDataset([g[0] for g in good], schema, fmt, local).to_table()
-    except (OSError, pa.ArrowException) as exc:  # a file that changed or broke since it was checked
-        warn(f"reading file by file: {str(exc)[:200]}")
-        return _one_by_one(good, schema)
-    if proven:
-        return table
-    # Files written before the run id was a column get theirs here; every other row must
-    # already hold its directory's run id (else the files are read one by one, the wrong ones skipped).
-    rows = np.repeat(np.arange(len(good), dtype=np.int32), [g[2] for g in good])
-    expected = pa.array([g[1] for g in good], pa.string()).take(pa.array(rows))
-    have = table.column("run_id")
-    if have.null_count:
-        have = pc.coalesce(have, expected)
-        table = table.set_column(table.schema.get_field_index("run_id"), "run_id", have)
-    if len(have) != len(expected) or not pc.all(pc.equal(have, expected)).as_py():
-        return _one_by_one(good, schema)
-    return table
-
-
-def _one_by_one(good: list[tuple[Any, str, int]], schema: Any) -> Any:
-    """The slow path: each file on its own, those whose run ids disagree with their record skipped."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    tables = []
-    for fragment, run_id, _ in good:
-        path = fragment.path
-        try:
-            table = pq.ParquetFile(path).read()
-        except (OSError, pa.ArrowException) as exc:
-            warn(f"skipping {path}: unreadable parquet ({str(exc)[:120]})")
-            continue
-        if "run_id" in table.column_names:
-            if not pc.all(pc.equal(table.column("run_id"), run_id)).as_py():
-                warn(f"skipping {path}: its run_id column holds other runs than {run_id!r}")
-                continue
-            table = table.drop_columns(["run_id"])
-        table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
-        tables.append(table.select([n for n in schema.names if n in table.column_names]).cast(
-            pa.schema([schema.field(n) for n in schema.names if n in table.column_names])))
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables, promote_options="permissive").select(schema.names)
 
 
 # -- the runs table, typed ------------------------------------------------------------------
@@ -282,14 +235,12 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
     import pyarrow as pa
 
     known = _known_types()
-    names: list[str] = []
-    for row in rows:
-        names += [k for k in row if k not in names]
+    names = list(dict.fromkeys(name for row in rows for name in row))
     columns = {}
     for name in names:
         values = [row.get(name) for row in rows]
         present = [v for v in values if v is not None]
-        kinds = {_kind(v) for v in present}
+        kinds = _kinds(present)
         if not present:  # a column null in every run: its type when known, else null
             columns[name] = pa.nulls(len(values), known.get(name, pa.null()))
         elif kinds <= {"int"} and known.get(name) != pa.float64():
@@ -309,6 +260,19 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
             columns[name] = pa.array([None if v is None else json.dumps(v, default=str) for v in values],
                                      pa.string())
     return pa.table(columns) if columns else pa.table({"run_id": pa.array([], pa.string())})
+
+
+def _kinds(values: list[Any]) -> set[str]:
+    """The kinds (:func:`_kind`) of a column's values; a column of one plain type at once."""
+    types = set(map(type, values))
+    if types == {str} or types == {bool}:
+        return {"str" if types == {str} else "bool"}
+    if types and types <= {int, float}:
+        ints = [v for v in values if type(v) is int]
+        floats = [v for v in values if type(v) is float]
+        if (not ints or -2**63 <= min(ints) and max(ints) < 2**63) and all(map(math.isfinite, floats)):
+            return {kind for kind, found in (("int", ints), ("float", floats)) if found}
+    return {_kind(v) for v in values}
 
 
 def _kind(v: Any) -> str:

@@ -16,29 +16,38 @@ MAX_LIST = 100_000  # coordinates in x0 and x_final
 MAX_OPTIONS = 100  # entries in a table of options
 
 
+# Records are JSON: their values are exactly of these types (no subclass, no numpy scalar), so a
+# value's type is tested by identity, and a list's or a table's values all at once.
+NUMBER_TYPES = frozenset({int, float, type(None)})
+PLAIN_TYPES = NUMBER_TYPES | {bool, str}
+
+
 def is_number(v: Any) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    return type(v) in NUMBER_TYPES
 
 
 def _count(v: Any) -> bool:
-    return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+    return v is None or (type(v) is int and v >= 0)
 
 
 def _numbers(v: Any) -> bool:
-    return v is None or (isinstance(v, list) and len(v) <= MAX_LIST and all(is_number(x) for x in v))
+    return v is None or (type(v) is list and len(v) <= MAX_LIST and set(map(type, v)) <= NUMBER_TYPES)
 
 
 def _param(v: Any, depth: int = 0) -> bool:
-    if is_number(v) or isinstance(v, (bool, str)):
+    if type(v) in PLAIN_TYPES:
         return True
-    if isinstance(v, list) and depth < 2 and len(v) <= 1000:
+    if type(v) is list and depth < 2 and len(v) <= 1000:
         return all(_param(x, depth + 1) for x in v)
     return False
 
 
 def _params(v: Any) -> bool:
-    return v is None or (isinstance(v, dict) and len(v) <= MAX_OPTIONS
-                         and all(isinstance(k, str) and _param(x) for k, x in v.items()))
+    if v is None:
+        return True
+    if type(v) is not dict or len(v) > MAX_OPTIONS or not set(map(type, v)) <= {str}:
+        return False
+    return set(map(type, v.values())) <= PLAIN_TYPES or all(_param(x) for x in v.values())
 
 
 def _text(v: Any) -> bool:
@@ -51,7 +60,7 @@ CHECKS = {  # field -> (test, what it should be)
     "solver": (_text, "a name"),
     "objective_params": (_params, "a table of options"),
     "solver_params": (_params, "a table of options"),
-    "stop": (lambda v: v is None or (isinstance(v, dict) and all(is_number(x) for x in v.values())),
+    "stop": (lambda v: v is None or (type(v) is dict and set(map(type, v.values())) <= NUMBER_TYPES),
              "a table of numbers"),
     "start": (_params, "a table"),
     "dim": (lambda v: v is None or (_count(v) and v >= 1), "a positive integer"),
