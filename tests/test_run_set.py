@@ -22,6 +22,7 @@ from optlab.engine.run_set import run_set
 from optlab.engine.stopping import Stop
 from optlab.errors import ConfigError
 from optlab.objectives import OBJECTIVES
+from optlab.rundir.iterates import coordinate_columns
 from optlab.rundir.store import RunDirs, RunExists
 from optlab.solvers import SOLVERS
 
@@ -50,6 +51,7 @@ def job_runs(tmp_path, solver, stop):
     runs = []
     for i, record in enumerate(records):
         table = pq.ParquetFile(tmp_path / f"start_{i:03d}" / "iterates.parquet").read().drop_columns(["run_id"])
+        table = coordinate_columns(table)  # (x stored as one list column: x_0 .. x_k as in memory)
         runs.append((record, table.to_pandas()))
     return runs
 
