@@ -25,7 +25,7 @@ from optlab.objectives import BlackBox, Himmelblau, Rosenbrock  # noqa: E402
 from optlab.objectives.derivatives import derivatives_of  # noqa: E402
 from optlab.solvers.scipy_method import GRADIENT_NEXT, ScipyMethod, status_of  # noqa: E402
 
-from .conftest import REPO, multi_start, run_cli, to_dir  # noqa: E402
+from .conftest import REPO, interrupting_clock, multi_start, run_cli, to_dir  # noqa: E402
 from .test_reliability_interrupt import start, wait_for  # noqa: E402
 
 START = np.array([-1.2, 1.0])
@@ -289,3 +289,19 @@ def test_runs_from_python_and_multi_start_jobs(tmp_path):
     runs, its = optlab.load(tmp_path)
     assert len(runs) == 3 and set(runs.solver) == {"scipy:L-BFGS-B"}
     assert sys.modules["scipy.optimize"] is scipy.optimize
+
+
+def test_ctrl_c_between_two_turns_of_scipy_ends_its_worker_at_once(monkeypatch):
+    """Ctrl-C while the driver logs an iterate (scipy paused, not in the driver's wait): the run
+    ends interrupted and its worker ends with it, not when the outcome is collected."""
+    import optlab.engine.outcome
+
+    monkeypatch.setattr(optlab.engine.outcome, "time", interrupting_clock(12))
+    gc.disable()  # (a worker ended by garbage collection would not count)
+    try:
+        outcome = optlab.minimize(BlackBox(lambda x: float(np.sum(x * x)), dim=3), ScipyMethod("Nelder-Mead"),
+                                  x0=[1.0, 2.0, 3.0], max_iter=1000)
+        assert outcome.status == "interrupted" and outcome.iterations >= 1
+        wait_for(lambda: not workers(), timeout=2)
+    finally:
+        gc.enable()

@@ -141,6 +141,9 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
             status, text = "error", f"{type(exc).__name__}: {exc} (at iteration {k})"
     if state is None:
         state = State(x=x, f=math.nan, g=None)
+    else:
+        with contextlib.suppress(Exception):  # (the outcome is recorded whatever the solver does here)
+            solver.end(state)
     setup_s = (clock.t0 if clock is not None else time.perf_counter()) - setup
     return Outcome(status, text, state, k, problem.nfev, problem.ngev, problem.nhev,
                    clock.now() if clock is not None else 0.0, setup_s, "fused" if loop is not None else "generic",

@@ -88,6 +88,10 @@ class Solver:
     def update(self, problem: Problem, state: State) -> State:
         raise NotImplementedError
 
+    def end(self, state: State) -> None:
+        """Called once when a run ends, however it ends (a rule, an error, Ctrl-C), with its last
+        state: release what the run holds (scipy's worker thread). Nothing by default."""
+
     def params(self) -> dict[str, Any]:
         """The options of this instance (recorded with every run): the constructor's arguments,
         each kept under its own name, so ``type(s)(**s.params())`` rebuilds the solver."""

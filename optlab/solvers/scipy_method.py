@@ -16,8 +16,9 @@ iterate handed back as it happens (its clock, ``max_seconds``, Ctrl-C, the log i
 which a callback cannot do without running the whole of scipy inside one ``update``. When the
 driver stops (a rule holds, Ctrl-C, an error), the paused worker is told to end: its next step
 raises inside scipy and unwinds it, and from then on no evaluation is counted. That happens at
-once on Ctrl-C, and otherwise when the run's last state is released (a weak reference), or when
-the same solver starts its next run.
+once when the run ends (the driver calls :meth:`ScipyMethod.end`), and otherwise, for a run
+driven by other code, when its last state is released (a weak reference) or the same solver
+starts its next run.
 """
 
 from __future__ import annotations
@@ -326,6 +327,11 @@ class ScipyMethod(Solver):
         self._sessions.add(session)
         f, g = session.at(x0, start=True)
         return ScipyState(x=x0, f=f, g=g, run=_Handle(session))
+
+    def end(self, state: ScipyState) -> None:
+        """The worker ends now, however the run ended (Ctrl-C between two of its turns included)."""
+        if isinstance(state, ScipyState) and state.run is not None:
+            state.run.session.abandon()
 
     def update(self, problem: Problem, state: ScipyState) -> ScipyState:
         session = state.run.session
