@@ -23,7 +23,6 @@ import pyarrow as pa
 
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import Solver, StepState
-from .driver import interrupted_message
 from .log import LogOptions, arrow_column, columns, pool_array
 from .outcome import Clock, Outcome
 from .plan import Plan
@@ -33,6 +32,7 @@ from .stopping import (
     Stop,
     active_rules,
     holds_non_finite,
+    interrupted_message,
     message,
     not_finite,
     row_norms,

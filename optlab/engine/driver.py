@@ -26,13 +26,20 @@ from .fused import FusedRun
 from .log import IterateLog
 from .outcome import Clock, Outcome
 from .plan import Plan
-from .stopping import FINISHED, Standing, Stop, active_rules, first_rule, holds_non_finite, message, norm, not_finite
+from .stopping import (
+    FINISHED,
+    Standing,
+    Stop,
+    active_rules,
+    first_rule,
+    holds_non_finite,
+    interrupted_message,
+    message,
+    norm,
+    not_finite,
+)
 
 STRETCH = 50_000  # iterations per fused call: progress bars update in between
-
-
-def interrupted_message(k: int) -> tuple[str, str]:
-    return "interrupted", f"interrupted by the user at iteration {k}"
 
 
 def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows: IterateLog, plan: Plan,

@@ -9,7 +9,7 @@ the log's columns and judged by the stopping rules at once; the runs still going
 iteration, so the log's iteration columns are shared as in ``_Many``.
 
 Differences from ``_Many``: a run's ``time_s`` and ``wall_time_s`` are its own time (the
-clock read every :data:`~optlab.engine.jit.CLOCK_EVERY` steps while it runs), not a share of
+clock read every :data:`~optlab.engine.jit_code.CLOCK_EVERY` steps while it runs), not a share of
 the batch's; ``max_seconds`` is still a budget for the batch, and the runs taken after it is
 spent end as ``max_seconds`` after one step.
 """
@@ -23,12 +23,11 @@ import pyarrow as pa
 
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import StepState
-from .driver import interrupted_message
-from .jit import CLOCK_EVERY, StepAtoms, _written, compiled_loop, environment, rule_lines
+from .jit_code import CLOCK_EVERY, compiled_loop, environment, rule_lines, written
 from .log import arrow_column, columns, pool_array
 from .outcome import Clock, Outcome
-from .program import StepProgram
-from .stopping import NAMES, Stop, message
+from .program import StepAtoms, StepProgram
+from .stopping import NAMES, Stop, interrupted_message, message
 
 CALL_STEPS = 1 << 20  # run-steps per call of the loop: Ctrl-C waits at most this long (a few ms to 0.1 s)
 NO_LIMIT = 1 << 62  # max_fev when there is none
@@ -39,7 +38,7 @@ BATCH_RULES = ("diverged", "gtol", "target", "xtol", "max_fev", "max_iter")  # (
 def batch_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
     """(name, source, bindings, argument kinds) of the loop advancing a batch (see :class:`JitMany`)."""
     def write() -> tuple[str, str, dict[str, Any], str]:
-        lines, atoms, src, _ = _written(program)
+        lines, atoms, src, _ = written(program)
         n, width, m = program.n, program.width, len(program.traced)
         carry = [f"c_{i}" for i in range(width)]
         start = StepAtoms(carry[:n], carry[n:2 * n], [], "_nan", "f0[col]",

@@ -240,6 +240,11 @@ def message(rule_name: str, k: int, gnorm: float | None, stop: Stop, f: float = 
     return r.status, text
 
 
+def interrupted_message(k: int) -> tuple[str, str]:
+    """The status and message of a run that Ctrl-C (or SIGTERM) ended at iteration ``k``."""
+    return "interrupted", f"interrupted by the user at iteration {k}"
+
+
 # -- the rules' inputs, computed alike on every path -----------------------------------------
 def norm(v: np.ndarray) -> float:
     """||v||: for small vectors sqrt(v_0 v_0 + v_1 v_1 + ...) summed first to last, as

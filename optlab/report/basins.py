@@ -14,8 +14,9 @@ from matplotlib.patches import Rectangle
 
 from .data import ReportData
 from .landscape import background
+from .links import slug
 from .problems import ProblemInfo
-from .style import DIVERGED_COLOR, Plot, context, grid, legend_width, outer_labels, slug, title
+from .style import DIVERGED_COLOR, Plot, context, grid, legend_width, outer_labels, title
 
 BASIN_MIN_STARTS = 9
 BASIN_MIN_GRID = 4  # a grid of starts is laid out to map the basins

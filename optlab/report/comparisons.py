@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .data import COSTS, ReportData, time_claims
+from .html import frame_table
 from .repeats import Repeats, Units, art_table, pairwise_table, ranking_table, repeats_of, target_name, units_of
 from .stats import ALPHA, LEVEL, N_BOOT, scipy_stats
 from .style import Plot
@@ -142,12 +143,11 @@ def section_html(data: ReportData, section: str) -> str:
         return ""
     if section == TUNED:
         return "" if c.tuned is None else _tuned_html(c.tuned)
-    from .page import frame_table as _table
 
     parts = [f"<p class='note'>Intervals are {LEVEL:.0%} percentile bootstrap intervals ({N_BOOT} resamples, a "
              "fixed seed); files: <a href='art.csv'>art.csv</a>, <a href='pairs.csv'>pairs.csv</a>, "
              "<a href='ranking.csv'>ranking.csv</a>.</p>", "<h3>Ranking</h3>",
-             _table(_ranking_shown(c.ranking), {"setting"}), "<h3>Average runtime (aRT) per target</h3>",
+             frame_table(_ranking_shown(c.ranking), {"setting"}), "<h3>Average runtime (aRT) per target</h3>",
              f"<p class='note'>COCO's aRT for f − f* ≤ t: the {escape(COSTS[data.cost])} of all runs of the family "
              "(until the target for those that reached it, everything they spent for the others) divided by the "
              "number that reached it; ∞ where none did. Under each aRT, its interval (runs resampled; the upper "
@@ -162,7 +162,7 @@ def section_html(data: ReportData, section: str) -> str:
     significant = c.pairs[c.pairs.verdict.isin(["a cheaper", "b cheaper"])]
     parts.append(f"<p class='note'>{len(significant)} of {len(c.pairs)} pairs differ at level {ALPHA:g} after "
                  "Holm's correction (signed-rank test on the log cost ratio over shared units; see the figure).</p>")
-    parts.append(_fold(_table(_pairs_shown(c.pairs), {"a", "b", "verdict"}), len(c.pairs), "all pairs"))
+    parts.append(_fold(frame_table(_pairs_shown(c.pairs), {"a", "b", "verdict"}), len(c.pairs), "all pairs"))
     return "\n".join(parts)
 
 
@@ -210,7 +210,6 @@ def _art_html(c: Comparison) -> str:
 
 
 def _tuned_html(t: Tuned) -> str:
-    from .page import frame_table as _table
 
     shown = t.table.copy()
     for column in ("tuning_cost", "judged_aRT", "judged_aRT_with_tuning"):
@@ -218,4 +217,4 @@ def _tuned_html(t: Tuned) -> str:
     return ("<p class='note'>Per solver and problem: its candidates, the one chosen on the tuning starts, what "
             "tuning cost, and how the chosen one did on the judged starts (aRT without and with the tuning cost). "
             "File: <a href='tuned.csv'>tuned.csv</a>.</p>"
-            + _fold(_table(shown, {"solver", "problem", "chosen"}), len(shown), "tuned comparison table"))
+            + _fold(frame_table(shown, {"solver", "problem", "chosen"}), len(shown), "tuned comparison table"))

@@ -30,7 +30,7 @@ from .layout import (
     x_values,
     y_values,
 )
-from .links import setting_href, unit_href
+from .links import setting_href, slug, unit_href
 from .style import (
     BAR_WIDTH,
     DIVERGED_COLOR,
@@ -42,7 +42,6 @@ from .style import (
     legend_width,
     log_y,
     needs_bar,
-    slug,
     title,
 )
 

@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from .data import ReportData
-from .links import cell_href
+from .links import cell_href, slug
 from .problems import labels
-from .style import DIVERGED_COLOR, LEGEND_ROW, Plot, context, grid, log_ticks, slug, text_width
+from .style import DIVERGED_COLOR, LEGEND_ROW, Plot, context, grid, log_ticks, text_width
 from .style import title as set_title
 
 NOT_REACHED = "#d9d9d9"

@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 
 from .data import ReportData
 from .layout import OVERLAY_MAX_SETTINGS
-from .links import unit_href
+from .links import slug, unit_href
 from .problems import ProblemInfo
 from .style import (
     BAR_WIDTH,
@@ -35,7 +35,6 @@ from .style import (
     log_ticks,
     needs_bar,
     outer_labels,
-    slug,
     start_style,
 )
 from .style import natural_key as nat

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import numpy as np
 
-from .style import slug
-
 RUNS_DIR = "runs"
 MAX_VERTICES = 200  # per linked polyline
+
+
+def slug(text: str) -> str:
+    """``text`` as a file name's part: runs of other characters than letters and digits as "_"."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60] or "x"
 
 
 def _name(kind: str, key: Any, label: str) -> str:

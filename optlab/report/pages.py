@@ -25,8 +25,8 @@ import numpy as np
 
 from .data import ReportData
 from .heatmap import panels as heatmap_panels
+from .html import CSS, breakable, fmt
 from .links import RUNS_DIR, cell_href, setting_href, unit_href
-from .page import CSS, breakable, fmt
 from .runcharts import MAX_RUNS, landscape_uri, run_chart, run_colors
 from .style import natural_key
 from .summary import STATUS_ORDER, verdicts

@@ -22,6 +22,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from .links import setting_href
+
 RC = {
     "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8, "figure.titlesize": 11,
     "xtick.labelsize": 8, "ytick.labelsize": 8, "svg.fonttype": "none", "axes.grid": True, "grid.alpha": 0.3,
@@ -80,8 +82,6 @@ def capped_legend(data: Any, settings: list[str], names: list[str]) -> list:
     """Legend entries of ``settings`` (best first, labelled ``names``): the best ``MAX_LEGEND_SETTINGS``
     by name, each linking to its runs, the rest summarised in one grey entry."""
     from matplotlib.lines import Line2D
-
-    from .links import setting_href
 
     shown = [(s, n) for s, n in zip(settings, names) if data.rank(s) < MAX_LEGEND_SETTINGS]
     handles = [Line2D([], [], lw=1.6, label=n, url=setting_href(s), **data.style(s)) for s, n in shown]
@@ -207,10 +207,6 @@ def save(fig: Figure, out_dir: Path, name: str, svg: bool = False) -> list[str]:
         if svg:
             fig.savefig(out_dir / f"{name}.svg")
     return [f"{name}.png"] + ([f"{name}.svg"] if svg else [])
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60] or "x"
 
 
 def natural_key(text: str) -> tuple:
