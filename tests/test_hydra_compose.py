@@ -128,3 +128,24 @@ def test_a_config_that_sweeps_takes_hydras_own_path(loader, monkeypatch):
     once.install()
     assert Hydra.get_mode(hydra, "config", ["+experiment=lr_sweep"]) == RunMode.MULTIRUN
     assert Hydra.get_mode(hydra, "config", ["solver=gd,newton"]) is None and once.kept is None
+
+
+def test_installing_again_wraps_hydras_own_methods_not_the_last_install(loader, monkeypatch):
+    """main() called again in one process (a notebook, a test suite): each install composes once
+    per call, as the first did, instead of once more per earlier install."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.hydra import Hydra
+
+    from optlab.app.compose import RunComposedOnce
+
+    hydra = GlobalHydra.instance().hydra
+    monkeypatch.setattr(Hydra, "get_mode", Hydra.get_mode)
+    monkeypatch.setattr(Hydra, "compose_config", Hydra.compose_config)
+    loads = []
+    load = ConfigLoaderImpl.load_configuration
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", lambda *a, **k: loads.append(1) or load(*a, **k))
+    for _ in range(5):
+        RunComposedOnce().install()
+        loads.clear()
+        assert Hydra.get_mode(hydra, "config", ["solver=gd,newton"]) is None
+        assert len(loads) == 2  # a sweep's values: ours fails, Hydra's own composes (and says no mode)

@@ -100,7 +100,9 @@ class RunComposedOnce:
         from hydra._internal.hydra import Hydra
         from hydra.types import RunMode
 
-        get_mode, compose = Hydra.get_mode, Hydra.compose_config
+        # Hydra's own methods, not those of an earlier install (main() called again in one process)
+        get_mode = getattr(Hydra.get_mode, "hydras", Hydra.get_mode)
+        compose = getattr(Hydra.compose_config, "hydras", Hydra.compose_config)
         once = self
 
         def get_mode_once(hydra: Any, config_name: str | None, overrides: list[str]) -> Any:
@@ -133,4 +135,5 @@ class RunComposedOnce:
             return compose(hydra, config_name=config_name, overrides=overrides, run_mode=run_mode,
                            with_log_configuration=with_log_configuration, **options)
 
+        get_mode_once.hydras, compose_once.hydras = get_mode, compose  # type: ignore[attr-defined]
         Hydra.get_mode, Hydra.compose_config = get_mode_once, compose_once
