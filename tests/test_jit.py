@@ -275,9 +275,12 @@ def test_the_cache_key_follows_the_source_and_what_it_binds():
     assert key == native.digest(source, dict(env), args)
     assert key != native.digest(source.replace("k_end", "k_stop"), env, args)
     assert jit.loop_source(program_of("gd", schedule="step", decay_steps=7))[1] != source
-    constants = [n for n in env if n.startswith("_kj")]
-    if constants:
-        assert key != native.digest(source, {**env, constants[0]: env[constants[0]] + 1.0}, args)
+    constants = [n for n, v in env.items() if isinstance(v, float) and n in source]
+    rules = [n for n in env if n.startswith("_rule_") and n in source]
+    assert constants and rules  # (NaN where no step is judged; the stopping rules' predicates)
+    for name in constants:  # another value bound: another library
+        assert key != native.digest(source, {**env, name: 0.5}, args)
+    assert key != native.digest(source, {**env, rules[0]: lambda *a: False}, args)  # another rule's code
     with pytest.raises(native.NotCompilable, match="no machine-code form"):
         native.digest(source + "\nx = _odd\n", {**env, "_odd": object()}, args)
 

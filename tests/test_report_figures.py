@@ -82,7 +82,9 @@ def test_many_panels_wrap_into_a_grid(tmp_path):
     data = report.read([tmp_path / "a", tmp_path / "b"])
     (spec,) = layout.figure_specs(data)
     assert len(spec.panels) == 9 and spec.ncols <= 4 and spec.nrows == 3
-    for fig in report.figures(data).values():
+    figures = report.figures(data)
+    assert {"convergence_iteration", "convergence_evaluations", "grad_norm_iter", "stats_ranking"} <= set(figures)
+    for fig in figures.values():
         assert fig.get_figwidth() * fig.dpi <= 2000, fig.get_suptitle()
         panels = [ax for ax in fig.axes if ax.get_visible()]
         panels = [ax for ax in panels if round(ax.get_position().width, 3) == round(panels[0].get_position().width, 3)]
@@ -147,7 +149,10 @@ def test_no_figure_of_a_mixed_tree_is_clipped(tmp_path):
     write_run(tmp_path / "b", "long", decay(5.0, 0.3, 9), solver="a_solver_with_a_rather_long_name",
               sparams={"option_with_a_long_name": 0.123456789}, objective="himmelblau")
     data = report.read([tmp_path / "a", tmp_path / "b"])
-    for name, fig in report.figures(data).items():
+    figures = report.figures(data)
+    assert {"convergence_iteration", "heatmap_rosenbrock_1", "paths_himmelblau_0", "paths_rosenbrock_1", "solved",
+            "stats_ranking"} <= set(figures)
+    for name, fig in figures.items():
         assert clipped(fig) == [], name
 
 

@@ -53,7 +53,9 @@ def test_names_with_mathtext_and_formulas_are_text(tmp_path):
     write_run(root, "a", decay(5.0, 0.5, 10), solver=r"$\cmd$", sparams={}, message="=cmd|' /C calc'!A0")
     write_run(root, "b", decay(5.0, 0.7, 10), solver="+gd", sparams={}, message="@SUM(A1)")
     data = report.read(root)
-    for fig in report.figures(data).values():
+    figures = report.figures(data)
+    assert {"convergence_iteration", "paths_rosenbrock_0", "stats_ranking"} <= set(figures)
+    for fig in figures.values():
         texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
         assert all(not t.get_parse_math() for t in texts)
     index, _ = build_quietly(root, tmp_path / "out")

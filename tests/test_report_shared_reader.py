@@ -44,9 +44,15 @@ def messages(call):
     return result, sorted(str(w.message) for w in caught)
 
 
-def test_the_report_reads_records_through_the_shared_reader():
-    assert report_reader.reading.read_record is reading.read_record
-    assert report_reader.reading.find_runs is reading.find_runs
+def test_the_report_reads_records_through_the_shared_reader(tmp_path, monkeypatch):
+    root = broken_tree(tmp_path / "runs")
+    calls = {"find_runs": [], "read_record": []}
+    for name in calls:
+        shared = getattr(reading, name)
+        monkeypatch.setattr(reading, name, lambda *a, _f=shared, _n=name, **k: calls[_n].append(a) or _f(*a, **k))
+    messages(lambda: report_reader.read_sources([(root, "")]))
+    assert [a[0] for a in calls["find_runs"]] == [root]
+    assert sorted(a[0] for a in calls["read_record"]) == sorted(root.glob("*/run.json"))  # every record, once
 
 
 def test_a_record_nested_100000_deep_is_skipped_with_the_warning_load_gives(tmp_path):

@@ -95,6 +95,7 @@ def task(cfg: Any, show_traceback: bool) -> float | None:
     settings = f" ({' '.join(varied)})" if varied else ""
     summary(job, records, not_run, where, prefix, settings, say)
     if not_run or any(r["status"] == "interrupted" for r in records):
+        say(f"{prefix}interrupted: {where}", error=True)  # (the runs are on record there)
         sys.exit(EXIT_INTERRUPTED)  # Ctrl-C stops a sweep too; a re-run resumes it
     return score(records)
 

@@ -63,6 +63,7 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
     clock: Clock | None = None
     k = 0
     status, text = "error", ""
+    loop: FusedRun | None = None  # (Ctrl-C may come while it is being made)
 
     def record(s: State, it: int) -> float | None:
         if s.g is not None:
