@@ -100,7 +100,7 @@ methods inside optlab (`solver=scipy`): [user guide](user-guide.md#scipys-method
 [index](index.md).
 
 Written by `{COMMAND}` ({versions()}): every figure on this page comes from that run, and
-`tests/test_scipy_comparison_page.py` checks the page is what the benchmark writes.
+`tests/acceptance/test_scipy_comparison_page.py` checks the page is what the benchmark writes.
 {nocedal_wright(gtol)}
 
 optlab's solvers and the matching `scipy.optimize.minimize` methods start at each objective's standard

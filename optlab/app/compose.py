@@ -6,7 +6,7 @@ more than a short run. Jobs that choose the same config groups differ only in va
 (``solver.lr=1e-3``, ``x0=[0,2]``), which Hydra applies last, after the composition, with
 :meth:`ConfigLoaderImpl._apply_overrides_to_config`. :class:`ComposeOnce` composes each choice
 of groups once with Hydra and applies the values to a copy, exactly as Hydra's own
-``_load_configuration_impl`` does; ``tests/test_hydra_compose.py`` checks the configs are equal
+``_load_configuration_impl`` does; ``tests/app/test_hydra_compose.py`` checks the configs are equal
 to Hydra's for every job of every experiment and for overrides of every kind.
 """
 
@@ -91,7 +91,7 @@ class RunComposedOnce:
     composition is made for a run; when it says neither mode (the usual case) it is kept, with the
     ``hydra.mode=RUN`` that Hydra then adds applied to it, and handed to :meth:`Hydra.run` instead
     of composing again. Anything else (a sweep's values, a config that sets the mode, an error)
-    takes Hydra's own path. ``tests/test_hydra_compose.py`` checks the config equals Hydra's."""
+    takes Hydra's own path. ``tests/app/test_hydra_compose.py`` checks the config equals Hydra's."""
 
     def __init__(self) -> None:
         self.kept: tuple[tuple, DictConfig] | None = None

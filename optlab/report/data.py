@@ -33,7 +33,7 @@ RECORD_COLUMNS = ("objective", "solver", "x0", "x_final", "dim", "f_star", "f_fi
 COST_COLUMNS = {"nfev": "solved_nfev", "evals": "solved_evals", "time": "solved_time_s"}
 KEPT = RECORD_COLUMNS + ("run_id", "status", "point", "batch", "setup_s", "gap")  # of a record, in the runs table
 # What the recorded times are (optlab.engine.driver and .batch), said wherever the report reads them;
-# tests/test_report_captions.py checks each claim against the fields of real runs.
+# tests/report/test_captions.py checks each claim against the fields of real runs.
 TIME_CLAIMS = {
     "clock": "A run's clock starts once its set-up is done (compiling the objective's derivatives, for instance); "
              "the set-up's seconds are recorded apart (setup_s), so time_s starts near 0.",
