@@ -100,6 +100,12 @@ def task(cfg: Any, show_traceback: bool) -> float | None:
     return score(records)
 
 
+def _chosen(points: Any, todo: list[int]) -> Any:
+    """The start points still to run: rows of the checked array of a job's starts (checked again
+    as a whole only), or the one x0 as given (checked once, by the run)."""
+    return points[todo] if hasattr(points, "shape") else [points[i] for i in todo]
+
+
 def run_job(job: JobConfig, where: Path, extra: dict[str, Any], resume_key: str | None, progress: bool
             ) -> tuple[list[dict[str, Any]], int]:
     """The job's runs, kept in ``where`` (one run) or ``where/start_NNN`` (one per start): their
@@ -111,7 +117,7 @@ def run_job(job: JobConfig, where: Path, extra: dict[str, Any], resume_key: str 
         all_points = job.start_points()
         dirs = [where / start_dir_name(i, len(all_points)) for i in range(len(all_points))]
         extras = [{**extra, "start": {**job.starts, "index": i, "count": len(all_points)}} for i in range(len(dirs))]
-        points = list(all_points)
+        points = all_points  # (rows checked as the job's start points were made: checked as a whole after)
     kept = {i: r for i, r in enumerate(read_finished(d, resume_key) for d in dirs) if r is not None} \
         if resume_key is not None else {}
     todo = [i for i in range(len(dirs)) if i not in kept]
@@ -120,7 +126,7 @@ def run_job(job: JobConfig, where: Path, extra: dict[str, Any], resume_key: str 
         sinks = RunDirs([dirs[i] for i in todo], [extras[i] for i in todo], job.log.chunk_rows, job.overwrite)
         bar = _progress_bar(job.stop.max_iter, enabled=progress and len(todo) == 1)
         try:
-            run_set(job.objective, job.solver, None if points is None else [points[i] for i in todo], job.stop,
+            run_set(job.objective, job.solver, None if points is None else _chosen(points, todo), job.stop,
                     sinks, log=job.log, progress=bar)
         finally:
             if bar is not None:

@@ -96,6 +96,26 @@ def test_grad_norm_is_logged_for_every_row_of_every_start(tmp_path):
     assert len(runs) == 2 and len(its) == (runs.iterations + 1).sum() > 2 and its.grad_norm.notna().all()
 
 
+@pytest.mark.parametrize("starts", [["starts=list", "starts.points=[[0,2],[-1.2,1],[1,1]]"],
+                                    ["starts=grid", "starts.n=3"], ["x0=[0,2]"]])
+def test_a_jobs_start_points_are_each_checked_once(tmp_path, capsys, monkeypatch, starts):
+    from optlab.objectives.base import Objective
+
+    from ..app.test_bad_values import call
+
+    checked = []
+    start = Objective.start
+    monkeypatch.setattr(Objective, "start", lambda self, x0=None: checked.append(x0) or start(self, x0))
+    code, _, err = call(["stop.max_iter=3", *starts, f"hydra.run.dir={tmp_path}"], capsys, monkeypatch)
+    assert code == 0, err
+    runs, _ = optlab.load(tmp_path)
+    given = [x0 for x0 in checked if x0 is not None]  # (None: the standard start)
+    kind = starts[0].split("=[")[0]
+    assert len(runs) == {"x0": 1, "starts=list": 3, "starts=grid": 9}[kind]
+    # each point a user gave checked once; a grid's points, made in the box, checked as a whole only
+    assert len(given) == (0 if kind == "starts=grid" else len(runs))
+
+
 def test_minimize_from_many_starts_and_rates():
     results = optlab.minimize("rosenbrock", "gd", starts=STARTS, lrs=[1e-3, 2e-3, 1e-3], max_iter=300)
     assert [r.backend for r in results] == ["batched"] * 3
