@@ -41,6 +41,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from ..errors import ConfigError, check_number
+from ..rundir.layout import RECORD
 
 MAX_PARAM_CHARS = 500  # a parameter's value is cut there (MLflow limits their length)
 BATCH = 1000  # metrics per request, MLflow's limit
@@ -189,7 +190,7 @@ class MLflowCallback(Callback):
         import optlab
 
         run_dir = Path(run_dir)
-        record = json.loads((run_dir / "run.json").read_text())
+        record = json.loads((run_dir / RECORD).read_text())
         if record.get("status") in (None, "running", "invalid"):
             return None
         client = _mlflow()(tracking_uri=self.tracking_uri)

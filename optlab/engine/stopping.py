@@ -311,6 +311,11 @@ def point_kind(eigenvalues: np.ndarray | None) -> str:
     return "saddle" if low < -tol and high > tol else "unknown"
 
 
+#: Every value of :func:`verdict` but "unreadable", in the order summaries list them: successes first.
+VERDICTS = ("converged", *(f"converged at a {p}" for p in ("saddle", "maximum")), "target",
+            *(s for s in STATUSES if s not in SUCCESSES), "invalid", "not applicable")
+
+
 def verdict(record: dict) -> str:
     """How a run record is counted in summaries: its status, with ``converged`` split by the
     kind of point (``converged at a saddle``, ``converged at a maximum``) and invalid jobs whose

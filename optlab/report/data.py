@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..solvers.base import LEARNING_RATE
 from .problems import ProblemInfo, box_of_points, labels, problem_key
 from .reader import parse_iterates, read_sources
 from .style import natural_key, setting_style
@@ -280,7 +281,7 @@ def _derive(runs: Any, traces: dict[str, Trace], problems: dict[str, ProblemInfo
     rows = []
     for r, label in zip(runs.itertuples(), setting_labels):
         t, info = traces.get(r.run_id), problems.get(r.problem) if r.problem is not None else None
-        lr = r.solver_opts.get("lr")
+        lr = r.solver_opts.get(LEARNING_RATE)
         start = r.start if isinstance(getattr(r, "start", None), dict) else None
         x0 = r.x0 if isinstance(r.x0, list) else None
         start_id = ({k: v for k, v in start.items() if k != "index"} if start else

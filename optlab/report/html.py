@@ -64,5 +64,5 @@ def table(df: Any, columns: list[tuple[str, Any, str]]) -> str:
 
 def frame_table(df: Any, text_columns: set[str]) -> str:
     """Every column of ``df`` as it is, the ``text_columns`` aligned as text."""
-    return table(df, [(str(c), lambda row, i=i: escape(fmt(row[i])), "text" if c in text_columns else "")
-                       for i, c in enumerate(df.columns)])
+    return table(df, [(str(c), lambda row, i=i: breakable(fmt(row[i])), "text") if c in text_columns else
+                      (str(c), lambda row, i=i: escape(fmt(row[i])), "") for i, c in enumerate(df.columns)])

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..rundir.layout import RECORD
 from .data import ReportData
 from .heatmap import panels as heatmap_panels
 from .html import CSS, breakable, fmt
@@ -141,7 +142,7 @@ class _Writer:
             run_id = escape(str(r["run_id"]), quote=True)
             swatch = f"<span class='swatch' style='background:{colors[r['run_id']]}'></span>" \
                 if r["run_id"] in colors else ""
-            record = Path(os.path.relpath(Path(r["path"]) / "run.json", self.out_dir / RUNS_DIR)).as_posix()
+            record = Path(os.path.relpath(Path(r["path"]) / RECORD, self.out_dir / RUNS_DIR)).as_posix()
             cells = [(swatch, "text"), (f"<span id='run-{run_id}'>{run_id}</span>", "text")]
             if problem_column:
                 page = _file(unit_href(str(r["solver_label"]), str(r["problem_label"])))

@@ -12,13 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.stopping import verdict
+from ..engine.stopping import VERDICTS, verdict
 from .data import ReportData
 from .style import natural_key
 
 # how runs are counted (optlab.engine.stopping.verdict): converged runs at saddles and maxima apart
-STATUS_ORDER = ("converged", "converged at a saddle", "converged at a maximum", "target", "stalled", "max_iter",
-                "max_fev", "max_seconds", "diverged", "failed", "error", "interrupted", "invalid", "not applicable")
+STATUS_ORDER = VERDICTS  # (the statuses of optlab.engine.stopping, as summaries count them)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 RUN_COLUMNS = {  # summary.csv column -> runs column

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..engine.log import INT_FIELDS, MAX_CHUNK_BYTES, arrow_column
-from .layout import write_atomic
+from .layout import ITERATES, PART_PREFIX, PARTS, write_atomic
 
 #: The version of the iterate files' layout, in their key-value metadata (docs/schema.md).
 SCHEMA_VERSION = "2"
@@ -115,12 +115,12 @@ class ChunkFiles:
 
     def __init__(self, run_dir: Path, chunk_rows: int = 10_000, run_id: str | None = None,
                  run: dict | None = None) -> None:
-        self.final = run_dir / "iterates.parquet"
-        self.parts = run_dir / "iterates.parts"
+        self.final = run_dir / ITERATES
+        self.parts = run_dir / PARTS
         self.chunk_rows = chunk_rows
         self.run_id = run_id
         self.metadata = file_metadata(run_id, run) if run_id is not None else None
-        self.prefix = f"part-{run_id}-" if run_id is not None else "part-"
+        self.prefix = f"{PART_PREFIX}{run_id}-" if run_id is not None else PART_PREFIX
         self.count = 0
         self.pending: list[pa.Table] = []
         self.pending_rows = self.pending_bytes = 0

@@ -34,7 +34,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist")
     if root.is_file():
-        if root.name not in (RECORD, "iterates.parquet"):
+        if root.name not in (RECORD, ITERATES):
             raise ValueError(f"{root} is a file; allowed: a run directory, a folder of runs, or a run's "
                              f"{RECORD} or iterates.parquet")
         root = root.parent

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.log import FIELDS, INT_FIELDS
-from .layout import ITERATES, PARTS, RECORD
+from .layout import ITERATES, PART_GLOB, PART_PREFIX, PARTS, RECORD
 from .records import check_record, is_number
 
 MAX_RECORD_BYTES = 4 << 20
 X_COLUMN = re.compile(r"x_(\d{1,6})")
-LEGACY_PART = re.compile(r"part-\d{6}\.parquet")
+LEGACY_PART = re.compile(re.escape(PART_PREFIX) + r"\d{6}\.parquet")
 
 
 def warn(text: str) -> None:
@@ -158,8 +158,8 @@ def iterate_files(run_dir: Path, run_id: str, names: set[str] | None = None) -> 
     parts = run_dir / PARTS
     if not parts.is_dir() or parts.is_symlink():
         return []
-    return sorted(p for p in parts.glob("part-*.parquet")
-                  if p.name.startswith(f"part-{run_id}-") or LEGACY_PART.fullmatch(p.name))
+    return sorted(p for p in parts.glob(PART_GLOB)
+                  if p.name.startswith(f"{PART_PREFIX}{run_id}-") or LEGACY_PART.fullmatch(p.name))
 
 
 def expected_type(name: str) -> Any:

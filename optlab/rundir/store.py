@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..objectives.base import Objective
 from ..solvers.base import Solver
 from .chunks import ChunkFiles
-from .layout import ITERATES, MANIFEST, PARTS, RECORD, RUNS_TABLE, write_atomic
+from .layout import ITERATES, MANIFEST, PART_GLOB, PARTS, RECORD, RUNS_TABLE, write_atomic
 from .load import _read_json
 from .lock import acquire, release
 
@@ -136,7 +136,7 @@ class RunFiles:
                                         "backend_reason": run.plan.reason or None})
             write_record(self.dir, self.record)
             # The lock is held: parts here are a dead writer's, of a run this one replaces.
-            stale = list((self.dir / PARTS).glob("part-*.parquet"))
+            stale = list((self.dir / PARTS).glob(PART_GLOB))
             for part in stale:
                 part.unlink()
             if stale:
