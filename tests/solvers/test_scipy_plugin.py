@@ -250,7 +250,7 @@ def slow_rosenbrock(x: np.ndarray) -> float:
 
 def test_ctrl_c_on_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
-    proc = start(["objective=black_box", "objective.function=tests.test_scipy_plugin.slow_rosenbrock",
+    proc = start(["objective=black_box", "objective.function=tests.solvers.test_scipy_plugin.slow_rosenbrock",
                   "objective.dim=10", "solver=scipy", "solver.method=Nelder-Mead", "+solver.options.maxfev=1000000",
                   "stop.gtol=0", f"hydra.run.dir={run_dir}"], tmp_path)
     wait_for(lambda: (run_dir / "run.json").exists())
