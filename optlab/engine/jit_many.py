@@ -157,7 +157,7 @@ class JitMany:
         width, k = self.program.width, chunk.k_log + rows - 1
         f, gn, step = (float(chunk.rows[i, slot, rows - 1]) for i in range(3))
         status, text = interrupted_message(k) if code < 0 else message(NAMES[code - 1], k, gn, self.stop, f,
-                                                                        self.limit)
+                                                                        self.limit, nfev=k + 1)
         x, g, leaves = self.program.split(self.carry[:width, col])
         state = StepState(x, f, g, step, False, k, leaves)
         self.outcomes[col] = Outcome(status, text, state, k, k + 1, k + 1, 0, float(self.own[col]), self.setup_s,

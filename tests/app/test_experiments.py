@@ -262,7 +262,7 @@ def test_experiments_ship_in_the_wheel(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in EXPERIMENTS.glob("*.yaml"):
         assert f"optlab/conf/experiment/{path.name}" in names
-    assert {"optlab/report/__init__.py", "optlab/hydra_callbacks.py", "optlab/conf/starts/grid.yaml"} <= names
+    assert {"optlab/report/__init__.py", "optlab/app/callbacks.py", "optlab/conf/starts/grid.yaml"} <= names
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=600)
     elsewhere.mkdir()

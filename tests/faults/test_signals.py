@@ -53,6 +53,11 @@ def test_a_signal_at_any_moment_of_start_up_ends_the_command_cleanly(tmp_path):
     started = 0
     for (number, after), (code, stderr, run_dir) in zip(moments, results):
         where = f"{signal.Signals(number).name} after {after:.2f} s: {stderr[-500:]}"
+        if code == -number or (code == 1 and stderr.rstrip().endswith("KeyboardInterrupt")):
+            # the interpreter's own start-up, before any of optlab runs: killed by the signal's default
+            # action, or Python's KeyboardInterrupt from site's imports; nothing began, nothing written
+            assert after < 0.5 and "optlab" not in stderr and not run_dir.exists(), where
+            continue
         assert code == 130 and "Traceback" not in stderr and "Error" not in stderr, where
         last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
         assert last == "optlab: interrupted" or last == f"interrupted: {run_dir}", where
