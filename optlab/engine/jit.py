@@ -32,7 +32,7 @@ from ..autodiff.record import NotCompilable
 from ..errors import ConfigError
 from ..interrupts import interrupt_deferred
 from .fused import Stretch
-from .jit_code import CLOCK_EVERY, compiled_loop, environment, rule_lines, written
+from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
 from .log import pool_array
 from .program import StepProgram
 from .stopping import NAMES
@@ -154,8 +154,7 @@ def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
         ]
         args = ("carry_at, params_at, rows_at, stats_at, k, k_end, rows, logging, clocked, gtol, xtol, limit, "
                 "deadline, t0")
-        source = f"def loop({args}):\n" + "".join(f"    {line}\n" for line in body)
-        return "loop", source, environment(src), LOOP_ARGS
+        return function_source("loop", args, body, src, LOOP_ARGS)
     return program.lowered(("native loop source",), write)
 
 

@@ -86,6 +86,13 @@ def environment(src: Source) -> dict[str, Any]:
             "pointer": native.pointer, "int_pointer": native.int_pointer, "now": native.now}
 
 
+def function_source(name: str, args: str, body: list[str], src: Source, kinds: str
+                    ) -> tuple[str, str, dict[str, Any], str]:
+    """(name, source, bindings, argument kinds) of the generated function ``name(args)`` with
+    ``body`` (statements, unindented), as :func:`compiled_loop` takes it."""
+    return name, f"def {name}({args}):\n" + "".join(f"    {line}\n" for line in body), environment(src), kinds
+
+
 def compiled_loop(program: StepProgram, which: Callable) -> tuple[Callable, float]:
     """The machine code of a loop of ``program`` (made once per program) and the seconds this
     call spent compiling it (0.0 when it was cached on disk or made before)."""

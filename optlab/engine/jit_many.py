@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import StepState
-from .jit_code import CLOCK_EVERY, compiled_loop, environment, rule_lines, written
+from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
 from .log import arrow_column, columns, pool_array
 from .outcome import Clock, Outcome
 from .program import StepAtoms, StepProgram
@@ -80,8 +80,7 @@ def batch_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
         ]
         args = ("carry_at, count, params_at, f0_at, idx_at, slot_at, out_at, stats_at, own_at, b, k_start, steps, "
                 "first, rows, plane, offset, max_fev, max_iter, gtol, xtol, limit, deadline")
-        source = f"def many({args}):\n" + "".join(f"    {line}\n" for line in body)
-        return "many", source, environment(src), BATCH_ARGS
+        return function_source("many", args, body, src, BATCH_ARGS)
     return program.lowered(("native batch source",), write)
 
 
