@@ -82,14 +82,16 @@ def test_console_script_runs():
 def test_dependency_floors_exclude_known_bad_versions():
     """pyarrow 14.0.0 unpickles extension-type metadata (CVE-2023-47248); hydra-core 1.3.0 brings
     omegaconf 2.4; the Optuna storage needs SQLAlchemy 1.4; pandas, pyarrow, matplotlib and scipy
-    releases built for numpy 1 do not import beside numpy 2. The floors keep them out (and .ci/run
+    releases built for numpy 1 do not import beside numpy 2; pyarrow before 17 cannot add a file's
+key-value metadata. The floors keep them out (and .ci/run
     installs and tests every floor: .ci/floors_run)."""
     tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
     from packaging.requirements import Requirement
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     deps = {Requirement(d).name: Requirement(d).specifier for d in project["dependencies"]}
-    assert not deps["pyarrow"].contains("14.0.0") and deps["pyarrow"].contains("16.0.0")
+    assert not deps["pyarrow"].contains("14.0.0") and deps["pyarrow"].contains("17.0.0")
+    assert not deps["pyarrow"].contains("16.1.0")  # no ParquetWriter.add_key_value_metadata before 17
     assert not deps["hydra-core"].contains("1.3.0") and deps["hydra-core"].contains("1.3.2")
     assert not deps["numpy"].contains("1.26.4") and deps["numpy"].contains("2.0.0")
     # built for numpy 1 (they install beside numpy 2 but do not import): the first releases for numpy 2
