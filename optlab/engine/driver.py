@@ -64,6 +64,7 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
     k = 0
     status, text = "error", ""
     loop: FusedRun | None = None  # (Ctrl-C may come while it is being made)
+    made: State | None = None  # the solver's last state, where an evaluation's point replaced it
 
     def record(s: State, it: int) -> float | None:
         if s.g is not None:
@@ -129,7 +130,7 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
             at = getattr(exc, "x", None)
             if at is not None and state is not None:  # the evaluation that ended the run is its last row
                 k += 1
-                g = None if exc.g is None else exc.g.reshape(state.x.shape)
+                made, g = state, None if exc.g is None else exc.g.reshape(state.x.shape)
                 state = State(x=np.asarray(at, dtype=float).reshape(state.x.shape), f=float(exc.f), g=g)
                 rows.append(state.x, iter=k, f=state.f, grad_norm=math.nan if g is None else norm(g),
                             step_size=math.nan, nfev=problem.nfev,
@@ -151,7 +152,7 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
         state = State(x=x, f=math.nan, g=None)
     else:
         with contextlib.suppress(Exception):  # (the outcome is recorded whatever the solver does here)
-            solver.end(state)
+            solver.end(state if made is None else made)
     setup_s = (clock.t0 if clock is not None else time.perf_counter()) - setup
     return Outcome(status, text, state, k, problem.nfev, problem.ngev, problem.nhev,
                    clock.now() if clock is not None else 0.0, setup_s, "fused" if loop is not None else "generic",

@@ -330,7 +330,7 @@ class ScipyMethod(Solver):
 
     def end(self, state: ScipyState) -> None:
         """The worker ends now, however the run ended (Ctrl-C between two of its turns included)."""
-        if isinstance(state, ScipyState) and state.run is not None:
+        if state.run is not None:
             state.run.session.abandon()
 
     def update(self, problem: Problem, state: ScipyState) -> ScipyState:

@@ -305,3 +305,16 @@ def test_ctrl_c_between_two_turns_of_scipy_ends_its_worker_at_once(monkeypatch):
         wait_for(lambda: not workers(), timeout=2)
     finally:
         gc.enable()
+
+
+def test_a_run_ended_at_the_target_ends_its_worker_at_once():
+    """The evaluation that reaches stop.target ends the run inside scipy's turn: its worker ends
+    with the run, not when the outcome is collected."""
+    gc.disable()
+    try:
+        outcome = optlab.minimize(BlackBox(lambda x: float(np.sum(x * x)), dim=3), ScipyMethod("Nelder-Mead"),
+                                  x0=[1.0, 2.0, 3.0], target=1.0, max_iter=1000)
+        assert outcome.status == "target" and outcome.f <= 1.0
+        wait_for(lambda: not workers(), timeout=2)
+    finally:
+        gc.enable()
