@@ -170,7 +170,7 @@ class ScalarWriter:
         return self.arithmetic("{0} / {1}", np.divide, a, b)
 
     def total(self, atoms: Any) -> Atom:
-        """The sum of ``atoms``, first to last (the order of :func:`optlab.engine.stopping.norm` too)."""
+        """The sum of ``atoms``, first to last (the order of :func:`optlab.norms.norm` too)."""
         acc: Atom = 0.0
         for i, atom in enumerate(np.asarray(atoms, dtype=object).ravel()):
             acc = atom if i == 0 else self.add(acc, atom)

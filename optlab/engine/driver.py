@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError, EndRun, NoProgress, SolverFailure
 from ..interrupts import held, interrupt_deferred, requested
+from ..norms import norm
 from ..objectives.base import Objective
 from ..solvers.base import Solver, State, StepState
 from ..solvers.problem import Problem
@@ -35,7 +36,6 @@ from .stopping import (
     holds_non_finite,
     interrupted_message,
     message,
-    norm,
     not_finite,
 )
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import check_number
+from ..norms import SMALL
 
 #: Every status a run can end with; ``running`` is only ever seen on disk (a killed process).
 STATUSES = ("converged", "stalled", "target", "max_iter", "max_fev", "max_seconds", "diverged", "failed", "error",
@@ -158,7 +159,6 @@ NAMES = tuple(RULES)
 POINTS = ("minimum", "saddle", "maximum", "unknown")
 POINT_TOLERANCE = 1e-8  # eigenvalues within this times max(1, max |eigenvalue|) of 0 are taken as 0
 POINT_MAX_DIM = 200  # above, the Hessian's eigenvalues are not computed: the point is "unknown"
-SMALL = 16  # vectors up to this size are summed in Python, first to last
 
 
 class Standing(NamedTuple):
@@ -246,18 +246,6 @@ def interrupted_message(k: int) -> tuple[str, str]:
 
 
 # -- the rules' inputs, computed alike on every path -----------------------------------------
-def norm(v: np.ndarray) -> float:
-    """||v||: for small vectors sqrt(v_0 v_0 + v_1 v_1 + ...) summed first to last, as
-    generated code and :func:`row_norms` sum (Python floats beat numpy's call overhead there)."""
-    if v.size <= SMALL:
-        total = 0.0
-        for c in v.ravel().tolist():
-            total += c * c
-        return math.sqrt(total)
-    v = v if v.ndim == 1 else v.ravel()
-    return math.sqrt(float(np.dot(v, v)))
-
-
 def row_norms(a: np.ndarray, axis: int = -1) -> np.ndarray:
     """||a|| along ``axis``, summed first to last as :func:`norm` sums."""
     a = np.moveaxis(a, axis, 0)

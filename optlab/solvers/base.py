@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..engine.stopping import norm
 from ..errors import NotApplicable, SolverFailure
+from ..norms import norm
 from ..objectives.base import Objective
 from ..options import constructor_options
 from .problem import Problem, answers, missing

@@ -4,8 +4,8 @@ import dataclasses
 
 import numpy as np
 
-from ..engine.stopping import norm
 from ..errors import NoProgress, check_number
+from ..norms import norm
 from ..objectives.base import Objective
 from .base import Solver
 from .gauss_newton import ResidualState, residual_state

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..engine.stopping import norm
 from ..errors import ConfigError, NoProgress, SolverFailure, check_number
+from ..norms import norm
 from .base import Solver, State
 from .line_search import ROUNDING
 from .options import check_choice, check_interval

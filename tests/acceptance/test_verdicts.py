@@ -15,8 +15,9 @@ import pytest
 
 import optlab
 from optlab.engine.run_set import run_set
-from optlab.engine.stopping import Stop, norm, point_kind, verdict
+from optlab.engine.stopping import Stop, point_kind, verdict
 from optlab.errors import ConfigError
+from optlab.norms import norm
 from optlab.objectives import OBJECTIVES
 from optlab.solvers import SOLVERS
 

@@ -18,12 +18,12 @@ from optlab.engine.stopping import (
     first_rule,
     holds_non_finite,
     message,
-    norm,
     not_finite,
     row_norms,
     rule_codes,
     step_lengths,
 )
+from optlab.norms import norm
 
 VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
                    st.sampled_from([0.0, 1e-300, 1e-150, 1e-8, 1.0, 1e300]))
