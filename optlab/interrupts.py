@@ -21,6 +21,11 @@ import signal
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+try:  # the C functions under signal's: a run swaps handlers a dozen times, and the enum wrapping is 95% of that
+    import _signal as raw_signal
+except ImportError:  # (another interpreter)
+    raw_signal = signal
+
 #: The signal a sweep stopped by Ctrl-C sends to its jobs' processes: not SIGINT, which some
 #: launchers' workers never see as Python's (Ray's handle it in C).
 STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
@@ -117,7 +122,7 @@ def interrupt_deferred() -> Iterator[list[int]]:
         caught.append(number)
 
     # (a default SIGTERM ends the process at once: it is left alone)
-    numbers = [n for n in INTERRUPTS if n == signal.SIGINT or callable(signal.getsignal(n))]
+    numbers = [n for n in INTERRUPTS if n == signal.SIGINT or callable(raw_signal.getsignal(n))]
     with _handlers(hold, numbers):
         yield caught
 
@@ -128,14 +133,14 @@ def _handlers(handler: Any, numbers: Iterable[int] = INTERRUPTS) -> Iterator[Non
     previous = {}
     try:
         for number in numbers:
-            previous[number] = signal.signal(number, handler)
+            previous[number] = raw_signal.signal(number, handler)
     except ValueError:  # not the main thread: signals are not delivered here anyway
         pass
     try:
         yield
     finally:
         for number, old in previous.items():
-            signal.signal(number, old)
+            raw_signal.signal(number, old)
 
 
 def forward(pids: Iterable[int]) -> None:

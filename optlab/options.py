@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -14,9 +15,14 @@ def constructor_options(obj: Any) -> dict[str, Any]:
     Plugins keep each option under its own name, so this is their ``params()`` and
     ``type(obj)(**obj.params())`` rebuilds the instance.
     """
+    return {name: _plain(getattr(obj, name)) for name in _named_arguments(type(obj)) if hasattr(obj, name)}
+
+
+@functools.cache
+def _named_arguments(cls: type) -> tuple[str, ...]:
+    """The names a constructor takes by name (read once per class: ``inspect.signature`` is slow)."""
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    params = inspect.signature(type(obj)).parameters.values()
-    return {p.name: _plain(getattr(obj, p.name)) for p in params if p.kind in named and hasattr(obj, p.name)}
+    return tuple(p.name for p in inspect.signature(cls).parameters.values() if p.kind in named)
 
 
 def _plain(value: Any) -> Any:

@@ -23,9 +23,10 @@ import pyarrow as pa
 
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import Solver, StepState
-from .log import LogOptions, arrow_column, columns, pool_array
+from .log import LogOptions, arrow_column, columns
 from .outcome import Clock, Outcome
 from .plan import Plan
+from .recycle import pool_array
 from .stopping import (
     NAMES,
     Standing,

@@ -106,7 +106,8 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
                     if stop.max_fev is not None:  # a step is one evaluation
                         k_end = min(k_end, k + stop.max_fev - problem.nfev)
                     stretch = loop.advance(loop.program.carry_of(state.x, state.g, state.carry), state.f,
-                                           state.step_size, state.k, k_end, limit, clock.deadline, clock.t0)
+                                           state.step_size, state.k, k_end, limit, clock.deadline, clock.t0,
+                                           (problem.nfev, problem.ngev, problem.nhev))
                     with interrupt_deferred() as caught:  # the steps are done: rows, state and count together
                         state, previous, count = _accept(loop, problem, state, stretch, rows)
                         k += count
@@ -191,10 +192,7 @@ def _accept(loop: FusedRun, problem: Problem, state: StepState, stretch: Any, lo
     program, count = loop.program, stretch.count
     if count == 0:
         return state, None, 0
-    columns, coords = stretch.rows
-    its = np.arange(state.k + 1, stretch.k + 1, dtype=np.int64)
-    log.append_columns({**columns, "iter": its, "nfev": its - state.k + problem.nfev,
-                        "ngev": its - state.k + problem.ngev, "nhev": problem.nhev}, coords)
+    log.append_columns(*stretch.rows)
     problem.nfev += count
     problem.ngev += count
     x, g, carry = program.split(stretch.carry)

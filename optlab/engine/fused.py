@@ -157,23 +157,23 @@ class FusedRun:
         self.clock = time.perf_counter  # tests stand in a clock that presses Ctrl-C
 
     def advance(self, carry: list, f: float, step_size: float, k: int, k_end: int, limit: float, deadline: float,
-                t0: float, unrolled: bool = True) -> Stretch:
+                t0: float, counts: tuple[int, int, int], unrolled: bool = True) -> Stretch:
         out: list[float] = []
         code, interrupted, k_new, k_blocks, end, f_new, step_new, previous = self.loop(
             tuple(carry), self.params, f, step_size, k, k_end, unrolled, self.gate, self.xgate, limit, deadline, out,
             self.clock)
         rows = None
         if self.n_log >= 0 and k_new > k:
-            rows = self._rows(out, carry, k, k_blocks, k_new, t0)
+            rows = self._rows(out, carry, k, k_blocks, k_new, t0, counts)
             if rows is None:  # the replay missed a checkpoint: the stretch again, a row per step
-                return self.advance(carry, f, step_size, k, k_end, limit, deadline, t0, unrolled=False)
+                return self.advance(carry, f, step_size, k, k_end, limit, deadline, t0, counts, unrolled=False)
         return Stretch(k_new - k, k_new, end, f_new, step_new, previous, code == FLOAT_ERROR, interrupted, rows)
 
-    def _rows(self, out: list[float], carry: list, k: int, k_blocks: int, k_new: int, t0: float
-              ) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-        """Each step's columns (``f``, ``grad_norm``, ``step_size``, ``time_s``) and coordinates
-        (a row per coordinate) from what the loop put, the blocks replayed; None if a replayed
-        block does not end on its checkpoint."""
+    def _rows(self, out: list[float], carry: list, k: int, k_blocks: int, k_new: int, t0: float,
+              counts: tuple[int, int, int]) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        """Each step's columns (the log's fields, ``counts`` the evaluations before the stretch) and
+        coordinates (a row per coordinate) from what the loop put, the blocks replayed; None if a
+        replayed block does not end on its checkpoint."""
         unroll, width, n_log = self.loop.unroll, self.program.width, self.n_log
         blocks, single = (k_blocks - k) // unroll, k_new - k_blocks
         size = blocks * (1 + width) + single * (4 + n_log)  # what was put for a step that did not count is dropped
@@ -188,6 +188,8 @@ class FusedRun:
         parts.append((tail[:, 1], tail[:, 2], tail[:, 3], tail[:, 4:].T))
         for name, i in (("f", 0), ("grad_norm", 1), ("step_size", 2)):
             columns[name] = np.concatenate([p[i] for p in parts])
+        its = np.arange(k + 1, k_new + 1, dtype=np.int64)  # a step is one evaluation of f and g
+        columns.update(iter=its, nfev=its - k + counts[0], ngev=its - k + counts[1], nhev=counts[2])
         return columns, np.concatenate([p[3] for p in parts], axis=1)
 
     def _replay(self, start: np.ndarray, ends: np.ndarray, k: int) -> tuple | None:

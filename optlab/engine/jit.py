@@ -33,8 +33,9 @@ from ..errors import ConfigError
 from ..interrupts import interrupt_deferred
 from .fused import Stretch
 from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
-from .log import pool_array
+from .log import FIELDS, INT_FIELDS
 from .program import StepProgram
+from .recycle import pool_array
 from .stopping import NAMES
 
 COMPILE_SECONDS = native.COMPILE_SECONDS
@@ -110,27 +111,34 @@ def is_cached(program: StepProgram, batch: bool = False) -> bool:
 #: The rules the loop of one run applies at every step (the budgets end its stretch; the driver
 #: applies every rule again where the loop stops).
 RUN_RULES = ("diverged", "gtol", "target", "xtol")
-LOOP_ARGS = "iiiiiiiiifffff"
+LOOP_ARGS = "iiiiiiiiiiiifffff"
+ROW = {name: j for j, name in enumerate(FIELDS)}  # the block's rows: the log's fields, then x
 
 
 def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
     """(name, source, bindings, argument kinds) of the loop advancing one run.
 
-    ``loop(carry, params, rows_at, stats, k, k_end, rows, logging, clocked, gtol, xtol, limit,
-    deadline, t0)``: addresses of the carry (updated in place), the parameters, the columns (f,
-    ||grad f||, step size, seconds since ``t0``, then x: ``4 + n`` rows of ``rows`` floats) and the stats
-    (f and step size in, then out with the iteration reached, the rule's code and the x
-    before the last step); returns the number of steps taken.
+    ``loop(carry, params, rows_at, stats, k, k_end, nfev, ngev, nhev, rows, logging, clocked, gtol,
+    xtol, limit, deadline, t0)``: addresses of the carry (updated in place), the parameters, the
+    columns (the log's :data:`~optlab.engine.log.FIELDS` in order, ``time_s`` in seconds since
+    ``t0``, then x: ``8 + n`` rows of ``rows`` items, int64 or float64 as the field is) and the
+    stats (f and step size in, then out with the iteration reached, the rule's code and the x
+    before the last step); ``nfev ngev nhev`` are the counts before the stretch. Returns the number
+    of steps taken.
     """
     def write() -> tuple[str, str, dict[str, Any], str]:
         lines, atoms, src, _ = written(program)
         n, width = program.n, program.width
         carry = [f"c_{i}" for i in range(width)]
         new = atoms.carry
-        stores = [f"out[{j} * rows + r] = {a}" for j, a in enumerate((atoms.f, atoms.gn, atoms.step_size))]
-        stores += [f"out[{4 + j} * rows + r] = {a}" for j, a in enumerate(atoms.x)]
+        values = {"iter": "k + 1", "f": atoms.f, "grad_norm": atoms.gn, "step_size": atoms.step_size,
+                  "nfev": "nfev + i + 1", "ngev": "ngev + i + 1", "nhev": "nhev"}
+        stores = [f"{'ints' if name in INT_FIELDS else 'out'}[{ROW[name]} * rows + r] = {values[name]}"
+                  for name in FIELDS if name != "time_s"]
+        stores += [f"out[{len(FIELDS) + j} * rows + r] = {a}" for j, a in enumerate(atoms.x)]
         body = [
             "carry, params, out, stats = pointer(carry_at), pointer(params_at), pointer(rows_at), pointer(stats_at)",
+            "ints = int_pointer(rows_at)",
             *(f"c_{i} = carry[{i}]" for i in range(width)),
             *(f"p_{i} = params[{i}]" for i in range(len(program.traced))),
             "f_last, size_last = stats[0], stats[1]", "i = 0", "timed = 0", "code = 0",
@@ -141,7 +149,8 @@ def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
             *(f"    {line}" for line in rule_lines(atoms, carry[:n], RUN_RULES)),
             f"    f_last, size_last, k, i = {atoms.f}, {atoms.step_size}, k + 1, i + 1",
             f"    if clocked and (code != 0 or i % {CLOCK_EVERY} == 0 or k == k_end):",
-            "        t = now()", "        for q in range(timed, r + 1):", "            out[3 * rows + q] = t - t0",
+            "        t = now()", "        for q in range(timed, r + 1):",
+            f"            out[{ROW['time_s']} * rows + q] = t - t0",
             "        timed = r + 1",
             "        if code == 0 and t > deadline:", f"            code = {NAMES.index('max_seconds') + 1}",
             "    if code != 0:",
@@ -152,8 +161,8 @@ def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
             "stats[0], stats[1], stats[2], stats[3] = f_last, size_last, k, code",
             "return i",
         ]
-        args = ("carry_at, params_at, rows_at, stats_at, k, k_end, rows, logging, clocked, gtol, xtol, limit, "
-                "deadline, t0")
+        args = ("carry_at, params_at, rows_at, stats_at, k, k_end, nfev, ngev, nhev, rows, logging, clocked, gtol, "
+                "xtol, limit, deadline, t0")
         return function_source("loop", args, body, src, LOOP_ARGS)
     return program.lowered(("native loop source",), write)
 
@@ -172,22 +181,23 @@ class JitRun:
         self.loop, self.compile_s = compiled_loop(program, loop_source)
 
     def advance(self, carry: list, f: float, step_size: float, k: int, k_end: int, limit: float, deadline: float,
-                t0: float, unrolled: bool = True) -> Stretch:
+                t0: float, counts: tuple[int, int, int], unrolled: bool = True) -> Stretch:
         n, logging = self.program.n, self.n_log >= 0
         rows = max(1, k_end - k) if logging else 1
-        out = pool_array((4 + n, rows))  # fresh: the log may keep these columns without a copy
+        out = pool_array((len(FIELDS) + n, rows))  # fresh: the log may keep these columns without a copy
         state = np.array(carry, dtype=float)
         stats = np.empty(4 + n)
         stats[0], stats[1] = f, step_size
         with interrupt_deferred() as caught:  # the steps taken all count: Ctrl-C waits for the call to return
             count = self.loop(state.ctypes.data, self.params.ctypes.data, out.ctypes.data, stats.ctypes.data, k,
-                              k_end, rows, int(logging), int(logging or self.timed), self.gtol, self.xtol, limit,
-                              deadline, t0)
+                              k_end, *counts, rows, int(logging), int(logging or self.timed), self.gtol, self.xtol,
+                              limit, deadline, t0)
         code = int(stats[3])
         columns = None
         if logging and count:
-            columns = ({"f": out[0, :count], "grad_norm": out[1, :count], "step_size": out[2, :count],
-                        "time_s": out[3, :count]}, out[4:4 + self.n_log, :count])
+            ints = out.view(np.int64)
+            columns = ({name: (ints if name in INT_FIELDS else out)[j, :count] for j, name in enumerate(FIELDS)},
+                       out[len(FIELDS):len(FIELDS) + self.n_log, :count])
         previous = tuple(stats[4:4 + n].tolist()) if code else None
         return Stretch(count, int(stats[2]), state, float(stats[0]), float(stats[1]), previous, False, bool(caught),
                        columns)

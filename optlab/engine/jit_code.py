@@ -16,7 +16,7 @@ from . import stopping
 from .program import StepAtoms, StepProgram
 from .stopping import NAMES, RULES
 
-CLOCK_EVERY = 16  # steps between two clock readings
+CLOCK_EVERY = 64  # steps between two clock readings (one costs about as much as two steps of gd)
 
 
 class Written(NamedTuple):

@@ -24,9 +24,10 @@ import pyarrow as pa
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import StepState
 from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
-from .log import arrow_column, columns, pool_array
+from .log import arrow_column, columns
 from .outcome import Clock, Outcome
 from .program import StepAtoms, StepProgram
+from .recycle import pool_array
 from .stopping import NAMES, Stop, interrupted_message, message
 
 CALL_STEPS = 1 << 20  # run-steps per call of the loop: Ctrl-C waits at most this long (a few ms to 0.1 s)

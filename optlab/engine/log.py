@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -11,10 +10,10 @@ import pyarrow as pa
 
 from ..errors import ConfigError, check_number
 from ..interrupts import interrupt_deferred
+from .recycle import pool_array
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
-POOL_MIN_BYTES = 2**18  # log columns from this size on come from Arrow's pool (see pool_array)
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 
 
@@ -110,28 +109,29 @@ class IterateLog:
     def append_columns(self, columns: dict[str, np.ndarray], coords: np.ndarray) -> None:
         """Many rows at once: an array per field of :data:`FIELDS` (by name; a number is
         repeated), and ``coords`` with a row per coordinate of x (at least n_coords) and a
-        column per iterate. A block of a chunk or more becomes tables without the buffer (the
-        rows buffered before it go first, as a table of their own)."""
-        m = len(columns["iter"])
+        column per iterate. Whole chunks of them become tables without the buffer (the rows
+        buffered before them go first, as a table of their own): slices of one table over the
+        caller's arrays, which are not reused (no copy)."""
+        m, size = len(columns["iter"]), len(self.xs)
         fields = [np.broadcast_to(np.asarray(columns[name], dtype=float if name not in INT_FIELDS else np.int64), m)
                   for name in FIELDS]
-        if m >= len(self.xs):
+        whole = m - m % size
+        if whole:
             self.flush()
-        done = 0
+            table = self._table([f[:whole] for f in fields], coords[: self.n_coords, :whole].T, copy=False)
+            for start in range(0, whole, size):
+                self._emit(table.slice(start, size))
+        done = whole
         while done < m:
             take = min(m - done, self.room())
-            part = slice(done, done + take)
-            if self.rows == 0 and take == len(self.xs):  # the caller's arrays are not reused: no copy
-                self._emit(self._table([f[part] for f in fields], coords[: self.n_coords, part].T, copy=False))
-            else:
-                r = self.rows
-                for j, f in enumerate(fields):
-                    self.head[j, r:r + take] = f[part]
-                if self.n_coords:
-                    self.xs[r:r + take] = coords[: self.n_coords, part].T
-                self.rows = r + take
-                if self.rows == len(self.xs):
-                    self.flush()
+            part, r = slice(done, done + take), self.rows
+            for j, f in enumerate(fields):
+                self.head[j, r:r + take] = f[part]
+            if self.n_coords:
+                self.xs[r:r + take] = coords[: self.n_coords, part].T
+            self.rows = r + take
+            if self.rows == size:
+                self.flush()
             done += take
 
     def flush(self) -> None:
@@ -180,20 +180,3 @@ def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Arr
     else:
         data = np.ascontiguousarray(values, dtype=kind)
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
-
-
-def pool_array(shape: int | tuple[int, ...], dtype: type = np.float64, fill: float | None = None) -> np.ndarray:
-    """An empty array of 8-byte items for the log's columns; a large one in Arrow's memory
-    pool, which reuses freed memory, where memory fresh from the system costs a page fault per
-    4 KiB when first written (a few microseconds each on a virtual machine: as much as the
-    rest of the log)."""
-    size = 8 * (shape if isinstance(shape, int) else math.prod(shape))
-    if size < POOL_MIN_BYTES:  # numpy allocates small arrays quicker
-        array = np.empty(shape, dtype)
-    else:
-        array = np.frombuffer(pa.allocate_buffer(size), dtype=dtype).reshape(shape)
-    if fill is not None:
-        array.fill(fill)
-    return array
-
-

@@ -62,14 +62,20 @@ class InMemory:
         self.tables: dict[int, pa.Table] = {}
 
     def open(self, index: int, run: RunSpec) -> Sink:
-        sinks = self
+        return _Kept(self, index, self.log.n_coords(run.objective.dim))
 
-        class Kept(MemorySink):
-            def close(self, outcome: Outcome) -> pa.Table:
-                sinks.tables[index] = self.table()
-                return sinks.tables[index]
 
-        return Kept(self.log.n_coords(run.objective.dim))
+class _Kept(MemorySink):
+    """Run ``index``'s rows, kept in ``sinks.tables`` when it ends (a class of its own, not one
+    made per run: a class made in a call lives in a reference cycle, and so would the rows)."""
+
+    def __init__(self, sinks: InMemory, index: int, n_coords: int) -> None:
+        super().__init__(n_coords)
+        self.sinks, self.index = sinks, index
+
+    def close(self, outcome: Outcome) -> pa.Table:
+        table = self.sinks.tables[self.index] = self.table()
+        return table
 
 
 def run_set(objective: Objective, solver: Solver, starts: Any = None, stop: Stop | None = None,
