@@ -19,11 +19,10 @@ import time
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import Solver, StepState
-from .log import LogOptions, arrow_column, columns
+from .log import LogOptions, arrow_column, chunk_table, columns
 from .outcome import Clock, Outcome
 from .plan import Plan
 from .recycle import pool_array
@@ -219,19 +218,18 @@ class _Many:
 
     def _emit(self, cols: Any, counts: np.ndarray) -> None:
         """The log rows so far of runs ``cols`` (of those going), ``counts[i]`` rows each, to their
-        sinks: slices of one Arrow array per buffer, shared by the runs' tables."""
+        sinks: slices of one table over the chunk (:func:`~optlab.engine.log.chunk_table`)."""
         if len(cols) == 0:
             return
-        its = np.arange(self.k_log, self.k_log + self.filled, dtype=np.int64)
+        its = np.arange(self.k_log, self.k_log + self.log_rows, dtype=np.int64)
         shared = [arrow_column(a, integer, copy=False) for a, integer in
-                  ((its, True), (its + 1, True), (np.zeros(self.filled, np.int64), True),
-                   (self.shared_times[: self.filled].copy(), False))]
+                  ((its, True), (its + 1, True), (np.zeros(self.log_rows, np.int64), True),
+                   (self.shared_times.copy(), False))]
         own = [arrow_column(self.log[name].ravel(), False, copy=False) for name in ("f", "grad_norm", "step_size")]
         xs = [arrow_column(self.coords[i].ravel(), False, copy=False) for i in range(self.n_log)]
-        names, width = columns(self.n_log), self.log_rows
+        its_, evals, zeros, times = shared
+        whole = chunk_table([its_, *own, evals, evals, zeros, times, *xs], columns(self.n_log),
+                            self.log["f"].shape[0], self.log_rows)
         for col, count in zip(cols, counts):
-            start, count = int(self.slot[col]) * width, int(count)
-            its_, evals, zeros, times = (a.slice(0, count) for a in shared)
-            table = pa.Table.from_arrays([its_, *(a.slice(start, count) for a in own), evals, evals, zeros, times,
-                                          *(a.slice(start, count) for a in xs)], names=names)
+            table = whole.slice(int(self.slot[col]) * self.log_rows, int(count))
             self.sinks[int(self.index[col])](table)

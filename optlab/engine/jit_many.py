@@ -24,7 +24,7 @@ import pyarrow as pa
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import StepState
 from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
-from .log import arrow_column, columns
+from .log import arrow_column, chunk_table, columns
 from .outcome import Clock, Outcome
 from .program import StepAtoms, StepProgram
 from .recycle import pool_array
@@ -167,20 +167,20 @@ class JitMany:
 
 class _Chunk:
     """The log rows of the runs going, iterations ``k_log ...``: a row of columns (f, ||grad f||,
-    step size, clock, x) per run, written by the loop; each run's table is slices of one Arrow
-    array per column, made once (the runs' tables keep the memory: fresh per chunk)."""
+    step size, clock, x) per run, written by the loop; each run's table is a slice of one table
+    over the chunk, made once (the runs' tables keep the memory: fresh per chunk)."""
 
     def __init__(self, n: int, n_log: int, runs: int, log_rows: int, k_log: int) -> None:
         self.rows = pool_array((4 + n, runs, log_rows))
         self.n_log, self.log_rows, self.k_log = n_log, log_rows, k_log
-        self.arrays: list | None = None
+        self.whole: pa.Table | None = None  # (made at the first run's table)
 
     def table(self, slot: int, count: int) -> pa.Table:
         """The first ``count`` rows of the run in ``slot``."""
-        if self.arrays is None:
+        if self.whole is None:
             its = np.arange(self.k_log, self.k_log + self.log_rows, dtype=np.int64)
-            self.shared = [arrow_column(a, True, copy=False) for a in (its, its + 1, np.zeros(self.log_rows, np.int64))]
-            self.arrays = [arrow_column(self.rows[i].ravel(), False, copy=False) for i in range(4 + self.n_log)]
-        its, evals, zeros = (a.slice(0, count) for a in self.shared)
-        own = [a.slice(slot * self.log_rows, count) for a in self.arrays]
-        return pa.Table.from_arrays([its, *own[:3], evals, evals, zeros, own[3], *own[4:]], names=columns(self.n_log))
+            its, evals, zeros = (arrow_column(a, True, copy=False) for a in (its, its + 1, np.zeros_like(its)))
+            own = [arrow_column(self.rows[i].ravel(), False, copy=False) for i in range(4 + self.n_log)]
+            self.whole = chunk_table([its, *own[:3], evals, evals, zeros, own[3], *own[4:]], columns(self.n_log),
+                                     self.rows.shape[1], self.log_rows)
+        return self.whole.slice(slot * self.log_rows, count)

@@ -166,6 +166,14 @@ class IterateLog:
         return pa.concat_tables(self.kept)
 
 
+def chunk_table(arrays: list[pa.Array], names: list[str], runs: int, stride: int) -> pa.Table:
+    """One table over the rows of ``runs`` runs in a chunk: run ``r``'s rows start at ``r * stride``
+    of each column; an array of ``stride`` items is shared by every run (it repeats without a copy).
+    A run's table is then a slice of it, a fraction of the cost of assembling one per run."""
+    columns = [a if len(a) == runs * stride else pa.chunked_array([a] * runs, type=a.type) for a in arrays]
+    return pa.Table.from_arrays(columns, names=names)
+
+
 def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Array:
     """``values`` as an Arrow int64 or float64 array: a copy, or with ``copy=False`` sharing
     the memory of a contiguous array of that type.
