@@ -20,8 +20,7 @@ import threading
 import numpy as np
 
 RECYCLE_MIN_BYTES = 2**18  # smaller arrays come from numpy (glibc reuses them itself)
-RECYCLE_BYTES = 256 * 2**20  # freed blocks kept for reuse, at most
-_returned: collections.deque = collections.deque()  # blocks whose arrays died (appended without a lock)
+RECYCLE_BYTES = 256 * 2**20  # freed blocks kept for reuse, at most (the newest)
 _free: collections.deque = collections.deque()  # (size class, block), oldest first
 _free_bytes = 0
 _lock = threading.Lock()
@@ -36,8 +35,14 @@ class _Owner:
         self.block = block
 
     def __del__(self) -> None:
-        if _returned is not None:  # (None at interpreter exit)
-            _returned.append(self.block)
+        lock = _lock
+        # (never waits: this may run inside a take in the same thread; then the block is just freed)
+        if lock is None or not lock.acquire(blocking=False):  # (None at interpreter exit)
+            return
+        try:
+            _keep(self.block)
+        finally:
+            lock.release()
 
 
 def size_class(size: int) -> int:
@@ -62,27 +67,30 @@ def pool_array(shape: int | tuple[int, ...], dtype: type = np.float64, fill: flo
     return array
 
 
+def _keep(block: np.ndarray) -> None:
+    """Put a freed block on the list, dropping the oldest beyond :data:`RECYCLE_BYTES` (lock held)."""
+    global _free_bytes
+    if block.nbytes > RECYCLE_BYTES:
+        return
+    _free.append((block.nbytes, block))
+    _free_bytes += block.nbytes
+    while _free_bytes > RECYCLE_BYTES:
+        _free_bytes -= _free.popleft()[0]
+
+
 def _take(nbytes: int) -> np.ndarray:
-    """A block of ``nbytes`` (a size class): a freed one if there is one, else new."""
+    """A block of ``nbytes`` (a size class): the newest freed one of that size, else a new one."""
     global _free_bytes
     with _lock:
-        while _returned:
-            block = _returned.popleft()
-            _free.append((block.nbytes, block))
-            _free_bytes += block.nbytes
-        found = None
-        for i, (kept, block) in enumerate(_free):
-            if kept == nbytes:
-                found = block
+        for i in range(len(_free) - 1, -1, -1):
+            if _free[i][0] == nbytes:
+                block = _free[i][1]
                 del _free[i]
                 _free_bytes -= nbytes
-                break
-        while _free_bytes > RECYCLE_BYTES:
-            _free_bytes -= _free.popleft()[0]
-    return found if found is not None else np.empty(nbytes, np.uint8)
+                return block
+    return np.empty(nbytes, np.uint8)
 
 
 def kept_bytes() -> int:
-    """Bytes of freed blocks kept for reuse (those returned since the last take included)."""
-    with _lock:
-        return _free_bytes + sum(block.nbytes for block in list(_returned))
+    """Bytes of freed blocks kept for reuse."""
+    return _free_bytes

@@ -50,13 +50,18 @@ def test_size_classes_round_up_by_at_most_a_quarter():
         assert size <= kept <= max(size * 1.25, 8)
 
 
-def test_freed_blocks_kept_are_bounded(monkeypatch):
+def test_freed_blocks_kept_are_bounded_newest_first(monkeypatch):
     monkeypatch.setattr(recycle, "RECYCLE_BYTES", 2**22)
     arrays = [recycle.pool_array(2**18) for _ in range(8)]  # 8 blocks of 2 MiB
-    del arrays
-    recycle.pool_array(10)  # (small: no take)
-    held = recycle.pool_array(2**16)  # a take: drains what came back and drops the oldest beyond the bound
-    assert recycle.kept_bytes() <= 2**22 and held.size == 2**16
+    addresses = [a.ctypes.data for a in arrays]
+    while arrays:  # freed in order: the last two stay
+        arrays.pop(0)
+    assert recycle.kept_bytes() <= 2**22
+    assert recycle.pool_array(2**18).ctypes.data == addresses[-1]
+    too_large = recycle.pool_array(2**20)  # 8 MiB: freed, not kept
+    kept = recycle.kept_bytes()
+    del too_large
+    assert recycle.kept_bytes() == kept
 
 
 def test_a_batchs_rows_survive_later_batches_and_its_memory_returns_with_its_tables():
