@@ -243,3 +243,19 @@ def test_runs_of_one_dimension_read_the_same_by_scan_and_checks(tmp_path, monkey
     _, checked = optlab.load(tmp_path, as_="arrow")
     assert_frame_equal(scanned, pl.from_arrow(checked))
     assert scanned.columns[-4:] == ["x_0", "x_1", "x_2", "run_id"] and scanned["x_2"].null_count() == 0
+
+
+@pytest.mark.parametrize("form", ["arrow", "pandas"])
+def test_the_scan_gives_the_same_table_where_polars_exports_no_arrow_stream(made, monkeypatch, form):
+    """Polars before 1.3 has no Arrow C stream: the scan's columns then come through ``to_arrow``."""
+    pl = pytest.importorskip("polars", reason="polars is in the test extra")
+    _, streamed = optlab.load(made, as_=form)
+    monkeypatch.delattr(pl.Series, "__arrow_c_stream__", raising=False)
+    table, tables = iterates.Scan.table, []
+    monkeypatch.setattr(iterates.Scan, "table", lambda self, files: tables.append(table(self, files)) or tables[-1])
+    _, copied = optlab.load(made, as_=form)
+    assert len(tables) == 1 and tables[0] is not None
+    if form == "arrow":
+        assert_same(streamed, copied)
+    else:
+        pd.testing.assert_frame_equal(streamed, copied)
