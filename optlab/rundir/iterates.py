@@ -87,6 +87,7 @@ def scanner() -> Any:
 
 
 MAX_FOOTER_BYTES = 64 << 20
+FOOTER_READ_BYTES = 8 << 10  # (an optlab file's footer is about 2 kB: one read takes it with its length)
 
 
 def current_layout(path: Path, run_id: str, root: Path) -> bool:
@@ -98,21 +99,29 @@ def current_layout(path: Path, run_id: str, root: Path) -> bool:
     choice of files for the scan, which checks their columns itself; a file not chosen is read
     by the checked path."""
     footer = _footer(path, root)
-    return (footer is not None and key_value("optlab.schema", SCHEMA_VERSION) in footer
+    return (footer is not None and current_schema_pair() in footer
             and key_value("optlab.run_id", run_id) in footer and b"ARROW:schema" not in footer)
 
 
 def _footer(path: Path, root: Path) -> bytes | None:
     """The Parquet footer of a regular file (or of a symlink's target inside ``root``), else None."""
     try:
-        with open_regular(path, root) as (fd, size):
-            tail = os.pread(fd, 8, size - 8) if size >= 12 else b""
-            length = int.from_bytes(tail[:4], "little")
-            if tail[4:] != b"PAR1" or length > min(MAX_FOOTER_BYTES, size - 12):
-                return None
-            return os.pread(fd, length, size - 8 - length)
+        fd, size = open_regular(path, root)
     except OSError:
         return None
+    try:
+        if size < 12:
+            return None
+        want = min(size, FOOTER_READ_BYTES)
+        tail = os.pread(fd, want, size - want)
+        length = int.from_bytes(tail[-8:-4], "little")
+        if len(tail) != want or tail[-4:] != b"PAR1" or length > min(MAX_FOOTER_BYTES, size - 12):
+            return None
+        return tail[-8 - length:-8] if length + 8 <= want else os.pread(fd, length, size - 8 - length)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def key_value(key: str, value: str) -> bytes:
@@ -127,6 +136,12 @@ def key_value(key: str, value: str) -> bytes:
         return b"\x18" + bytes(size) + data
 
     return binary(key.encode()) + binary(value.encode()) + b"\x00"
+
+
+@functools.lru_cache(maxsize=1)
+def current_schema_pair() -> bytes:
+    """The key-value pair of a file of the current layout (:data:`SCHEMA_VERSION`)."""
+    return key_value("optlab.schema", SCHEMA_VERSION)
 
 
 @functools.lru_cache(maxsize=1)
