@@ -181,10 +181,11 @@ class Scan:
                                     missing_columns="raise", extra_columns="raise").collect()
             runs = frame.get_column("run_id").rle()
             run_ids = runs.struct.field("value").to_list()
-            frame = polars_coordinate_columns(frame)
             if self.form == "polars":  # (a chunk per file, as polars reads files itself)
-                return run_ids, frame
-            table = arrow_table(frame, run_ids, runs.struct.field("len").to_numpy())
+                return run_ids, polars_coordinate_columns(frame)
+            # (the coordinates from one copy of the lists into numpy: polars' own explode and gather
+            # cost twice the time, in fresh pages)
+            table = coordinate_columns(arrow_table(frame, run_ids, runs.struct.field("len").to_numpy()))
             return run_ids, table.to_pandas() if self.form == "pandas" else table  # (pandas: one copy, into its blocks)
         except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
             return None
