@@ -1,8 +1,9 @@
 """The iterate files of many runs read into one Arrow table, every file checked first.
 
 Files of the current layout (:mod:`optlab.rundir.chunks`, schema version 2: a list column ``x``)
-are read in one polars scan when polars is installed; the scan itself checks each file against
-that schema, and the run ids of its rows are checked against the files' runs afterwards. Other
+are read by polars when it is installed, in one scan (a few, one after another, for many files,
+each batch converted while the next is read); the scan itself checks each file against that
+schema, and the run ids of its rows are checked against the files' runs afterwards. Other
 files (version 1, with ``x_0 .. x_{k-1}`` columns; anything that fails a check; every file when
 polars is not installed) go through pyarrow's dataset reader, each file's schema checked by
 :func:`optlab.rundir.reading.check_schema`, and file by file when the files disagree with their
@@ -152,13 +153,20 @@ def current_schema() -> dict[str, Any]:
     return {**types, X: pl.List(pl.Float64), "run_id": pl.String}
 
 
+#: Files a scan reads in one batch at least: larger scans are read in batches, each converted
+#: while polars reads the next, so that the conversion of all but the last batch overlaps reading.
+MIN_BATCH_FILES = 256
+SCAN_BATCHES = 2
+
+
 class Scan:
-    """The files ``paths`` read in one polars scan, checked against the current schema, with the
+    """The files ``paths`` read by polars, checked against the current schema, with the
     coordinates as columns, made into ``form`` (arrow, polars, pandas); in a thread of its own
-    when ``background`` (polars and pyarrow do not hold the interpreter meanwhile). The rows'
+    when ``background`` (polars and pyarrow do not hold the interpreter meanwhile). Many files are
+    read in batches (:data:`SCAN_BATCHES`), each converted while the next is read. The rows'
     run ids are checked by :meth:`table`."""
 
-    def __init__(self, paths: list[Path] | list[tuple[Path, str]], background: bool = False,
+    def __init__(self, paths: list[Path] | list[str] | list[tuple[Path, str]], background: bool = False,
                  form: str = "arrow") -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -175,20 +183,45 @@ class Scan:
     def _read(self) -> tuple[list[str], Any] | None:
         """The run ids of the rows, file after file (consecutive repeats as one), and the table;
         None when a file differs from the current schema (polars checks every file against it)."""
-        pl = scanner()
+        from concurrent.futures import ThreadPoolExecutor
+
+        count = max(1, min(SCAN_BATCHES, len(self.paths) // MIN_BATCH_FILES))
+        bounds = [len(self.paths) * i // count for i in range(count + 1)]
         try:
-            frame = pl.scan_parquet(self.paths, schema=current_schema(), glob=False, hive_partitioning=False,
-                                    missing_columns="raise", extra_columns="raise").collect()
-            runs = frame.get_column("run_id").rle()
-            run_ids = runs.struct.field("value").to_list()
-            if self.form == "polars":  # (a chunk per file, as polars reads files itself)
-                return run_ids, polars_coordinate_columns(frame)
-            # (the coordinates from one copy of the lists into numpy: polars' own explode and gather
-            # cost twice the time, in fresh pages)
-            table = coordinate_columns(arrow_table(frame, run_ids, runs.struct.field("len").to_numpy()))
-            return run_ids, table.to_pandas() if self.form == "pandas" else table  # (pandas: one copy, into its blocks)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optlab-scan-convert") as pool:
+                converting = [pool.submit(self._convert, _collect(self.paths[a:b])) for a, b in zip(bounds, bounds[1:])]
+                run_ids: list[str] = []
+                parts = []
+                for ids, part in (done.result() for done in converting):
+                    run_ids += ids[1:] if run_ids and ids and run_ids[-1] == ids[0] else ids  # (a run across batches)
+                    parts.append(part)
+            return run_ids, self._joined(parts)
         except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
             return None
+
+    def _convert(self, frame: Any) -> tuple[list[str], Any]:
+        """A scanned frame's run ids (consecutive repeats as one) and its table in the scan's form
+        (pandas: Arrow, until the batches are joined)."""
+        runs = frame.get_column("run_id").rle()
+        run_ids = runs.struct.field("value").to_list()
+        if self.form == "polars":  # (a chunk per file, as polars reads files itself)
+            return run_ids, polars_coordinate_columns(frame)
+        # (the coordinates from one copy of the lists into numpy: polars' own explode and gather
+        # cost twice the time, in fresh pages)
+        return run_ids, coordinate_columns(arrow_table(frame, run_ids, runs.struct.field("len").to_numpy()))
+
+    def _joined(self, parts: list[Any]) -> Any:
+        """The batches' tables as one (without copying), in the scan's form (pandas: one copy,
+        into its blocks); a batch of runs with fewer coordinates has nulls in the others."""
+        if self.form == "polars":
+            import polars as pl
+
+            frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal", rechunk=False)
+            order = column_order(frame.columns)
+            return frame if order == frame.columns else frame[order]  # (select would copy into one chunk)
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
+        table = table.select(column_order(table.column_names))
+        return table.to_pandas() if self.form == "pandas" else table
 
     def table(self, files: list[tuple[Path, str]]) -> Any:
         """The table, or None when the files were not all read or when their rows are labelled
@@ -199,6 +232,12 @@ class Scan:
             return None
         runs, table = result
         return table if runs == [run_id for run_id, _ in itertools.groupby(r for _, r in files)] else None
+
+
+def _collect(paths: list[str]) -> Any:
+    """The files read in one polars scan, each checked against the current schema."""
+    return scanner().scan_parquet(paths, schema=current_schema(), glob=False, hive_partitioning=False,
+                                  missing_columns="raise", extra_columns="raise").collect()
 
 
 def arrow_table(frame: Any, run_ids: list[str], counts: np.ndarray) -> pa.Table:
@@ -241,7 +280,7 @@ def polars_coordinate_columns(frame: Any) -> Any:
     return frame
 
 
-def start_scan(paths: list[Path], form: str = "arrow") -> Scan | None:
+def start_scan(paths: list[Path] | list[str], form: str = "arrow") -> Scan | None:
     """A scan of ``paths`` into ``form`` begun now in a thread of its own, or None without polars
     (or with no file): :func:`read_iterates` takes it when they turn out to be the files to read."""
     return Scan(paths, background=True, form=form) if paths and scanner() is not None else None
@@ -359,7 +398,7 @@ def coordinate_columns(table: pa.Table, keep: int | None = None) -> pa.Table:
     width = width if keep is None else min(width, keep)
     starts = offsets[:-1]
     step = lengths[0] if len(lengths) else 0
-    uniform = len(lengths) and (lengths == step).all() and (np.diff(starts) == step).all()
+    uniform = len(lengths) and (lengths == step).all()  # (then each row starts where the one before ends)
     table = table.drop_columns([X])
     for i in range(width):
         if uniform:
