@@ -88,17 +88,19 @@ def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
                 entries = list(listing)
         except OSError:
             continue
+        names = {e.name for e in entries}
         dirs = {e.name: e.is_symlink() for e in entries if _is_dir(e)}
-        files = {e.name for e in entries} - dirs.keys()
-        links += [Path(here, d) for d, linked in sorted(dirs.items()) if linked]
-        if RECORD in files:
-            found.append((Path(here), {*files, *dirs}))
+        if dirs:  # (a run directory mostly holds files alone)
+            links += [Path(here, d) for d, linked in sorted(dirs.items()) if linked]
+        if RECORD in names and RECORD not in dirs:
+            found.append((Path(here), names))
             inside = [d for d, linked in dirs.items() if d.startswith("start_") and not linked]
         else:
-            if ITERATES in files or PARTS in dirs:
+            if (ITERATES in names and ITERATES not in dirs) or PARTS in dirs:
                 warn(f"skipping {here}: iterates without a {RECORD} (a run whose record was lost or removed)")
             inside = [d for d, linked in dirs.items() if not linked and not d.startswith(".") and d != PARTS]
-        pending += [os.path.join(here, d) for d in sorted(inside, reverse=True)]
+        if inside:
+            pending += [os.path.join(here, d) for d in sorted(inside, reverse=True)]
     if links:
         shown = ", ".join(str(p) for p in links[:3]) + (", ..." if len(links) > 3 else "")
         warn(f"not following {len(links)} symlinked folder(s) under {root} ({shown}); pass them as paths instead")
