@@ -156,7 +156,7 @@ def current_schema() -> dict[str, Any]:
 #: Files a scan reads in one batch at least: larger scans are read in batches, each converted
 #: while polars reads the next, so that the conversion of all but the last batch overlaps reading.
 MIN_BATCH_FILES = 256
-SCAN_BATCHES = 2
+SCAN_BATCHES = 3
 
 
 class Scan:
@@ -185,8 +185,7 @@ class Scan:
         None when a file differs from the current schema (polars checks every file against it)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        count = max(1, min(SCAN_BATCHES, len(self.paths) // MIN_BATCH_FILES))
-        bounds = [len(self.paths) * i // count for i in range(count + 1)]
+        bounds = batch_bounds(len(self.paths))
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optlab-scan-convert") as pool:
                 converting = [pool.submit(self._convert, _collect(self.paths[a:b])) for a, b in zip(bounds, bounds[1:])]
@@ -232,6 +231,15 @@ class Scan:
             return None
         runs, table = result
         return table if runs == [run_id for run_id, _ in itertools.groupby(r for _, r in files)] else None
+
+
+def batch_bounds(files: int) -> list[int]:
+    """Where the batches of a scan of ``files`` files begin and end: at most :data:`SCAN_BATCHES`
+    and one per :data:`MIN_BATCH_FILES` files, each smaller than the one before (sizes in the ratio
+    k : k-1 : ... : 1), since only the last batch's conversion is not hidden behind reading."""
+    count = max(1, min(SCAN_BATCHES, files // MIN_BATCH_FILES))
+    weights = list(itertools.accumulate(range(count, 0, -1), initial=0))
+    return [files * w // weights[-1] for w in weights]
 
 
 def _collect(paths: list[str]) -> Any:
