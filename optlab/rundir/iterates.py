@@ -1,8 +1,9 @@
 """The iterate files of many runs read into one Arrow table, every file checked first.
 
 Files of the current layout (:mod:`optlab.rundir.chunks`, schema version 2: a list column ``x``)
-are read in one polars scan when polars is installed; the scan itself checks each file against
-that schema, and the run ids of its rows are checked against the files' runs afterwards. Other
+are read by polars when it is installed, in one scan (a few, one after another, for many files,
+each batch converted while the next is read); the scan itself checks each file against that
+schema, and the run ids of its rows are checked against the files' runs afterwards. Other
 files (version 1, with ``x_0 .. x_{k-1}`` columns; anything that fails a check; every file when
 polars is not installed) go through pyarrow's dataset reader, each file's schema checked by
 :func:`optlab.rundir.reading.check_schema`, and file by file when the files disagree with their
@@ -87,6 +88,7 @@ def scanner() -> Any:
 
 
 MAX_FOOTER_BYTES = 64 << 20
+FOOTER_READ_BYTES = 8 << 10  # (an optlab file's footer is about 2 kB: one read takes it with its length)
 
 
 def current_layout(path: Path, run_id: str, root: Path) -> bool:
@@ -98,21 +100,29 @@ def current_layout(path: Path, run_id: str, root: Path) -> bool:
     choice of files for the scan, which checks their columns itself; a file not chosen is read
     by the checked path."""
     footer = _footer(path, root)
-    return (footer is not None and key_value("optlab.schema", SCHEMA_VERSION) in footer
+    return (footer is not None and current_schema_pair() in footer
             and key_value("optlab.run_id", run_id) in footer and b"ARROW:schema" not in footer)
 
 
 def _footer(path: Path, root: Path) -> bytes | None:
     """The Parquet footer of a regular file (or of a symlink's target inside ``root``), else None."""
     try:
-        with open_regular(path, root) as (fd, size):
-            tail = os.pread(fd, 8, size - 8) if size >= 12 else b""
-            length = int.from_bytes(tail[:4], "little")
-            if tail[4:] != b"PAR1" or length > min(MAX_FOOTER_BYTES, size - 12):
-                return None
-            return os.pread(fd, length, size - 8 - length)
+        fd, size = open_regular(path, root)
     except OSError:
         return None
+    try:
+        if size < 12:
+            return None
+        want = min(size, FOOTER_READ_BYTES)
+        tail = os.pread(fd, want, size - want)
+        length = int.from_bytes(tail[-8:-4], "little")
+        if len(tail) != want or tail[-4:] != b"PAR1" or length > min(MAX_FOOTER_BYTES, size - 12):
+            return None
+        return tail[-8 - length:-8] if length + 8 <= want else os.pread(fd, length, size - 8 - length)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def key_value(key: str, value: str) -> bytes:
@@ -130,6 +140,12 @@ def key_value(key: str, value: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=1)
+def current_schema_pair() -> bytes:
+    """The key-value pair of a file of the current layout (:data:`SCHEMA_VERSION`)."""
+    return key_value("optlab.schema", SCHEMA_VERSION)
+
+
+@functools.lru_cache(maxsize=1)
 def current_schema() -> dict[str, Any]:
     """The polars schema of a current iterate file: every file of a scan must have exactly it."""
     pl = scanner()
@@ -137,13 +153,20 @@ def current_schema() -> dict[str, Any]:
     return {**types, X: pl.List(pl.Float64), "run_id": pl.String}
 
 
+#: Files a scan reads in one batch at least: larger scans are read in batches, each converted
+#: while polars reads the next, so that the conversion of all but the last batch overlaps reading.
+MIN_BATCH_FILES = 256
+SCAN_BATCHES = 3
+
+
 class Scan:
-    """The files ``paths`` read in one polars scan, checked against the current schema, with the
+    """The files ``paths`` read by polars, checked against the current schema, with the
     coordinates as columns, made into ``form`` (arrow, polars, pandas); in a thread of its own
-    when ``background`` (polars and pyarrow do not hold the interpreter meanwhile). The rows'
+    when ``background`` (polars and pyarrow do not hold the interpreter meanwhile). Many files are
+    read in batches (:data:`SCAN_BATCHES`), each converted while the next is read. The rows'
     run ids are checked by :meth:`table`."""
 
-    def __init__(self, paths: list[Path] | list[tuple[Path, str]], background: bool = False,
+    def __init__(self, paths: list[Path] | list[str] | list[tuple[Path, str]], background: bool = False,
                  form: str = "arrow") -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -160,21 +183,44 @@ class Scan:
     def _read(self) -> tuple[list[str], Any] | None:
         """The run ids of the rows, file after file (consecutive repeats as one), and the table;
         None when a file differs from the current schema (polars checks every file against it)."""
-        pl = scanner()
+        from concurrent.futures import ThreadPoolExecutor
+
+        bounds = batch_bounds(len(self.paths))
         try:
-            frame = pl.scan_parquet(self.paths, schema=current_schema(), glob=False, hive_partitioning=False,
-                                    missing_columns="raise", extra_columns="raise").collect()
-            runs = frame.get_column("run_id").rle().struct.field("value").to_list()
-            frame = polars_coordinate_columns(frame)
-            if self.form == "polars":  # (a chunk per file, as polars reads files itself)
-                return runs, frame
-            if self.form == "pandas":  # (one copy, into pandas' blocks)
-                return runs, frame.to_pandas()
-            table = frame.rechunk().to_arrow()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optlab-scan-convert") as pool:
+                converting = [pool.submit(self._convert, _collect(self.paths[a:b])) for a, b in zip(bounds, bounds[1:])]
+                run_ids: list[str] = []
+                parts = []
+                for ids, part in (done.result() for done in converting):
+                    run_ids += ids[1:] if run_ids and ids and run_ids[-1] == ids[0] else ids  # (a run across batches)
+                    parts.append(part)
+            return run_ids, self._joined(parts)
         except Exception:  # noqa: BLE001 - polars' errors are of many kinds; the checked path names the file
             return None
-        run_ids = table.column("run_id").cast(pa.string())
-        return runs, table.set_column(table.column_names.index("run_id"), "run_id", run_ids)
+
+    def _convert(self, frame: Any) -> tuple[list[str], Any]:
+        """A scanned frame's run ids (consecutive repeats as one) and its table in the scan's form
+        (pandas: Arrow, until the batches are joined)."""
+        runs = frame.get_column("run_id").rle()
+        run_ids = runs.struct.field("value").to_list()
+        if self.form == "polars":  # (a chunk per file, as polars reads files itself)
+            return run_ids, polars_coordinate_columns(frame)
+        # (the coordinates from one copy of the lists into numpy: polars' own explode and gather
+        # cost twice the time, in fresh pages)
+        return run_ids, coordinate_columns(arrow_table(frame, run_ids, runs.struct.field("len").to_numpy()))
+
+    def _joined(self, parts: list[Any]) -> Any:
+        """The batches' tables as one (without copying), in the scan's form (pandas: one copy,
+        into its blocks); a batch of runs with fewer coordinates has nulls in the others."""
+        if self.form == "polars":
+            import polars as pl
+
+            frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal", rechunk=False)
+            order = column_order(frame.columns)
+            return frame if order == frame.columns else frame[order]  # (select would copy into one chunk)
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
+        table = table.select(column_order(table.column_names))
+        return table.to_pandas() if self.form == "pandas" else table
 
     def table(self, files: list[tuple[Path, str]]) -> Any:
         """The table, or None when the files were not all read or when their rows are labelled
@@ -185,6 +231,41 @@ class Scan:
             return None
         runs, table = result
         return table if runs == [run_id for run_id, _ in itertools.groupby(r for _, r in files)] else None
+
+
+def batch_bounds(files: int) -> list[int]:
+    """Where the batches of a scan of ``files`` files begin and end: at most :data:`SCAN_BATCHES`
+    and one per :data:`MIN_BATCH_FILES` files, each smaller than the one before (sizes in the ratio
+    k : k-1 : ... : 1), since only the last batch's conversion is not hidden behind reading."""
+    count = max(1, min(SCAN_BATCHES, files // MIN_BATCH_FILES))
+    weights = list(itertools.accumulate(range(count, 0, -1), initial=0))
+    return [files * w // weights[-1] for w in weights]
+
+
+def _collect(paths: list[str]) -> Any:
+    """The files read in one polars scan, each checked against the current schema."""
+    return scanner().scan_parquet(paths, schema=current_schema(), glob=False, hive_partitioning=False,
+                                  missing_columns="raise", extra_columns="raise").collect()
+
+
+def arrow_table(frame: Any, run_ids: list[str], counts: np.ndarray) -> pa.Table:
+    """A polars frame of iterates as an Arrow table, its numbers not copied: each column is
+    exported as polars holds it, a chunk per file (``to_arrow`` would first copy every column into
+    one chunk: 130 MB of fresh pages for 2,000 runs of 1,000 iterates), and the ``run_id`` column
+    is made from its run-length encoding (``run_ids`` repeated ``counts`` times) as Arrow strings."""
+    import pyarrow.compute as pc
+
+    ends = pa.array(np.cumsum(counts, dtype=np.int64))
+    labels = pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(ends, pa.array(run_ids, pa.string())))
+    return pa.table({name: labels if name == "run_id" else export_column(frame.get_column(name))
+                     for name in frame.columns})
+
+
+def export_column(series: Any) -> pa.ChunkedArray:
+    """A polars series as Arrow through the Arrow C stream (polars 1.3 on), else ``to_arrow``."""
+    if hasattr(series, "__arrow_c_stream__"):
+        return pa.chunked_array(series)
+    return series.to_arrow()
 
 
 def polars_coordinate_columns(frame: Any) -> Any:
@@ -207,7 +288,7 @@ def polars_coordinate_columns(frame: Any) -> Any:
     return frame
 
 
-def start_scan(paths: list[Path], form: str = "arrow") -> Scan | None:
+def start_scan(paths: list[Path] | list[str], form: str = "arrow") -> Scan | None:
     """A scan of ``paths`` into ``form`` begun now in a thread of its own, or None without polars
     (or with no file): :func:`read_iterates` takes it when they turn out to be the files to read."""
     return Scan(paths, background=True, form=form) if paths and scanner() is not None else None
@@ -325,7 +406,7 @@ def coordinate_columns(table: pa.Table, keep: int | None = None) -> pa.Table:
     width = width if keep is None else min(width, keep)
     starts = offsets[:-1]
     step = lengths[0] if len(lengths) else 0
-    uniform = len(lengths) and (lengths == step).all() and (np.diff(starts) == step).all()
+    uniform = len(lengths) and (lengths == step).all()  # (then each row starts where the one before ends)
     table = table.drop_columns([X])
     for i in range(width):
         if uniform:

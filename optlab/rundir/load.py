@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def load(path: str | Path, as_: str = "pandas") -> tuple[Any, Any]:
         root = root.parent
     root = root.resolve()
     found = find_runs(root)
-    early = start_scan([run_dir / ITERATES for run_dir, names in found if ITERATES in names], as_)
+    early = start_scan([os.path.join(run_dir, ITERATES) for run_dir, names in found if ITERATES in names], as_)
     rows, files, seen = [], [], {}
     for run_dir, names in found:
         record = read_record(run_dir / RECORD, root)

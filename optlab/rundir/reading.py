@@ -10,21 +10,20 @@ deserialised into a Python object.
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import itertools
 import json
 import math
 import os
 import re
 import stat
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..engine.log import FIELDS, INT_FIELDS
 from .layout import ITERATES, PART_GLOB, PART_PREFIX, PARTS, RECORD
-from .records import check_record, is_number
+from .records import NUMBER_TYPES, check_record
 
 MAX_RECORD_BYTES = 4 << 20
 X_COLUMN = re.compile(r"x_(\d{1,6})")
@@ -55,10 +54,9 @@ def safe_file(path: Path, root: Path) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def open_regular(path: Path, root: Path) -> Iterator[tuple[int, int]]:
-    """A file descriptor and the size of ``path``, a regular file or a symlink to one inside
-    ``root`` (else OSError); opened once, without blocking on a FIFO, and closed after."""
+def open_regular(path: Path, root: Path) -> tuple[int, int]:
+    """A file descriptor, for the caller to close, and the size of ``path``, a regular file or a
+    symlink to one inside ``root`` (else OSError); opened once, without blocking on a FIFO."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:  # a symlink (or no file): followed only inside the tree
@@ -69,9 +67,10 @@ def open_regular(path: Path, root: Path) -> Iterator[tuple[int, int]]:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError("not a regular file")
-        yield fd, info.st_size
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd, info.st_size
 
 
 def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
@@ -89,17 +88,19 @@ def find_runs(root: Path) -> list[tuple[Path, set[str]]]:
                 entries = list(listing)
         except OSError:
             continue
+        names = {e.name for e in entries}
         dirs = {e.name: e.is_symlink() for e in entries if _is_dir(e)}
-        files = {e.name for e in entries} - dirs.keys()
-        links += [Path(here, d) for d, linked in sorted(dirs.items()) if linked]
-        if RECORD in files:
-            found.append((Path(here), {*files, *dirs}))
+        if dirs:  # (a run directory mostly holds files alone)
+            links += [Path(here, d) for d, linked in sorted(dirs.items()) if linked]
+        if RECORD in names and RECORD not in dirs:
+            found.append((Path(here), names))
             inside = [d for d, linked in dirs.items() if d.startswith("start_") and not linked]
         else:
-            if ITERATES in files or PARTS in dirs:
+            if (ITERATES in names and ITERATES not in dirs) or PARTS in dirs:
                 warn(f"skipping {here}: iterates without a {RECORD} (a run whose record was lost or removed)")
             inside = [d for d, linked in dirs.items() if not linked and not d.startswith(".") and d != PARTS]
-        pending += [os.path.join(here, d) for d in sorted(inside, reverse=True)]
+        if inside:
+            pending += [os.path.join(here, d) for d in sorted(inside, reverse=True)]
     if links:
         shown = ", ".join(str(p) for p in links[:3]) + (", ..." if len(links) > 3 else "")
         warn(f"not following {len(links)} symlinked folder(s) under {root} ({shown}); pass them as paths instead")
@@ -117,10 +118,13 @@ def _is_dir(entry: os.DirEntry) -> bool:
 def read_record(path: Path, root: Path) -> dict[str, Any] | None:
     """The checked record at ``path``, or None with a warning naming it."""
     try:
-        with open_regular(path, root) as (fd, size):
+        fd, size = open_regular(path, root)
+        try:
             if size > MAX_RECORD_BYTES:
                 raise OSError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
             data = os.read(fd, size + 1)  # (a buffer of the file's size: reading it costs no more)
+        finally:
+            os.close(fd)
         record = json.loads(data)
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         warn(f"skipping {path}: not a run record ({type(exc).__name__}: {str(exc)[:120]})")
@@ -135,7 +139,7 @@ def read_record(path: Path, root: Path) -> dict[str, Any] | None:
 def flat_row(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """A record as a row of the runs table: options flattened to ``objective.NAME``,
     ``solver.NAME`` and ``stop.NAME`` columns, and ``path``."""
-    flat = {k: v for k, v in record.items() if not k.endswith("_params") and k != "stop"}
+    flat = {k: record[k] for k in _plain_fields(tuple(record))}
     for group in ("objective", "solver"):
         for key, value in (record.get(f"{group}_params") or {}).items():
             flat[f"{group}.{key}"] = value
@@ -143,6 +147,13 @@ def flat_row(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         flat[f"stop.{key}"] = value
     flat["path"] = str(run_dir)
     return flat
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The fields of a record that are columns as they are (records of one run set share their
+    fields, so this is worked out once for thousands of records)."""
+    return tuple(k for k in fields if not k.endswith("_params") and k != "stop")
 
 
 # -- iterates ------------------------------------------------------------------------------
@@ -235,10 +246,8 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
     import pyarrow as pa
 
     known = _known_types()
-    names = list(dict.fromkeys(name for row in rows for name in row))
     columns = {}
-    for name in names:
-        values = [row.get(name) for row in rows]
+    for name, values in _columns(rows).items():
         present = [v for v in values if v is not None]
         kinds = _kinds(present)
         if not present:  # a column null in every run: its type when known, else null
@@ -260,6 +269,16 @@ def runs_table(rows: list[dict[str, Any]]) -> Any:
             columns[name] = pa.array([None if v is None else json.dumps(v, default=str) for v in values],
                                      pa.string())
     return pa.table(columns) if columns else pa.table({"run_id": pa.array([], pa.string())})
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows' values by column, in the order columns first appear; None where a row has none.
+    Rows of the same fields in the same order (records of one run set) are transposed at once."""
+    fields = dict.fromkeys(map(tuple, rows))
+    if len(fields) == 1:
+        return dict(zip(next(iter(fields)), map(list, zip(*(row.values() for row in rows)))))
+    names = dict.fromkeys(itertools.chain.from_iterable(fields))
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def _kinds(values: list[Any]) -> set[str]:
@@ -284,7 +303,7 @@ def _kind(v: Any) -> str:
         return "float" if math.isfinite(v) else "other"
     if isinstance(v, str):
         return "str"
-    if isinstance(v, list) and all(is_number(x) for x in v):
+    if isinstance(v, list) and set(map(type, v)) <= NUMBER_TYPES:  # (is_number of each, at once)
         return "numbers"
     if isinstance(v, list) and all(isinstance(x, str) for x in v):
         return "strings"

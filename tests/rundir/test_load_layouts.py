@@ -243,3 +243,58 @@ def test_runs_of_one_dimension_read_the_same_by_scan_and_checks(tmp_path, monkey
     _, checked = optlab.load(tmp_path, as_="arrow")
     assert_frame_equal(scanned, pl.from_arrow(checked))
     assert scanned.columns[-4:] == ["x_0", "x_1", "x_2", "run_id"] and scanned["x_2"].null_count() == 0
+
+
+@pytest.mark.parametrize("form", ["arrow", "pandas"])
+def test_the_scan_gives_the_same_table_where_polars_exports_no_arrow_stream(made, monkeypatch, form):
+    """Polars before 1.3 has no Arrow C stream: the scan's columns then come through ``to_arrow``."""
+    pl = pytest.importorskip("polars", reason="polars is in the test extra")
+    _, streamed = optlab.load(made, as_=form)
+    monkeypatch.delattr(pl.Series, "__arrow_c_stream__", raising=False)
+    table, tables = iterates.Scan.table, []
+    monkeypatch.setattr(iterates.Scan, "table", lambda self, files: tables.append(table(self, files)) or tables[-1])
+    _, copied = optlab.load(made, as_=form)
+    assert len(tables) == 1 and tables[0] is not None
+    if form == "arrow":
+        assert_same(streamed, copied)
+    else:
+        pd.testing.assert_frame_equal(streamed, copied)
+
+
+def as_killed_run(run_dir, rows: int) -> None:
+    """Leave a run as a killed one does: its iterates in two part files, no iterates.parquet."""
+    final = run_dir / "iterates.parquet"
+    table = pq.ParquetFile(final).read()
+    run_id = table.schema.metadata[b"optlab.run_id"].decode()
+    (run_dir / "iterates.parts").mkdir()
+    for i, part in enumerate((table.slice(0, rows), table.slice(rows))):
+        chunks.write_table(part, run_dir / "iterates.parts" / f"part-{run_id}-{i:06d}.parquet")
+    final.unlink()
+
+
+@pytest.mark.parametrize("form", ["arrow", "polars", "pandas"])
+def test_a_scan_in_batches_gives_what_one_scan_gives(tree, monkeypatch, form):
+    """A file per batch: runs of 2, 4 and 1 coordinates apart, and a killed run's two parts in two
+    batches (its run id spans them)."""
+    pytest.importorskip("polars", reason="polars is in the test extra")
+    as_killed_run(tree / "b", 10)
+    _, whole = optlab.load(tree, as_=form)
+    monkeypatch.setattr(iterates, "MIN_BATCH_FILES", 1)
+    monkeypatch.setattr(iterates, "SCAN_BATCHES", 4)
+    table, tables, collect, batches = iterates.Scan.table, [], iterates._collect, []
+    monkeypatch.setattr(iterates.Scan, "table", lambda self, files: tables.append(table(self, files)) or tables[-1])
+    monkeypatch.setattr(iterates, "_collect", lambda paths: batches.append(paths) or collect(paths))
+    _, batched = optlab.load(tree, as_=form)
+    assert len(tables) == 1 and tables[0] is not None
+    assert [len(paths) for paths in batches if "iterates.parts" in paths[0]] == [1, 1]  # the parts apart
+    without_polars(monkeypatch)
+    _, checked = optlab.load(tree, as_=form)
+    for other in (whole, checked):
+        if form == "arrow":
+            assert_same(batched, other)
+        elif form == "polars":
+            from polars.testing import assert_frame_equal
+
+            assert_frame_equal(batched, other)
+        else:
+            pd.testing.assert_frame_equal(batched, other)
