@@ -4,8 +4,9 @@
 
 Writes (or reuses, with ``--dir``) a tree of ``--runs`` optlab run directories of ``--iters``
 iterates each (batched gradient descent on Rosenbrock from random starts, written by optlab
-itself), then times in this process, round after round (each reader once per round; the best
-round of each is kept, wall clock, with its CPU time beside it):
+itself), then times in this process, round after round (each reader once per round, the order
+turned by one each round, since a reader runs slower right after some others; the best round of
+each is kept, wall clock, with its CPU time beside it):
 
 - the references, given the list of the tree's ``iterates.parquet`` files (found before the
   clock starts): ``polars.read_parquet(files)``, ``pyarrow.dataset.dataset(files).to_table()``
@@ -111,10 +112,11 @@ def main() -> None:
         rows = {name: rows_of(call()) for name, call in calls.items()}  # a first call of each: imports, caches
         wall: dict[str, list[float]] = {name: [] for name in calls}
         cpu: dict[str, list[float]] = {name: [] for name in calls}
-        for _ in range(args.rounds):  # each reader once per round, the reference first
-            for name, call in calls.items():
+        names = list(calls)
+        for r in range(args.rounds):  # each reader once per round, the order turned by one each round
+            for name in names[r % len(names):] + names[:r % len(names)]:  # (a reader runs slower after some)
                 c0, t0 = time.process_time(), time.perf_counter()
-                call()
+                calls[name]()
                 wall[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
         report(calls, reference, wall, cpu, rows, args.rounds)
