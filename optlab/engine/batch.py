@@ -78,7 +78,7 @@ class _Many:
             program, stop, limit, rates, n_log, sinks
         self.rules = active_rules(stop, True, limit)
         self.step = program.vector_step(batched_k=False, batched_params=program.traced)
-        self.log_rows, self.count = log_rows, len(sinks)
+        self.chunk_rows, self.count = log_rows, len(sinks)
         self.outcomes: list[Outcome | None] = [None] * self.count
         self.buffer = pool_array((BLOCK + 1, program.width + 3, self.count))
         self.times = np.empty(BLOCK + 1)  # each run's share of the batch's time, at each row
@@ -199,6 +199,7 @@ class _Many:
     # the log: a row of each buffer per run (``slot``), the rows of iterations ``k_log ...``
     def _new_log(self, k: int) -> None:
         b = len(self.index)
+        self.log_rows = max(1, min(self.chunk_rows, self.stop.max_iter - k + 1))  # (no more than the runs can take)
         self.log = {name: pool_array((b, self.log_rows)) for name in ("f", "grad_norm", "step_size")}
         self.coords = pool_array((self.n_log, b, self.log_rows))
         self.shared_times = np.empty(self.log_rows)

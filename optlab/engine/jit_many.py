@@ -93,7 +93,7 @@ class JitMany:
 
     def __init__(self, program: StepProgram, stop: Stop, limit: float, rates: np.ndarray, n_log: int, sinks: list,
                  log_rows: int) -> None:
-        self.program, self.stop, self.limit, self.n_log, self.sinks, self.log_rows = \
+        self.program, self.stop, self.limit, self.n_log, self.sinks, self.chunk_rows = \
             program, stop, limit, n_log, sinks, log_rows
         self.params = np.ascontiguousarray(rates, dtype=float) if len(program.traced) else np.zeros((1, 1))
         self.loop, self.compile_s = compiled_loop(program, batch_source)
@@ -127,6 +127,7 @@ class JitMany:
         return [o for o in self.outcomes if o is not None]
 
     def _new_chunk(self, k_log: int) -> None:
+        self.log_rows = max(1, min(self.chunk_rows, self.stop.max_iter - k_log + 1))  # (no more than the runs can take)
         self.chunk = _Chunk(self.program.n, self.n_log, self.going.size, self.log_rows, k_log)
         self.slot, self.filled = np.arange(self.going.size, dtype=np.int64), 0
 

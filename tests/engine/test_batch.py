@@ -203,3 +203,30 @@ def test_each_run_of_a_batch_records_its_share_of_the_batch_time(tmp_path):
     for r in records:  # a run's clock: its share, rising to its wall time
         times = its[its.run_id == r["run_id"]].time_s.to_numpy()
         assert np.all(np.diff(times) >= 0) and times[-1] == pytest.approx(r["wall_time_s"], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("jit", ["off", pytest.param("on", marks=pytest.mark.slow)])
+def test_a_batchs_last_chunk_holds_only_the_rows_its_runs_can_take(jit, monkeypatch):
+    """1,001 rows in chunks of 1,000: the second chunk is one row per run, not another 1,000 (fresh
+    memory is written page by page: a chunk sized for nothing costs as much as a full one)."""
+    from optlab.autodiff import native
+    from optlab.engine import batch, jit_many
+
+    if jit == "on" and native.installed():
+        pytest.skip(native.installed())
+    shapes = []
+
+    def recording(shape, *args, **kwargs):
+        shapes.append(shape)
+        return np.empty(shape)
+
+    for module in (batch, jit_many):
+        monkeypatch.setattr(module, "pool_array", recording)
+    monkeypatch.setenv("OPTLAB_JIT", jit)
+    starts = np.array([[0.0, 2.0], [-1.0, 1.0], [1.5, 0.5]])
+    outcomes = run_set(OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-4), starts, Stop(max_iter=1_000, gtol=0),
+                       log=LogOptions(chunk_rows=1_000))
+    assert [o.backend for o in outcomes] == ["batched"] * 3 and all(o.jit == (jit == "on") for o in outcomes)
+    assert all(o.iterations == 1_000 for o in outcomes)
+    chunks = [shape[-1] for shape in shapes if shape[-2] == len(starts)]  # (rows per run of each log buffer)
+    assert sorted(set(chunks)) == [1, 1_000]
