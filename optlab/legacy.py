@@ -40,17 +40,21 @@ class _IntoLog:
         self.log = log
 
     def open(self, index: int, run: RunSpec) -> Any:
-        log = self.log
+        return _Into(self.log)
 
-        class Into:
-            def __call__(self, table: pa.Table) -> None:
-                log.flush()
-                log._emit(table)
 
-            def close(self, outcome: Outcome) -> None:
-                return None
+class _Into:
+    """One run's tables into the shared log (a class of its own: one made per run lives in a cycle)."""
 
-        return Into()
+    def __init__(self, log: IterateLog) -> None:
+        self.log = log
+
+    def __call__(self, table: pa.Table) -> None:
+        self.log.flush()
+        self.log._emit(table)
+
+    def close(self, outcome: Outcome) -> None:
+        return None
 
 
 def run(objective: Objective, solver: Solver, x0: Any = None, stop: Stop | None = None,
