@@ -1,13 +1,13 @@
 """Memory for log columns, recycled: a run's columns go back to a free list when its table dies.
 
-Memory fresh from the system costs a page fault per 4 KiB when first written: 0.1 to 0.3 us on
-bare metal, about 10 us on some virtual machines, where that is 2 ns per byte, more than a
-machine-code step writing its row. Allocators hand freed memory back to the system within
-milliseconds (mimalloc, Arrow's default pool) or once it is large (glibc), so each run of a
-sweep would fault its whole log in again. Here a large block (:data:`RECYCLE_MIN_BYTES` and up)
-is owned by a :class:`_Owner` that every array and Arrow buffer made from it keeps alive; when
-the last of them goes, the block returns to a free list of at most :data:`RECYCLE_BYTES`, and
-the next block of its size class comes from there, its pages already mapped.
+Memory fresh from the system costs a page fault per 4 KiB when first written (about 10 us on the
+project's 2-core virtual machine, more than a machine-code step takes to write its row), and
+allocators hand freed memory back to the system within milliseconds (mimalloc, Arrow's default
+pool) or once it is large (glibc), so each run of a sweep would fault its whole log in again.
+Here a large block (:data:`RECYCLE_MIN_BYTES` and up) is owned by an :class:`_Owner` that every
+array and Arrow buffer made from it keeps alive; when the last of them goes, the block returns
+to a free list of at most :data:`RECYCLE_BYTES`, and the next block of its size class comes from
+there, its pages already mapped.
 """
 
 from __future__ import annotations
