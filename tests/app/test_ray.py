@@ -36,6 +36,7 @@ def needs_joblib() -> None:
                                                                       "hydra-joblib-launcher (the sweep extra)")
 
 
+@pytest.mark.slow  # (about 9 s each: a local Ray instance starts)
 def test_sweep_on_a_local_ray_instance(tmp_path):
     needs_ray()
     sweep = tmp_path / "sweep"
@@ -91,6 +92,7 @@ def test_sigterm_to_a_joblib_sweep_records_every_job_interrupted(tmp_path):
     assert_every_job_interrupted(*interrupt_sweep(tmp_path, JOBLIB, signal.SIGTERM, whole_group=True))
 
 
+@pytest.mark.slow  # (about 9 s each: a local Ray instance starts)
 def test_ctrl_c_in_a_ray_sweep_records_every_job_interrupted(tmp_path):
     needs_ray()
     assert_every_job_interrupted(*interrupt_sweep(tmp_path, RAY, signal.SIGINT, whole_group=True))
