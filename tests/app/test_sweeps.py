@@ -167,6 +167,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # (4 to 6 s: whole sweeps in subprocesses; the README's command stays under 6 minutes)
 def test_killed_multistart_sweep_resumes_without_redoing_complete_runs(tmp_path):
     sweep = tmp_path / "sweep"
     # Job 0 finishes at once; job 1's starts each run for 1.5 s (a tiny rate never settles), one after the

@@ -86,6 +86,7 @@ def test_kill_9_leaves_written_chunks_readable(tmp_path, seed):
     assert its.iter.tolist() == list(range(len(its)))
 
 
+@pytest.mark.slow  # (4 to 6 s: whole sweeps in subprocesses; the README's command stays under 6 minutes)
 def test_rerun_of_a_killed_sweep_redoes_only_the_incomplete_jobs(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "stop.max_iter=100,50000000,200", "solver.lr=1e-7", "stop.gtol=0", "stop.max_seconds=2",

@@ -124,6 +124,7 @@ def test_symlinks_out_of_the_tree_are_not_followed(tmp_path):
     assert not (links / "report").exists()
 
 
+@pytest.mark.slow  # (4 to 6 s: whole sweeps in subprocesses; the README's command stays under 6 minutes)
 def test_command_line_paths(tmp_path):
     for sweep in ("a", "b"):
         write_run(tmp_path / sweep, "0", decay(5.0, 0.5, 10))

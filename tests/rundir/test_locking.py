@@ -35,6 +35,7 @@ def assert_whole(root) -> None:
         assert its[its.run_id == r.run_id].iter.tolist() == list(range(r.iterations + 1)), r.path
 
 
+@pytest.mark.slow  # (4 to 6 s: whole sweeps in subprocesses; the README's command stays under 6 minutes)
 def test_the_same_sweep_started_twice_runs_once(tmp_path):
     """Resuming in two terminals: the second process is refused at once, naming the first."""
     sweep = tmp_path / "sweep"

@@ -263,6 +263,7 @@ def test_ctrl_c_on_the_command_line(tmp_path):
     assert its.iter.tolist() == list(range(runs.iterations[0] + 1))
 
 
+@pytest.mark.slow  # (4 to 6 s: whole sweeps in subprocesses; the README's command stays under 6 minutes)
 def test_sweep_of_scipy_and_optlab_methods_and_the_report(tmp_path):
     sweep = tmp_path / "sweep"
     out = run_cli("-m", "solver=scipy,bfgs", "objective=rosenbrock,himmelblau", "x0=[-1.2,1],[0,0]",
