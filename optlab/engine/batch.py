@@ -22,7 +22,7 @@ import numpy as np
 
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import Solver, StepState
-from .log import LogOptions, arrow_column, chunk_table, columns
+from .log import LogOptions, chunk_table
 from .outcome import Clock, Outcome
 from .plan import Plan
 from .recycle import pool_array
@@ -222,15 +222,9 @@ class _Many:
         sinks: slices of one table over the chunk (:func:`~optlab.engine.log.chunk_table`)."""
         if len(cols) == 0:
             return
-        its = np.arange(self.k_log, self.k_log + self.log_rows, dtype=np.int64)
-        shared = [arrow_column(a, integer, copy=False) for a, integer in
-                  ((its, True), (its + 1, True), (np.zeros(self.log_rows, np.int64), True),
-                   (self.shared_times.copy(), False))]
-        own = [arrow_column(self.log[name].ravel(), False, copy=False) for name in ("f", "grad_norm", "step_size")]
-        xs = [arrow_column(self.coords[i].ravel(), False, copy=False) for i in range(self.n_log)]
-        its_, evals, zeros, times = shared
-        whole = chunk_table([its_, *own, evals, evals, zeros, times, *xs], columns(self.n_log),
-                            self.log["f"].shape[0], self.log_rows)
+        fields = {name: self.log[name].ravel() for name in ("f", "grad_norm", "step_size")}
+        whole = chunk_table(self.k_log, self.log_rows, self.log["f"].shape[0],
+                            {**fields, "time_s": self.shared_times.copy()}, [c.ravel() for c in self.coords])
         for col, count in zip(cols, counts):
             table = whole.slice(int(self.slot[col]) * self.log_rows, int(count))
             self.sinks[int(self.index[col])](table)

@@ -24,7 +24,7 @@ import pyarrow as pa
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import StepState
 from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
-from .log import arrow_column, chunk_table, columns
+from .log import chunk_table
 from .outcome import Clock, Outcome
 from .program import StepAtoms, StepProgram
 from .recycle import pool_array
@@ -179,9 +179,8 @@ class _Chunk:
     def table(self, slot: int, count: int) -> pa.Table:
         """The first ``count`` rows of the run in ``slot``."""
         if self.whole is None:
-            its = np.arange(self.k_log, self.k_log + self.log_rows, dtype=np.int64)
-            its, evals, zeros = (arrow_column(a, True, copy=False) for a in (its, its + 1, np.zeros_like(its)))
-            own = [arrow_column(self.rows[i].ravel(), False, copy=False) for i in range(4 + self.n_log)]
-            self.whole = chunk_table([its, *own[:3], evals, evals, zeros, own[3], *own[4:]], columns(self.n_log),
-                                     self.rows.shape[1], self.log_rows)
+            rows = self.rows.reshape(len(self.rows), -1)
+            fields = dict(zip(("f", "grad_norm", "step_size", "time_s"), rows[:4]))
+            self.whole = chunk_table(self.k_log, self.log_rows, self.rows.shape[1], fields,
+                                     list(rows[4:4 + self.n_log]))
         return self.whole.slice(slot * self.log_rows, count)

@@ -166,12 +166,21 @@ class IterateLog:
         return pa.concat_tables(self.kept)
 
 
-def chunk_table(arrays: list[pa.Array], names: list[str], runs: int, stride: int) -> pa.Table:
-    """One table over the rows of ``runs`` runs in a chunk: run ``r``'s rows start at ``r * stride``
-    of each column; an array of ``stride`` items is shared by every run (it repeats without a copy).
-    A run's table is then a slice of it, a fraction of the cost of assembling one per run."""
-    columns = [a if len(a) == runs * stride else pa.chunked_array([a] * runs, type=a.type) for a in arrays]
-    return pa.Table.from_arrays(columns, names=names)
+def chunk_table(k_log: int, stride: int, runs: int, fields: dict[str, np.ndarray], xs: list[np.ndarray]
+                ) -> pa.Table:
+    """One table over the rows of ``runs`` runs of a batch in a chunk, iterations ``k_log ...`` (a
+    step is one evaluation of f and of its gradient): ``fields`` holds ``f``, ``grad_norm``,
+    ``step_size`` and ``time_s``, ``xs`` the logged coordinates. An array of ``runs * stride``
+    items holds run ``r``'s rows from ``r * stride``; one of ``stride`` items (the counts, a shared
+    clock) is every run's, repeated without a copy. A run's table is then a slice of it, a
+    fraction of the cost of assembling one per run."""
+    its = np.arange(k_log, k_log + stride, dtype=np.int64)
+    evals = its + 1
+    values = {**fields, "iter": its, "nfev": evals, "ngev": evals, "nhev": np.zeros(stride, np.int64)}
+    arrays = [arrow_column(values[name], name in INT_FIELDS, copy=False) for name in FIELDS]
+    arrays += [arrow_column(x, False, copy=False) for x in xs]
+    spread = [a if len(a) == runs * stride else pa.chunked_array([a] * runs, type=a.type) for a in arrays]
+    return pa.Table.from_arrays(spread, names=columns(len(xs)))
 
 
 def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Array:
