@@ -46,6 +46,18 @@ def assert_same(a: pa.Table, b: pa.Table) -> None:
     pd.testing.assert_frame_equal(a.to_pandas(), b.to_pandas())
 
 
+def assert_same_form(form: str, a, b) -> None:
+    """Two results of ``optlab.load(..., as_=form)`` hold the same table."""
+    if form == "arrow":
+        assert_same(a, b)
+    elif form == "polars":
+        from polars.testing import assert_frame_equal
+
+        assert_frame_equal(a, b)
+    else:
+        pd.testing.assert_frame_equal(a, b)
+
+
 def without_polars(monkeypatch) -> None:
     monkeypatch.setattr(iterates, "scanner", lambda: None)
 
@@ -71,14 +83,7 @@ def test_the_polars_scan_and_the_pyarrow_reader_agree(made, monkeypatch, form):
     assert len(tables) == 1 and tables[0] is not None  # the scan begun before the records were read
     without_polars(monkeypatch)
     _, checked = optlab.load(made, as_=form)
-    if form == "arrow":
-        assert_same(scanned, checked)
-    elif form == "polars":
-        from polars.testing import assert_frame_equal
-
-        assert_frame_equal(scanned, checked)
-    else:
-        pd.testing.assert_frame_equal(scanned, checked)
+    assert_same_form(form, scanned, checked)
     names = scanned.column_names if form == "arrow" else list(scanned.columns)
     assert names[-5:] == ["x_0", "x_1", "x_2", "x_3", "run_id"]
 
@@ -290,11 +295,4 @@ def test_a_scan_in_batches_gives_what_one_scan_gives(tree, monkeypatch, form):
     without_polars(monkeypatch)
     _, checked = optlab.load(tree, as_=form)
     for other in (whole, checked):
-        if form == "arrow":
-            assert_same(batched, other)
-        elif form == "polars":
-            from polars.testing import assert_frame_equal
-
-            assert_frame_equal(batched, other)
-        else:
-            pd.testing.assert_frame_equal(batched, other)
+        assert_same_form(form, batched, other)
