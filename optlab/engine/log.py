@@ -109,18 +109,17 @@ class IterateLog:
     def append_columns(self, columns: dict[str, np.ndarray], coords: np.ndarray) -> None:
         """Many rows at once: an array per field of :data:`FIELDS` (by name; a number is
         repeated), and ``coords`` with a row per coordinate of x (at least n_coords) and a
-        column per iterate. Whole chunks of them become tables without the buffer (the rows
-        buffered before them go first, as a table of their own): slices of one table over the
-        caller's arrays, which are not reused (no copy)."""
+        column per iterate. Their whole chunks go to the sink as one table over the caller's
+        arrays, which are not reused (no copy; the rows buffered before them go first, as a
+        table of their own); the rest is buffered. (A sink takes tables of any length: files
+        are written in parts of ``chunk_rows`` rows whatever tables arrive.)"""
         m, size = len(columns["iter"]), len(self.xs)
         fields = [np.broadcast_to(np.asarray(columns[name], dtype=float if name not in INT_FIELDS else np.int64), m)
                   for name in FIELDS]
         whole = m - m % size
         if whole:
             self.flush()
-            table = self._table([f[:whole] for f in fields], coords[: self.n_coords, :whole].T, copy=False)
-            for start in range(0, whole, size):
-                self._emit(table.slice(start, size))
+            self._emit(self._table([f[:whole] for f in fields], coords[: self.n_coords, :whole].T, copy=False))
         done = whole
         while done < m:
             take = min(m - done, self.room())
