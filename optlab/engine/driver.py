@@ -39,7 +39,7 @@ from .stopping import (
     not_finite,
 )
 
-STRETCH = 50_000  # iterations per fused call: progress bars update in between
+STRETCH = 50_000  # iterations per fused call (at least): progress bars update in between
 
 
 def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows: IterateLog, plan: Plan,
@@ -102,7 +102,7 @@ def drive(objective: Objective, solver: Solver, x: np.ndarray, stop: Stop, rows:
                     break
                 count, previous = 0, None
                 if loop is not None:
-                    k_end = min(stop.max_iter, k + STRETCH)
+                    k_end = min(stop.max_iter, k + loop.stretch(STRETCH))
                     if stop.max_fev is not None:  # a step is one evaluation
                         k_end = min(k_end, k + stop.max_fev - problem.nfev)
                     stretch = loop.advance(loop.program.carry_of(state.x, state.g, state.carry), state.f,

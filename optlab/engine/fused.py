@@ -156,6 +156,10 @@ class FusedRun:
         self.xgate = xtol * xtol * (1.0 + ROUNDING_SLACK)
         self.clock = time.perf_counter  # tests stand in a clock that presses Ctrl-C
 
+    def stretch(self, steps: int) -> int:
+        """Steps per call of :meth:`advance`, given the driver's ``steps``."""
+        return steps
+
     def advance(self, carry: list, f: float, step_size: float, k: int, k_end: int, limit: float, deadline: float,
                 t0: float, counts: tuple[int, int, int], unrolled: bool = True) -> Stretch:
         out: list[float] = []

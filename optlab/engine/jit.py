@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..interrupts import interrupt_deferred
 from .fused import Stretch
 from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
-from .log import FIELDS, INT_FIELDS
+from .log import FIELDS, INT_FIELDS, MAX_CHUNK_BYTES
 from .program import StepProgram
 from .recycle import pool_array
 from .stopping import NAMES
@@ -108,6 +108,10 @@ def is_cached(program: StepProgram, batch: bool = False) -> bool:
     return native.is_cached(source, env, args, key)
 
 
+#: A call of the loop of one run takes as many steps as fill this many bytes of columns (at least
+#: the driver's stretch): each call has about 0.1 ms of Python around it, which 50,000 steps of
+#: machine code (0.5 ms for gd) do not repay.
+CALL_BYTES = MAX_CHUNK_BYTES
 #: The rules the loop of one run applies at every step (the budgets end its stretch; the driver
 #: applies every rule again where the loop stops).
 RUN_RULES = ("diverged", "gtol", "target", "xtol")
@@ -179,6 +183,11 @@ class JitRun:
         self.params = np.array(params or (0.0,), dtype=float)
         self.gtol, self.xtol = gtol, xtol
         self.loop, self.compile_s = compiled_loop(program, loop_source)
+
+    def stretch(self, steps: int) -> int:
+        """Steps per call of :meth:`advance`: the driver's ``steps``, or more where their columns
+        take less than :data:`CALL_BYTES`."""
+        return max(steps, CALL_BYTES // (8 * (len(FIELDS) + self.program.n)))
 
     def advance(self, carry: list, f: float, step_size: float, k: int, k_end: int, limit: float, deadline: float,
                 t0: float, counts: tuple[int, int, int], unrolled: bool = True) -> Stretch:

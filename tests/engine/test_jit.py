@@ -104,11 +104,13 @@ def test_overflow_gives_numpys_inf_in_machine_code_as_on_the_generic_path(solver
 @pytest.mark.slow
 def test_wide_runs_log_their_first_coordinates_and_cross_chunks(monkeypatch):
     import optlab.engine.driver as driver
+    from optlab.engine import jit
     from optlab.engine.log import LogOptions
     from optlab.engine.run_set import InMemory, run_set
 
     obj, solver, stop = OBJECTIVES["styblinski_tang"](dim=16), SOLVERS["adam"](lr=1e-2), Stop(max_iter=400, gtol=0)
     monkeypatch.setattr(driver, "STRETCH", 37)  # stretches end inside chunks
+    monkeypatch.setattr(jit, "CALL_BYTES", 0)  # (machine code's too)
     found = []
     for setting, backend in (("on", "fused"), ("off", "generic")):
         monkeypatch.setenv("OPTLAB_JIT", setting)
