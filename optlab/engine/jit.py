@@ -204,6 +204,8 @@ class JitRun:
         code = int(stats[3])
         columns = None
         if logging and count:
+            if count < rows // 4:  # a run that stopped early keeps its rows, not the whole block
+                out = out[:, :count].copy()
             ints = out.view(np.int64)
             columns = ({name: (ints if name in INT_FIELDS else out)[j, :count] for j, name in enumerate(FIELDS)},
                        out[len(FIELDS):len(FIELDS) + self.n_log, :count])

@@ -321,3 +321,28 @@ def test_a_library_that_cannot_be_opened_is_built_again(cache):
     broken.write_bytes(b"\x7fELF cut short")
     fn, seconds = native.load(name, source, env, args)
     assert seconds > 0 and broken.stat().st_size > 1000 and native.COMPILED[-1][0] == "loop"
+
+
+@pytest.mark.slow
+def test_a_run_that_stops_early_keeps_its_rows_not_its_calls_block(monkeypatch):
+    import collections
+    import gc
+
+    from optlab.engine import recycle
+    from optlab.engine.run_set import InMemory, run_set
+
+    monkeypatch.setenv("OPTLAB_JIT", "on")
+    monkeypatch.setattr(recycle, "_free", collections.deque())
+    monkeypatch.setattr(recycle, "_free_bytes", 0)
+    sinks = InMemory()
+    gc.disable()  # (the block must come back by reference counting alone)
+    try:
+        (out,) = run_set(OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=10**6, gtol=1e-3),
+                         sinks)  # (13,974 steps: whole chunks of the log, kept without a copy, in a 209,715-step call)
+        rows = jit.CALL_BYTES // (8 * (8 + 2))
+        assert out.jit and out.status == "converged" and 10_000 < out.iterations < rows // 4
+        assert recycle.kept_bytes() == recycle.size_class(8 * (8 + 2) * rows)  # back, while the run's rows live on
+        table = sinks.tables[0]
+        assert table.num_rows == out.iterations + 1 and table["iter"].to_pylist()[-1] == out.iterations
+    finally:
+        gc.enable()
