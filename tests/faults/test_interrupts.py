@@ -122,14 +122,14 @@ def test_ctrl_c_while_a_chunk_is_written_loses_no_rows(tmp_path, monkeypatch, so
 
     from ..conftest import to_dir
 
-    write = ChunkFiles.__call__
+    write = ChunkFiles._write_part
 
     def write_and_press_ctrl_c(self, table):
         if self.count == 1:  # during the second part file
             os.kill(os.getpid(), signal.SIGINT)
         write(self, table)
 
-    monkeypatch.setattr(ChunkFiles, "__call__", write_and_press_ctrl_c)
+    monkeypatch.setattr(ChunkFiles, "_write_part", write_and_press_ctrl_c)
     record = to_dir(tmp_path, Rosenbrock(), SOLVERS[solver](**options), None, Stop(max_iter=2_000, gtol=0),
                     chunk_rows=300)
     runs, its = optlab.load(tmp_path)
