@@ -104,8 +104,8 @@ def file_metadata(run_id: str, run: dict | None = None) -> dict[bytes, bytes]:
 class ChunkFiles:
     """A sink of tables for one run's ``iterates.parquet``.
 
-    Tables gather in memory; each time ``chunk_rows`` rows (or :data:`MAX_CHUNK_BYTES`) have
-    gathered they are written as
+    Tables gather in memory; each time ``chunk_rows`` rows (fewer in a wide log: as many as fit in
+    :data:`MAX_CHUNK_BYTES`) have gathered they are written as
     ``iterates.parts/part-RUNID-NNNNNN.parquet``, atomically, so a crashed run keeps them; the
     run id in the name keeps apart the parts of different writers. :meth:`merge` writes
     ``iterates.parquet`` (atomically) from this run's parts and the rows still in memory, and
@@ -129,10 +129,13 @@ class ChunkFiles:
         self.pending.append(table)
         self.pending_rows += table.num_rows
         self.pending_bytes += table.nbytes
-        if self.pending_bytes >= MAX_CHUNK_BYTES:  # wide logs: bounded in memory
-            self._write_part(self._take(self.pending_rows))
-        while self.pending_rows >= self.chunk_rows:  # parts of exactly chunk_rows rows
-            self._write_part(self._take(self.chunk_rows))
+        if not self.pending_rows:
+            return
+        # parts of chunk_rows rows, or of as many as fit in MAX_CHUNK_BYTES (a wide log's chunk): what
+        # a part takes to write, and later to merge, is a few times its size
+        rows = max(1, min(self.chunk_rows, int(MAX_CHUNK_BYTES * self.pending_rows // max(1, self.pending_bytes))))
+        while self.pending_rows >= rows:
+            self._write_part(self._take(rows))
 
     def _take(self, rows: int) -> pa.Table:
         """The first ``rows`` pending rows as one table; the rest stay pending (zero-copy slices)."""

@@ -61,6 +61,33 @@ def test_full_disk_at_the_merge_is_recorded_and_keeps_the_chunks(tmp_path, monke
     assert not (tmp_path / ".optlab.lock").exists()
 
 
+@pytest.mark.parametrize("backend", ["generic", "fused"])
+def test_a_wide_logs_parts_hold_one_chunk_each(tmp_path, monkeypatch, backend):
+    """A part is written once another row would pass MAX_CHUNK_BYTES: a wide log's parts are its
+    chunks, whatever tables arrive (a part of two chunks doubled what a run and its merge take)."""
+    from optlab.engine import log
+    from optlab.engine.stopping import Stop
+    from optlab.objectives import Rosenbrock
+    from optlab.rundir import chunks
+    from optlab.rundir.store import RunDirs
+    from optlab.solvers import SOLVERS
+
+    from ..conftest import run_set
+
+    monkeypatch.setattr(log, "MAX_CHUNK_BYTES", 2**15)
+    monkeypatch.setattr(chunks, "MAX_CHUNK_BYTES", 2**15)
+    capacity = 2**15 // (8 * (len(log.FIELDS) + 16))  # the log's chunk: 170 rows of 24 columns
+    written, write = [], chunks.ChunkFiles._write_part
+    monkeypatch.setattr(chunks.ChunkFiles, "_write_part", lambda self, table: (written.append(table.num_rows),
+                                                                                write(self, table)))
+    options = log.LogOptions(max_coords=16)
+    (out,) = run_set(Rosenbrock(dim=16), SOLVERS["gd"](lr=1e-4), None, Stop(max_iter=1000, gtol=0),
+                     RunDirs([tmp_path], chunk_rows=options.chunk_rows), log=options, backend=backend)
+    assert out.backend == backend and written == [capacity] * (1001 // capacity)
+    runs, its = optlab.load(tmp_path)
+    assert its.iter.tolist() == list(range(1001)) and runs.status[0] == "max_iter"
+
+
 def test_full_disk_while_a_chunk_is_written_ends_the_run_with_a_record(tmp_path, monkeypatch):
     from optlab.engine.stopping import Stop
     from optlab.objectives import Rosenbrock
