@@ -14,6 +14,8 @@ from .recycle import pool_array
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
+FLOAT_ROWS = [i for i, name in enumerate(FIELDS) if name not in INT_FIELDS]  # of the log's head, by kind
+INT_ROWS = [i for i, name in enumerate(FIELDS) if name in INT_FIELDS]
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 
 
@@ -138,7 +140,7 @@ class IterateLog:
         """Hand the rows so far to the sink (or keep them, without one)."""
         if not self.rows:
             return
-        table = self._table(list(self.head[:, : self.rows]), self.xs[: self.rows])
+        table = self._copied(self.rows)
         if self.sink is None:
             self._emit(table)
         else:
@@ -146,6 +148,21 @@ class IterateLog:
                 self._emit(table)
             self.interrupted = self.interrupted or bool(caught)
         self.rows = 0
+
+    def _copied(self, rows: int) -> pa.Table:
+        """The first ``rows`` rows of the buffers as a table of their own: the floats (fields and
+        x) copied into one block, the counts into another, each column a row of one (an array
+        made and filled per column cost twice as much for a run's few rows)."""
+        head = self.head[:, :rows]
+        floats = pool_array((len(FLOAT_ROWS) + self.n_coords, rows))
+        np.take(head, FLOAT_ROWS, axis=0, out=floats[: len(FLOAT_ROWS)])
+        floats[len(FLOAT_ROWS):] = self.xs[:rows].T
+        counts = pool_array((len(INT_ROWS), rows), np.int64)
+        counts[:] = head[INT_ROWS]
+        names = [FIELDS[i] for i in FLOAT_ROWS] + self.names[len(FIELDS):]
+        by_name = {**dict(zip(names, block_columns(floats, False))),
+                   **dict(zip((FIELDS[i] for i in INT_ROWS), block_columns(counts, True)))}
+        return pa.Table.from_arrays([by_name[name] for name in self.names], names=self.names)
 
     def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
         cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
@@ -163,7 +180,7 @@ class IterateLog:
         self.flush()
         if not self.kept:
             return empty_table(self.n_coords)
-        return pa.concat_tables(self.kept)
+        return pa.concat_tables(self.kept) if len(self.kept) > 1 else self.kept[0]
 
 
 def chunk_table(k_log: int, stride: int, runs: int, fields: dict[str, np.ndarray], xs: list[np.ndarray]
@@ -197,3 +214,12 @@ def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Arr
     else:
         data = np.ascontiguousarray(values, dtype=kind)
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
+
+
+def block_columns(block: np.ndarray, integer: bool) -> list[pa.Array]:
+    """Each row of the C-contiguous 2-D int64 or float64 ``block`` as an Arrow array sharing its
+    memory: one buffer, each array at its row's offset."""
+    length = block.shape[1]
+    buffer = pa.py_buffer(block)
+    kind = pa.int64() if integer else pa.float64()
+    return [pa.Array.from_buffers(kind, length, [None, buffer], 0, i * length) for i in range(len(block))]
