@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from optlab import autodiff as ad
 from optlab.errors import SolverFailure
+from optlab.norms import SMALL
 from optlab.objectives import OBJECTIVES, Objective
 from optlab.solvers import SOLVERS
 from optlab.solvers.gd import GradientDescent
 from optlab.solvers.hessian_modification import MODIFICATIONS
 from optlab.solvers.line_search import LineSearch, make_line_search
+from optlab.solvers.newton import newton_direction
 from optlab.solvers.newton_cg import forcing_tolerance, truncated_cg
 from optlab.solvers.problem import Problem
 from optlab.solvers.residuals import evaluate_residual, residual_and_jacobian
@@ -201,6 +203,22 @@ def test_every_line_search_solver_uses_the_shared_implementations():
 
 
 # -- Hessian modification ----------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries=st.lists(st.one_of(st.floats(width=64), st.sampled_from([1e308, -1e308, 1e-320])), min_size=1,
+                        max_size=SMALL + 3))
+def test_a_newton_step_is_refused_exactly_where_it_holds_inf_or_nan(entries):
+    """newton_direction looks at a small step's entries as Python floats, a large one's with numpy."""
+    g = np.array(entries)
+    finite = bool(np.all(np.isfinite(g)))
+    try:
+        with np.errstate(all="ignore"):
+            d = newton_direction(np.eye(len(g)), g)
+    except SolverFailure as exc:
+        assert not finite and "not finite" in str(exc)
+    else:
+        assert finite and np.array_equal(d, -g)
 
 
 @settings(max_examples=30, deadline=None)
