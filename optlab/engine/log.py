@@ -14,8 +14,7 @@ from .recycle import pool_array
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
-FLOAT_ROWS = [i for i, name in enumerate(FIELDS) if name not in INT_FIELDS]  # of the log's head, by kind
-INT_ROWS = [i for i, name in enumerate(FIELDS) if name in INT_FIELDS]
+COUNT_ROWS = np.array([[name in INT_FIELDS] for name in FIELDS])  # which rows of a log's head are whole numbers
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 
 
@@ -80,6 +79,7 @@ class IterateLog:
     def __init__(self, n_coords: int, chunk_rows: int = 10_000,
                  sink: Callable[[pa.Table], None] | None = None) -> None:
         self.names = columns(n_coords)
+        self.types = [pa.int64() if name in INT_FIELDS else pa.float64() for name in self.names]
         self.n_coords = n_coords
         capacity = max(1, min(int(chunk_rows), MAX_CHUNK_BYTES // (8 * len(self.names))))
         self.head = np.empty((len(FIELDS), capacity))  # a row per field: blocks of rows are written along it
@@ -150,19 +150,17 @@ class IterateLog:
         self.rows = 0
 
     def _copied(self, rows: int) -> pa.Table:
-        """The first ``rows`` rows of the buffers as a table of their own: the floats (fields and
-        x) copied into one block, the counts into another, each column a row of one (an array
-        made and filled per column cost twice as much for a run's few rows)."""
-        head = self.head[:, :rows]
-        floats = pool_array((len(FLOAT_ROWS) + self.n_coords, rows))
-        np.take(head, FLOAT_ROWS, axis=0, out=floats[: len(FLOAT_ROWS)])
-        floats[len(FLOAT_ROWS):] = self.xs[:rows].T
-        counts = pool_array((len(INT_ROWS), rows), np.int64)
-        counts[:] = head[INT_ROWS]
-        names = [FIELDS[i] for i in FLOAT_ROWS] + self.names[len(FIELDS):]
-        by_name = {**dict(zip(names, block_columns(floats, False))),
-                   **dict(zip((FIELDS[i] for i in INT_ROWS), block_columns(counts, True)))}
-        return pa.Table.from_arrays([by_name[name] for name in self.names], names=self.names)
+        """The first ``rows`` rows of the buffers as a table of their own: copied into one block
+        with a row per column (the counts' rows holding int64), each column a slice of it (an
+        array made and filled per column cost twice as much for a run's few rows)."""
+        block = pool_array((len(self.names), rows))
+        fields = block[: len(FIELDS)]
+        fields[:] = self.head[:, :rows]
+        np.copyto(fields.view(np.int64), self.head[:, :rows], casting="unsafe", where=COUNT_ROWS)
+        block[len(FIELDS):] = self.xs[:rows].T
+        buffer = pa.py_buffer(block)
+        return pa.Table.from_arrays([pa.Array.from_buffers(kind, rows, [None, buffer], 0, i * rows)
+                                     for i, kind in enumerate(self.types)], names=self.names)
 
     def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
         cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
@@ -215,11 +213,3 @@ def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Arr
         data = np.ascontiguousarray(values, dtype=kind)
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
 
-
-def block_columns(block: np.ndarray, integer: bool) -> list[pa.Array]:
-    """Each row of the C-contiguous 2-D int64 or float64 ``block`` as an Arrow array sharing its
-    memory: one buffer, each array at its row's offset."""
-    length = block.shape[1]
-    buffer = pa.py_buffer(block)
-    kind = pa.int64() if integer else pa.float64()
-    return [pa.Array.from_buffers(kind, length, [None, buffer], 0, i * length) for i in range(len(block))]
