@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,9 +15,10 @@ from optlab.errors import SolverFailure
 from optlab.norms import SMALL
 from optlab.objectives import OBJECTIVES, Objective
 from optlab.solvers import SOLVERS
+from optlab.solvers.descent import DescentSolver, DescentState
 from optlab.solvers.gd import GradientDescent
 from optlab.solvers.hessian_modification import MODIFICATIONS
-from optlab.solvers.line_search import LineSearch, make_line_search
+from optlab.solvers.line_search import LineSearch, Step, make_line_search
 from optlab.solvers.newton import newton_direction
 from optlab.solvers.newton_cg import forcing_tolerance, truncated_cg
 from optlab.solvers.problem import Problem
@@ -203,6 +205,21 @@ def test_every_line_search_solver_uses_the_shared_implementations():
 
 
 # -- Hessian modification ----------------------------------------------------------------
+
+
+def test_a_descent_step_keeps_every_other_field_of_the_state():
+    """DescentSolver.advance makes a plain DescentState directly: the same state as dataclasses.replace
+    makes, every field included (each set here to a value other than its default)."""
+    values = {"x": np.array([1.0, 2.0]), "f": 3.0, "g": np.array([4.0, 5.0]), "step_size": 6.0, "done": True,
+              "k": 7, "f_previous": 8.0}
+    assert set(values) == {field.name for field in dataclasses.fields(DescentState)}
+    state = DescentState(**values)
+    step = Step(0.5, np.array([9.0, 10.0]), 11.0, np.array([12.0, 13.0]))
+    made = DescentSolver().advance(state, step, np.array([1.0, 1.0]))
+    expected = dataclasses.replace(state, x=step.x, f=step.f, g=step.g, step_size=step.alpha, k=8, f_previous=3.0)
+    assert type(made) is DescentState
+    for field in dataclasses.fields(DescentState):
+        assert np.array_equal(getattr(made, field.name), getattr(expected, field.name)), field.name
 
 
 @settings(max_examples=300, deadline=None)
