@@ -259,7 +259,7 @@ def holds_non_finite(x: np.ndarray, axis: int | None = None) -> Any:
     """Whether x holds inf or NaN: one bool for a vector, or one per run along ``axis``."""
     if axis is None:
         if x.size <= SMALL:
-            return any(not_finite(v) for v in x.ravel().tolist())
+            return not all(map(math.isfinite, x.ravel().tolist()))  # (no Python call per entry)
         v = x if x.ndim == 1 else x.ravel()
         # one dot product is finite when every entry is; only its overflow needs the full check
         return not (math.isfinite(float(np.dot(v, v))) or bool(np.isfinite(x).all()))

@@ -77,6 +77,16 @@ def test_sums_run_first_to_last_on_every_path():
         assert holds_non_finite(np.array([1.0, math.nan])) and holds_non_finite(np.array([[1.0], [math.inf]]), axis=0)
 
 
+@settings(max_examples=300, deadline=None)
+@given(x=st.lists(VALUES, min_size=1, max_size=SMALL))
+def test_a_small_x_is_judged_finite_as_many_runs_are(x):
+    """holds_non_finite looks at a small vector's entries as Python floats: the same verdict as the
+    many-runs path (numpy) on the same vector as one run."""
+    v = np.array(x)
+    with np.errstate(all="ignore"):
+        assert holds_non_finite(v) == bool(holds_non_finite(v[:, None], axis=0)[0])
+
+
 EIGENVALUES = st.one_of(VALUES, st.sampled_from([-0.0, -1e-8, 1e-8, -1.1e-8, 1.1e-8, -1.0, -1e300, -math.inf]))
 
 
