@@ -15,6 +15,7 @@ from .recycle import pool_array
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
 COUNT_ROWS = np.array([[name in INT_FIELDS] for name in FIELDS])  # which rows of a log's head are whole numbers
+FIELD_TYPES = [pa.int64() if name in INT_FIELDS else pa.float64() for name in FIELDS]
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 
 
@@ -79,7 +80,6 @@ class IterateLog:
     def __init__(self, n_coords: int, chunk_rows: int = 10_000,
                  sink: Callable[[pa.Table], None] | None = None) -> None:
         self.names = columns(n_coords)
-        self.types = [pa.int64() if name in INT_FIELDS else pa.float64() for name in self.names]
         self.n_coords = n_coords
         capacity = max(1, min(int(chunk_rows), MAX_CHUNK_BYTES // (8 * len(self.names))))
         self.head = np.empty((len(FIELDS), capacity))  # a row per field: blocks of rows are written along it
@@ -159,8 +159,9 @@ class IterateLog:
         np.copyto(fields.view(np.int64), self.head[:, :rows], casting="unsafe", where=COUNT_ROWS)
         block[len(FIELDS):] = self.xs[:rows].T
         buffer = pa.py_buffer(block)
+        kinds = FIELD_TYPES + [pa.float64()] * self.n_coords
         return pa.Table.from_arrays([pa.Array.from_buffers(kind, rows, [None, buffer], 0, i * rows)
-                                     for i, kind in enumerate(self.types)], names=self.names)
+                                     for i, kind in enumerate(kinds)], names=self.names)
 
     def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
         cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
