@@ -36,32 +36,40 @@ def check_number(key: str, value: object, *, low: float | None = None, strict: b
     NaN and infinities are refused: every accepted value can be recorded in JSON and compared.
     """
     kind = "a whole number" if integer else "a number"
-    bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
-    allowed = f"{kind}{bound}" + (" or null" if allow_none else "")
     if value is None and allow_none:
         return None
     if isinstance(value, bool):  # (Python would take true as 1: a mistake in a config)
-        raise ConfigError(f"{key}={str(value).lower()} is not {kind}; allowed: {allowed} (true and false are not "
-                          "numbers)")
+        raise ConfigError(f"{key}={str(value).lower()} is not {kind}; allowed: "
+                          f"{_allowed(kind, low, strict, allow_none)} (true and false are not numbers)")
     if not isinstance(value, (int, float)):
         try:
             value = float(value) if not integer else int(str(value))
         except (TypeError, ValueError):
-            raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: {allowed}") from None
+            raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: "
+                              f"{_allowed(kind, low, strict, allow_none)}") from None
     try:
         as_float = float(value)  # a Python int may be too large for a float (a 400-digit number)
     except OverflowError:
-        raise ConfigError(f"{key}={describe(value)} is out of range; allowed: {allowed} "
-                          "of at most 1.8e308 in size") from None
+        raise ConfigError(f"{key}={describe(value)} is out of range; allowed: "
+                          f"{_allowed(kind, low, strict, allow_none)} of at most 1.8e308 in size") from None
     if not math.isfinite(as_float):
         what = kind if integer else "finite"
+        allowed = _allowed(kind, low, strict, allow_none)
         raise ConfigError(f"{key}={describe(value)} is not {what}; allowed: "
                           f"{allowed if integer else allowed.replace('a number', 'a finite number', 1)}")
     if integer and value != int(value):
-        raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: {allowed}")
+        raise ConfigError(f"{key}={describe(value)} is not {kind}; allowed: {_allowed(kind, low, strict, allow_none)}")
     if low is not None and (as_float <= low if strict else as_float < low):
-        raise ConfigError(f"{key}={describe(value)} is out of range; allowed: {allowed}")
+        raise ConfigError(f"{key}={describe(value)} is out of range; allowed: "
+                          f"{_allowed(kind, low, strict, allow_none)}")
     return int(value) if integer else as_float
+
+
+def _allowed(kind: str, low: float | None, strict: bool, allow_none: bool) -> str:
+    """What :func:`check_number` allows, in words (made only for a message: a run checks its
+    options every time it starts)."""
+    bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+    return f"{kind}{bound}" + (" or null" if allow_none else "")
 
 
 class NoProgress(SolverFailure):

@@ -95,52 +95,83 @@ def interrupt_signals() -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def held() -> Iterator[None]:
+def held() -> contextlib.AbstractContextManager[None]:
     """Inside :func:`interrupt_signals`, a signal waits until the block ends, then raises: for
     bookkeeping that must be whole (a run's row and its count), at the cost of a counter (no
     handler is installed; outside such a block the signals behave as they do there)."""
-    global _holding
-    _holding += 1
-    try:
-        yield
-    finally:
+    return _HELD
+
+
+class _Held:
+    """The block of :func:`held` (a class rather than a generator: it is entered every iteration
+    of a run, and is reentrant, keeping its count in the module)."""
+
+    def __enter__(self) -> None:
+        global _holding
+        _holding += 1
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        global _holding
         _holding -= 1
-    if not _holding and _pending:
-        _pending.clear()
-        raise KeyboardInterrupt
+        if kind is None and not _holding and _pending:
+            _pending.clear()
+            raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def interrupt_deferred() -> Iterator[list[int]]:
+_HELD = _Held()
+
+
+def interrupt_deferred() -> contextlib.AbstractContextManager[list[int]]:
     """Ctrl-C (and SIGTERM, where the process handles it) inside the block is held until its end
     and reported in the yielded list (in the main thread; Python delivers signals nowhere else)."""
-    caught: list[int] = []
+    return _Deferred()
 
-    def hold(number: int, frame: Any) -> None:
-        note(number)
-        caught.append(number)
 
-    # (a default SIGTERM ends the process at once: it is left alone)
-    numbers = [n for n in INTERRUPTS if n == signal.SIGINT or callable(raw_signal.getsignal(n))]
-    with _handlers(hold, numbers):
-        yield caught
+class _Deferred:
+    """The block of :func:`interrupt_deferred` (a class rather than a generator: a run enters a
+    few, and their cost was mostly the generator's)."""
+
+    def __enter__(self) -> list[int]:
+        caught: list[int] = []
+
+        def hold(number: int, frame: Any) -> None:
+            note(number)
+            caught.append(number)
+
+        # (a default SIGTERM ends the process at once: it is left alone)
+        numbers = [n for n in INTERRUPTS if n == signal.SIGINT or callable(raw_signal.getsignal(n))]
+        self.previous = _install(hold, numbers)
+        return caught
+
+    def __exit__(self, *exc: Any) -> None:
+        _restore(self.previous)
 
 
 @contextlib.contextmanager
 def _handlers(handler: Any, numbers: Iterable[int] = INTERRUPTS) -> Iterator[None]:
     """``handler`` for the signals ``numbers`` in the block, the previous handlers after it."""
+    previous = _install(handler, numbers)
+    try:
+        yield
+    finally:
+        _restore(previous)
+
+
+def _install(handler: Any, numbers: Iterable[int]) -> dict[int, Any]:
+    """Set ``handler`` for the signals ``numbers``: the handlers it replaced, by signal (none
+    outside the main thread, where signals are not delivered anyway)."""
     previous = {}
     try:
         for number in numbers:
             previous[number] = raw_signal.signal(number, handler)
-    except ValueError:  # not the main thread: signals are not delivered here anyway
+    except ValueError:  # not the main thread
         pass
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            raw_signal.signal(number, old)
+    return previous
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for number, old in previous.items():
+        raw_signal.signal(number, old)
 
 
 def forward(pids: Iterable[int]) -> None:

@@ -14,6 +14,8 @@ from .recycle import pool_array
 
 FIELDS = ("iter", "f", "grad_norm", "step_size", "nfev", "ngev", "nhev", "time_s")
 INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
+COUNT_ROWS = np.array([[name in INT_FIELDS] for name in FIELDS])  # which rows of a log's head are whole numbers
+FIELD_TYPES = [pa.int64() if name in INT_FIELDS else pa.float64() for name in FIELDS]
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
 
 
@@ -137,7 +139,7 @@ class IterateLog:
         """Hand the rows so far to the sink (or keep them, without one)."""
         if not self.rows:
             return
-        table = self._table(list(self.head[:, : self.rows]), self.xs[: self.rows])
+        table = self._copied(self.rows)
         if self.sink is None:
             self._emit(table)
         else:
@@ -145,6 +147,20 @@ class IterateLog:
                 self._emit(table)
             self.interrupted = self.interrupted or bool(caught)
         self.rows = 0
+
+    def _copied(self, rows: int) -> pa.Table:
+        """The first ``rows`` rows of the buffers as a table of their own: copied into one block
+        with a row per column (the counts' rows holding int64), each column a slice of it (an
+        array made and filled per column cost twice as much for a run's few rows)."""
+        block = pool_array((len(self.names), rows))
+        fields = block[: len(FIELDS)]
+        fields[:] = self.head[:, :rows]
+        np.copyto(fields.view(np.int64), self.head[:, :rows], casting="unsafe", where=COUNT_ROWS)
+        block[len(FIELDS):] = self.xs[:rows].T
+        buffer = pa.py_buffer(block)
+        kinds = FIELD_TYPES + [pa.float64()] * self.n_coords
+        return pa.Table.from_arrays([pa.Array.from_buffers(kind, rows, [None, buffer], 0, i * rows)
+                                     for i, kind in enumerate(kinds)], names=self.names)
 
     def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
         cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
@@ -162,7 +178,7 @@ class IterateLog:
         self.flush()
         if not self.kept:
             return empty_table(self.n_coords)
-        return pa.concat_tables(self.kept)
+        return pa.concat_tables(self.kept) if len(self.kept) > 1 else self.kept[0]
 
 
 def chunk_table(k_log: int, stride: int, runs: int, fields: dict[str, np.ndarray], xs: list[np.ndarray]
@@ -196,3 +212,4 @@ def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Arr
     else:
         data = np.ascontiguousarray(values, dtype=kind)
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
+

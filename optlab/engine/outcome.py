@@ -10,7 +10,7 @@ import numpy as np
 
 from ..objectives.base import Objective
 from ..solvers.base import State
-from .stopping import POINT_MAX_DIM, point_kind
+from .stopping import POINT_MAX_DIM, holds_non_finite, point_kind
 
 
 @dataclasses.dataclass
@@ -68,8 +68,7 @@ def classify_point(objective: Objective, x: np.ndarray) -> tuple[str, float | No
             eig = np.linalg.eigvalsh(objective.hessian(np.asarray(x, dtype=float)))
     except Exception:  # noqa: BLE001 - a verdict's detail, never a reason to lose the run
         return "unknown", None
-    finite = bool(np.all(np.isfinite(eig)))
-    return point_kind(eig), (float(eig[0]) if finite else None)
+    return point_kind(eig), (None if holds_non_finite(eig) else float(eig[0]))
 
 
 class Clock:

@@ -259,7 +259,7 @@ def holds_non_finite(x: np.ndarray, axis: int | None = None) -> Any:
     """Whether x holds inf or NaN: one bool for a vector, or one per run along ``axis``."""
     if axis is None:
         if x.size <= SMALL:
-            return any(not_finite(v) for v in x.ravel().tolist())
+            return not all(map(math.isfinite, x.ravel().tolist()))  # (no Python call per entry)
         v = x if x.ndim == 1 else x.ravel()
         # one dot product is finite when every entry is; only its overflow needs the full check
         return not (math.isfinite(float(np.dot(v, v))) or bool(np.isfinite(x).all()))
@@ -288,10 +288,23 @@ def point_kind(eigenvalues: np.ndarray | None) -> str:
     """``minimum`` (every eigenvalue of the Hessian positive), ``maximum`` (every one negative),
     ``saddle`` (both signs), or ``unknown`` (a zero eigenvalue, so the second-order test says
     nothing; or no Hessian)."""
-    if eigenvalues is None or len(eigenvalues) == 0 or not np.all(np.isfinite(eigenvalues)):
+    if eigenvalues is None or len(eigenvalues) == 0:
         return "unknown"
-    tol = POINT_TOLERANCE * max(1.0, float(np.max(np.abs(eigenvalues))))
-    low, high = float(np.min(eigenvalues)), float(np.max(eigenvalues))
+    if eigenvalues.size <= SMALL:  # (Python floats beat numpy's call overhead on a few values)
+        values = eigenvalues.ravel().tolist()
+        if not all(map(math.isfinite, values)):
+            return "unknown"
+        low, high = min(values), max(values)
+        return _kind(low, high, max(high, -low))
+    if not np.all(np.isfinite(eigenvalues)):
+        return "unknown"
+    return _kind(float(np.min(eigenvalues)), float(np.max(eigenvalues)), float(np.max(np.abs(eigenvalues))))
+
+
+def _kind(low: float, high: float, largest: float) -> str:
+    """The kind of point whose finite eigenvalues range from ``low`` to ``high``, the largest
+    in size being ``largest``: those within :data:`POINT_TOLERANCE` of 0 count as 0."""
+    tol = POINT_TOLERANCE * max(1.0, largest)
     if low > tol:
         return "minimum"
     if high < -tol:

@@ -11,6 +11,11 @@ from ..errors import ConfigError, check_number, describe
 from ..options import constructor_options
 from .derivatives import derivatives_of, derived
 
+#: What one call of each evaluation costs by default, as (function, gradient, Hessian) evaluations
+#: (any other: one Hessian evaluation); see :meth:`Objective.costs`.
+_DEFAULT_COSTS = {"value": (1, 0, 0), "residual": (1, 0, 0), "grad": (0, 1, 0), "jacobian": (0, 1, 0),
+                  "value_and_grad": (1, 1, 0)}
+
 
 class Objective:
     """A function to minimise, with what is known about it.
@@ -61,8 +66,7 @@ class Objective:
     def costs(self, name: str) -> tuple[int, int, int]:
         """What one call of ``name`` costs, as (function, gradient, Hessian) evaluations; a black
         box computing gradients by differences of f counts them as function evaluations."""
-        return {"value": (1, 0, 0), "residual": (1, 0, 0), "grad": (0, 1, 0), "jacobian": (0, 1, 0),
-                "value_and_grad": (1, 1, 0)}.get(name, (0, 0, 1))
+        return _DEFAULT_COSTS.get(name, (0, 0, 1))
 
     # -- description --------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
@@ -88,7 +92,7 @@ class Objective:
         if x.size != self.dim:
             raise ConfigError(f"x0={_show(x)} has length {x.size}; allowed: length {self.dim} "
                               f"(the dimension of {self.name})")
-        if not np.all(np.isfinite(x)):
+        if not np.isfinite(x).all():
             raise ConfigError(f"x0={_show(x)} is not finite; allowed: {self.dim} finite numbers")
         return x
 

@@ -19,11 +19,12 @@ from optlab.engine.stopping import (
     holds_non_finite,
     message,
     not_finite,
+    point_kind,
     row_norms,
     rule_codes,
     step_lengths,
 )
-from optlab.norms import norm
+from optlab.norms import SMALL, norm
 
 VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
                    st.sampled_from([0.0, 1e-300, 1e-150, 1e-8, 1.0, 1e300]))
@@ -74,6 +75,31 @@ def test_sums_run_first_to_last_on_every_path():
     with np.errstate(all="ignore"):
         assert not holds_non_finite(big) and not holds_non_finite(big[:, None, None], axis=0).any()
         assert holds_non_finite(np.array([1.0, math.nan])) and holds_non_finite(np.array([[1.0], [math.inf]]), axis=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.lists(VALUES, min_size=1, max_size=SMALL))
+def test_a_small_x_is_judged_finite_as_many_runs_are(x):
+    """holds_non_finite looks at a small vector's entries as Python floats: the same verdict as the
+    many-runs path (numpy) on the same vector as one run."""
+    v = np.array(x)
+    with np.errstate(all="ignore"):
+        assert holds_non_finite(v) == bool(holds_non_finite(v[:, None], axis=0)[0])
+
+
+EIGENVALUES = st.one_of(VALUES, st.sampled_from([-0.0, -1e-8, 1e-8, -1.1e-8, 1.1e-8, -1.0, -1e300, -math.inf]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(eigenvalues=st.lists(EIGENVALUES, min_size=1, max_size=SMALL))
+def test_a_few_eigenvalues_are_judged_as_many_are(eigenvalues):
+    """point_kind judges up to SMALL values as Python floats: the same verdict as numpy's on the
+    same values repeated past SMALL (the same smallest, largest, finiteness)."""
+    few = np.array(eigenvalues)
+    many = np.tile(few, SMALL // len(few) + 1)
+    assert few.size <= SMALL < many.size
+    with np.errstate(all="ignore"):
+        assert point_kind(few) == point_kind(many)
 
 
 @pytest.mark.parametrize("name, expected", [

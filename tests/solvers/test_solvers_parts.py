@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,11 +12,14 @@ from hypothesis import strategies as st
 
 from optlab import autodiff as ad
 from optlab.errors import SolverFailure
+from optlab.norms import SMALL
 from optlab.objectives import OBJECTIVES, Objective
 from optlab.solvers import SOLVERS
+from optlab.solvers.descent import DescentSolver, DescentState
 from optlab.solvers.gd import GradientDescent
 from optlab.solvers.hessian_modification import MODIFICATIONS
-from optlab.solvers.line_search import LineSearch, make_line_search
+from optlab.solvers.line_search import LineSearch, Step, make_line_search
+from optlab.solvers.newton import newton_direction
 from optlab.solvers.newton_cg import forcing_tolerance, truncated_cg
 from optlab.solvers.problem import Problem
 from optlab.solvers.residuals import evaluate_residual, residual_and_jacobian
@@ -201,6 +205,37 @@ def test_every_line_search_solver_uses_the_shared_implementations():
 
 
 # -- Hessian modification ----------------------------------------------------------------
+
+
+def test_a_descent_step_keeps_every_other_field_of_the_state():
+    """DescentSolver.advance makes a plain DescentState directly: the same state as dataclasses.replace
+    makes, every field included (each set here to a value other than its default)."""
+    values = {"x": np.array([1.0, 2.0]), "f": 3.0, "g": np.array([4.0, 5.0]), "step_size": 6.0, "done": True,
+              "k": 7, "f_previous": 8.0}
+    assert set(values) == {field.name for field in dataclasses.fields(DescentState)}
+    state = DescentState(**values)
+    step = Step(0.5, np.array([9.0, 10.0]), 11.0, np.array([12.0, 13.0]))
+    made = DescentSolver().advance(state, step, np.array([1.0, 1.0]))
+    expected = dataclasses.replace(state, x=step.x, f=step.f, g=step.g, step_size=step.alpha, k=8, f_previous=3.0)
+    assert type(made) is DescentState
+    for field in dataclasses.fields(DescentState):
+        assert np.array_equal(getattr(made, field.name), getattr(expected, field.name)), field.name
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries=st.lists(st.one_of(st.floats(width=64), st.sampled_from([1e308, -1e308, 1e-320])), min_size=1,
+                        max_size=SMALL + 3))
+def test_a_newton_step_is_refused_exactly_where_it_holds_inf_or_nan(entries):
+    """newton_direction looks at a small step's entries as Python floats, a large one's with numpy."""
+    g = np.array(entries)
+    finite = bool(np.all(np.isfinite(g)))
+    try:
+        with np.errstate(all="ignore"):
+            d = newton_direction(np.eye(len(g)), g)
+    except SolverFailure as exc:
+        assert not finite and "not finite" in str(exc)
+    else:
+        assert finite and np.array_equal(d, -g)
 
 
 @settings(max_examples=30, deadline=None)
