@@ -116,8 +116,7 @@ class IterateLog:
         table of their own); the rest is buffered. (A sink takes tables of any length: files
         are written in parts of ``chunk_rows`` rows whatever tables arrive.)"""
         m, size = len(columns["iter"]), len(self.xs)
-        fields = [np.broadcast_to(np.asarray(columns[name], dtype=float if name not in INT_FIELDS else np.int64), m)
-                  for name in FIELDS]
+        fields = [_column(columns[name], name in INT_FIELDS, m) for name in FIELDS]
         whole = m - m % size
         if whole:
             self.flush()
@@ -179,6 +178,14 @@ class IterateLog:
         if not self.kept:
             return empty_table(self.n_coords)
         return pa.concat_tables(self.kept) if len(self.kept) > 1 else self.kept[0]
+
+
+def _column(values: np.ndarray | float, integer: bool, m: int) -> np.ndarray:
+    """``values`` as ``m`` int64 or float64 items (a number repeated without a copy)."""
+    kind = np.int64 if integer else np.float64
+    if type(values) is np.ndarray and values.dtype == kind and values.shape == (m,):
+        return values  # (as the loops hand them: numpy's checks cost more than the rest of the call)
+    return np.broadcast_to(np.asarray(values, dtype=kind), m)
 
 
 def chunk_table(k_log: int, stride: int, runs: int, fields: dict[str, np.ndarray], xs: list[np.ndarray]
