@@ -17,6 +17,7 @@ INT_FIELDS = {"iter", "nfev", "ngev", "nhev"}
 COUNT_ROWS = np.array([[name in INT_FIELDS] for name in FIELDS])  # which rows of a log's head are whole numbers
 FIELD_TYPES = [pa.int64() if name in INT_FIELDS else pa.float64() for name in FIELDS]
 MAX_CHUNK_BYTES = 16 * 2**20  # a chunk of a wide log holds fewer rows than chunk_rows
+FIRST_ROWS, GROWTH = 64, 4  # a log's buffer holds this many rows at first, then grows by this factor
 
 
 MEMORY_BYTES = 512 * 2**20  # a batch's log buffers take at most about this much
@@ -70,42 +71,50 @@ def empty_table(n_coords: int) -> pa.Table:
 
 
 class IterateLog:
-    """Rows go into a preallocated chunk; a full chunk goes to ``sink`` as an Arrow table.
+    """Rows go into a buffer; a full chunk goes to ``sink`` as an Arrow table.
 
     ``n_coords`` is how many coordinates of x are kept (the first ones). Without a sink
     the chunks stay in memory (for :func:`optlab.minimize`). A chunk holds ``chunk_rows``
-    rows, fewer when that would take more than :data:`MAX_CHUNK_BYTES`.
+    rows (:attr:`capacity`), fewer when that would take more than :data:`MAX_CHUNK_BYTES`.
+    The buffer grows to a chunk as rows come: a short run never maps a whole chunk's memory
+    (a page fault per field on its first row, and a system call to map and unmap it).
     """
 
     def __init__(self, n_coords: int, chunk_rows: int = 10_000,
                  sink: Callable[[pa.Table], None] | None = None) -> None:
         self.names = columns(n_coords)
         self.n_coords = n_coords
-        capacity = max(1, min(int(chunk_rows), MAX_CHUNK_BYTES // (8 * len(self.names))))
-        self.head = np.empty((len(FIELDS), capacity))  # a row per field: blocks of rows are written along it
-        self.xs = np.empty((capacity, n_coords))  # a row per iterate: wide x are written along it
+        self.capacity = max(1, min(int(chunk_rows), MAX_CHUNK_BYTES // (8 * len(self.names))))
         self.rows = 0
+        self._grow(min(self.capacity, FIRST_ROWS))
         self.sink = sink
         self.kept: list[pa.Table] = []
         self.interrupted = False  # Ctrl-C came while a chunk was handed over: the run should end
 
-    @property
-    def capacity(self) -> int:
-        return len(self.xs)
+    def _grow(self, rows: int) -> None:
+        """Buffers of ``rows`` rows (at most a chunk), the rows so far copied in."""
+        head = np.empty((len(FIELDS), rows))  # a row per field: blocks of rows are written along it
+        xs = np.empty((rows, self.n_coords))  # a row per iterate: wide x are written along it
+        if self.rows:
+            head[:, : self.rows] = self.head[:, : self.rows]
+            xs[: self.rows] = self.xs[: self.rows]
+        self.head, self.xs = head, xs
 
     def room(self) -> int:
         """Rows that fit before the current chunk is full."""
-        return len(self.xs) - self.rows
+        return self.capacity - self.rows
 
     def append(self, x: np.ndarray, *, iter: int, f: float, grad_norm: float, step_size: float, nfev: int,
                ngev: int, nhev: int, time_s: float) -> None:
         """One row: the fields of :data:`FIELDS` by name, and the iterate x."""
         r = self.rows
+        if r == len(self.xs):  # (a full chunk was flushed: the buffer is short of one)
+            self._grow(min(self.capacity, GROWTH * r))
         self.head[:, r] = (iter, f, grad_norm, step_size, nfev, ngev, nhev, time_s)
         if self.n_coords:
             self.xs[r] = x.ravel()[: self.n_coords]
         self.rows = r + 1
-        if self.rows == len(self.xs):
+        if self.rows == self.capacity:
             self.flush()
 
     def append_columns(self, columns: dict[str, np.ndarray], coords: np.ndarray) -> None:
@@ -115,7 +124,7 @@ class IterateLog:
         arrays, which are not reused (no copy; the rows buffered before them go first, as a
         table of their own); the rest is buffered. (A sink takes tables of any length: files
         are written in parts of ``chunk_rows`` rows whatever tables arrive.)"""
-        m, size = len(columns["iter"]), len(self.xs)
+        m, size = len(columns["iter"]), self.capacity
         fields = [_column(columns[name], name in INT_FIELDS, m) for name in FIELDS]
         whole = m - m % size
         if whole:
@@ -125,6 +134,8 @@ class IterateLog:
         while done < m:
             take = min(m - done, self.room())
             part, r = slice(done, done + take), self.rows
+            if r + take > len(self.xs):
+                self._grow(min(self.capacity, max(GROWTH * len(self.xs), r + take)))
             for j, f in enumerate(fields):
                 self.head[j, r:r + take] = f[part]
             if self.n_coords:

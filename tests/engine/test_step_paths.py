@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -256,6 +257,34 @@ def test_log_blocks_split_at_chunk_boundaries():
     assert all(t.num_rows <= 4 for t in tables)
     assert sum((t.column("iter").to_pylist() for t in tables), []) == list(range(12))
     assert sum((t.column("x_1").to_pylist() for t in tables), []) == coords[1].tolist()
+
+
+def test_a_logs_buffer_grows_with_the_run_and_its_rows_keep_their_order():
+    from optlab.engine.log import FIELDS, FIRST_ROWS
+
+    tables = []
+    short = IterateLog(3, chunk_rows=1_000)
+    long = IterateLog(3, chunk_rows=1_000, sink=tables.append)
+    values = np.arange(3_050 * 12, dtype=float).reshape(3_050, 12)  # the 8 fields and 4 coordinates of each row
+    values[:, 0] = np.arange(3_050)
+
+    def one(log, i):
+        log.append(values[i, 8:], **dict(zip(FIELDS, values[i, :8].tolist())))
+
+    for i in range(7):
+        one(short, i)
+    assert len(short.xs) == FIRST_ROWS and short.table().column("iter").to_pylist() == list(range(7))
+    for i in range(700):
+        one(long, i)
+    long.append_columns(dict(zip(FIELDS, values[700:3_045, :8].T)), values[700:3_045, 8:].T)
+    for i in range(3_045, 3_050):
+        one(long, i)
+    long.flush()
+    assert [t.num_rows for t in tables] == [700, 2_000, 350] and len(long.xs) == 1_000
+    kept = pa.concat_tables(tables)
+    for j, name in enumerate(FIELDS):
+        assert kept.column(name).to_numpy().tolist() == values[:, j].tolist(), name
+    assert [kept.column(f"x_{i}").to_numpy().tolist() for i in range(3)] == values[:, 8:11].T.tolist()
 
 
 def test_wide_logs_hold_a_bounded_chunk():
