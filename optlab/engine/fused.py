@@ -29,6 +29,7 @@ import numpy as np
 from ..autodiff.codegen import Source
 from ..autodiff.compile import SCALAR_ERRORS
 from ..autodiff.scalar_code import ScalarWriter
+from .log import count_columns
 from .program import StepProgram
 
 UNROLL = 16  # steps per block, which share a clock reading
@@ -192,8 +193,7 @@ class FusedRun:
         parts.append((tail[:, 1], tail[:, 2], tail[:, 3], tail[:, 4:].T))
         for name, i in (("f", 0), ("grad_norm", 1), ("step_size", 2)):
             columns[name] = np.concatenate([p[i] for p in parts])
-        its = np.arange(k + 1, k_new + 1, dtype=np.int64)  # a step is one evaluation of f and g
-        columns.update(iter=its, nfev=its - k + counts[0], ngev=its - k + counts[1], nhev=counts[2])
+        columns.update(count_columns(k, k_new - k, counts))
         return columns, np.concatenate([p[3] for p in parts], axis=1)
 
     def _replay(self, start: np.ndarray, ends: np.ndarray, k: int) -> tuple | None:

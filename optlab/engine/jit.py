@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..interrupts import interrupt_deferred
 from .fused import Stretch
 from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
-from .log import FIELDS, INT_FIELDS, MAX_CHUNK_BYTES
+from .log import MAX_CHUNK_BYTES, count_columns
 from .program import StepProgram
 from .recycle import pool_array
 from .stopping import NAMES
@@ -115,34 +115,32 @@ CALL_BYTES = MAX_CHUNK_BYTES
 #: The rules the loop of one run applies at every step (the budgets end its stretch; the driver
 #: applies every rule again where the loop stops).
 RUN_RULES = ("diverged", "gtol", "target", "xtol")
-LOOP_ARGS = "iiiiiiiiiiiifffff"
-ROW = {name: j for j, name in enumerate(FIELDS)}  # the block's rows: the log's fields, then x
+LOOP_ARGS = "iiiiiiiiifffff"
+#: The block's rows: these fields, then x (the iteration and count columns are not written: see
+#: :func:`~optlab.engine.log.count_columns`).
+WRITTEN = ("f", "grad_norm", "step_size", "time_s")
+ROW = {name: j for j, name in enumerate(WRITTEN)}
 
 
 def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
     """(name, source, bindings, argument kinds) of the loop advancing one run.
 
-    ``loop(carry, params, rows_at, stats, k, k_end, nfev, ngev, nhev, rows, logging, clocked, gtol,
-    xtol, limit, deadline, t0)``: addresses of the carry (updated in place), the parameters, the
-    columns (the log's :data:`~optlab.engine.log.FIELDS` in order, ``time_s`` in seconds since
-    ``t0``, then x: ``8 + n`` rows of ``rows`` items, int64 or float64 as the field is) and the
-    stats (f and step size in, then out with the iteration reached, the rule's code and the x
-    before the last step); ``nfev ngev nhev`` are the counts before the stretch. Returns the number
-    of steps taken.
+    ``loop(carry, params, rows_at, stats, k, k_end, rows, logging, clocked, gtol, xtol, limit,
+    deadline, t0)``: addresses of the carry (updated in place), the parameters, the columns
+    (:data:`WRITTEN` in order, ``time_s`` in seconds since ``t0``, then x: ``4 + n`` rows of
+    ``rows`` floats) and the stats (f and step size in, then out with the iteration reached, the
+    rule's code and the x before the last step). Returns the number of steps taken.
     """
     def write() -> tuple[str, str, dict[str, Any], str]:
         lines, atoms, src, _ = written(program)
         n, width = program.n, program.width
         carry = [f"c_{i}" for i in range(width)]
         new = atoms.carry
-        values = {"iter": "k + 1", "f": atoms.f, "grad_norm": atoms.gn, "step_size": atoms.step_size,
-                  "nfev": "nfev + i + 1", "ngev": "ngev + i + 1", "nhev": "nhev"}
-        stores = [f"{'ints' if name in INT_FIELDS else 'out'}[{ROW[name]} * rows + r] = {values[name]}"
-                  for name in FIELDS if name != "time_s"]
-        stores += [f"out[{len(FIELDS) + j} * rows + r] = {a}" for j, a in enumerate(atoms.x)]
+        values = {"f": atoms.f, "grad_norm": atoms.gn, "step_size": atoms.step_size}
+        stores = [f"out[{ROW[name]} * rows + r] = {value}" for name, value in values.items()]
+        stores += [f"out[{len(WRITTEN) + j} * rows + r] = {a}" for j, a in enumerate(atoms.x)]
         body = [
             "carry, params, out, stats = pointer(carry_at), pointer(params_at), pointer(rows_at), pointer(stats_at)",
-            "ints = int_pointer(rows_at)",
             *(f"c_{i} = carry[{i}]" for i in range(width)),
             *(f"p_{i} = params[{i}]" for i in range(len(program.traced))),
             "f_last, size_last = stats[0], stats[1]", "i = 0", "timed = 0", "code = 0",
@@ -165,8 +163,8 @@ def loop_source(program: StepProgram) -> tuple[str, str, dict[str, Any], str]:
             "stats[0], stats[1], stats[2], stats[3] = f_last, size_last, k, code",
             "return i",
         ]
-        args = ("carry_at, params_at, rows_at, stats_at, k, k_end, nfev, ngev, nhev, rows, logging, clocked, gtol, "
-                "xtol, limit, deadline, t0")
+        args = ("carry_at, params_at, rows_at, stats_at, k, k_end, rows, logging, clocked, gtol, xtol, limit, "
+                "deadline, t0")
         return function_source("loop", args, body, src, LOOP_ARGS)
     return program.lowered(("native loop source",), write)
 
@@ -187,28 +185,27 @@ class JitRun:
     def stretch(self, steps: int) -> int:
         """Steps per call of :meth:`advance`: the driver's ``steps``, or more where their columns
         take less than :data:`CALL_BYTES`."""
-        return max(steps, CALL_BYTES // (8 * (len(FIELDS) + self.program.n)))
+        return max(steps, CALL_BYTES // (8 * (len(WRITTEN) + self.program.n)))
 
     def advance(self, carry: list, f: float, step_size: float, k: int, k_end: int, limit: float, deadline: float,
                 t0: float, counts: tuple[int, int, int], unrolled: bool = True) -> Stretch:
         n, logging = self.program.n, self.n_log >= 0
         rows = max(1, k_end - k) if logging else 1
-        out = pool_array((len(FIELDS) + n, rows))  # fresh: the log may keep these columns without a copy
+        out = pool_array((len(WRITTEN) + n, rows))  # fresh: the log may keep these columns without a copy
         state = np.array(carry, dtype=float)
         stats = np.empty(4 + n)
         stats[0], stats[1] = f, step_size
         with interrupt_deferred() as caught:  # the steps taken all count: Ctrl-C waits for the call to return
             count = self.loop(state.ctypes.data, self.params.ctypes.data, out.ctypes.data, stats.ctypes.data, k,
-                              k_end, *counts, rows, int(logging), int(logging or self.timed), self.gtol, self.xtol,
-                              limit, deadline, t0)
+                              k_end, rows, int(logging), int(logging or self.timed), self.gtol, self.xtol, limit,
+                              deadline, t0)
         code = int(stats[3])
         columns = None
         if logging and count:
             if count < rows // 4:  # a run that stopped early keeps its rows, not the whole block
                 out = out[:, :count].copy()
-            ints = out.view(np.int64)
-            columns = ({name: (ints if name in INT_FIELDS else out)[j, :count] for j, name in enumerate(FIELDS)},
-                       out[len(FIELDS):len(FIELDS) + self.n_log, :count])
+            columns = ({**{name: out[j, :count] for j, name in enumerate(WRITTEN)}, **count_columns(k, count, counts)},
+                       out[len(WRITTEN):len(WRITTEN) + self.n_log, :count])
         previous = tuple(stats[4:4 + n].tolist()) if code else None
         return Stretch(count, int(stats[2]), state, float(stats[0]), float(stats[1]), previous, False, bool(caught),
                        columns)

@@ -191,6 +191,42 @@ class IterateLog:
         return pa.concat_tables(self.kept) if len(self.kept) > 1 else self.kept[0]
 
 
+COUNTED = 1 << 20  # iterations and counts up to this are slices of shared arrays of whole numbers
+_shared: dict[str, np.ndarray] = {}  # (made on first use: 8 MB of numbers; zeros take no memory until read)
+
+
+def counting(first: int, count: int) -> np.ndarray:
+    """``first, first + 1, ...`` (``count`` int64 numbers): a read-only slice of one shared array
+    where they fit in it (no memory of their own), else a new array."""
+    if 0 <= first and first + count <= COUNTED:
+        return _shared_array("numbers", np.arange)[first:first + count]
+    return np.arange(first, first + count, dtype=np.int64)
+
+
+def repeated(value: int, count: int) -> np.ndarray:
+    """``value`` ``count`` times as int64: a read-only slice of shared zeros for 0, else a new array."""
+    if value == 0 and count <= COUNTED:
+        return _shared_array("zeros", np.zeros)[:count]
+    return np.full(count, value, dtype=np.int64)
+
+
+def _shared_array(name: str, make: Callable) -> np.ndarray:
+    array = _shared.get(name)
+    if array is None:
+        array = _shared[name] = make(COUNTED, dtype=np.int64)
+        array.flags.writeable = False
+    return array
+
+
+def count_columns(k: int, count: int, counts: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """The iteration and evaluation columns of ``count`` steps after iteration ``k``, each step one
+    evaluation of f and of its gradient, from the counts ``(nfev, ngev, nhev)`` before them: slices
+    of shared arrays where they fit (a step's loop need not write them)."""
+    nfev, ngev, nhev = counts
+    return {"iter": counting(k + 1, count), "nfev": counting(nfev + 1, count), "ngev": counting(ngev + 1, count),
+            "nhev": repeated(nhev, count)}
+
+
 def _column(values: np.ndarray | float, integer: bool, m: int) -> np.ndarray:
     """``values`` as ``m`` int64 or float64 items (a number repeated without a copy)."""
     kind = np.int64 if integer else np.float64
@@ -207,9 +243,7 @@ def chunk_table(k_log: int, stride: int, runs: int, fields: dict[str, np.ndarray
     items holds run ``r``'s rows from ``r * stride``; one of ``stride`` items (the counts, a shared
     clock) is every run's, repeated without a copy. A run's table is then a slice of it, a
     fraction of the cost of assembling one per run."""
-    its = np.arange(k_log, k_log + stride, dtype=np.int64)
-    evals = its + 1
-    values = {**fields, "iter": its, "nfev": evals, "ngev": evals, "nhev": np.zeros(stride, np.int64)}
+    values = {**fields, **count_columns(k_log - 1, stride, (k_log, k_log, 0))}
     arrays = [arrow_column(values[name], name in INT_FIELDS, copy=False) for name in FIELDS]
     arrays += [arrow_column(x, False, copy=False) for x in xs]
     spread = [a if len(a) == runs * stride else pa.chunked_array([a] * runs, type=a.type) for a in arrays]

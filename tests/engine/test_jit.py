@@ -338,10 +338,11 @@ def test_a_run_that_stops_early_keeps_its_rows_not_its_calls_block(monkeypatch):
     gc.disable()  # (the block must come back by reference counting alone)
     try:
         (out,) = run_set(OBJECTIVES["rosenbrock"](), SOLVERS["gd"](lr=1e-3), None, Stop(max_iter=10**6, gtol=1e-3),
-                         sinks)  # (13,974 steps: whole chunks of the log, kept without a copy, in a 209,715-step call)
-        rows = jit.CALL_BYTES // (8 * (8 + 2))
+                         sinks)  # (13,974 steps: whole chunks of the log, kept without a copy, in a 349,525-step call)
+        rows = jit.CALL_BYTES // (8 * (len(jit.WRITTEN) + 2))
         assert out.jit and out.status == "converged" and 10_000 < out.iterations < rows // 4
-        assert recycle.kept_bytes() == recycle.size_class(8 * (8 + 2) * rows)  # back, while the run's rows live on
+        block = recycle.size_class(8 * (len(jit.WRITTEN) + 2) * rows)
+        assert recycle.kept_bytes() == block  # back for reuse, while the run's rows live on
         table = sinks.tables[0]
         assert table.num_rows == out.iterations + 1 and table["iter"].to_pylist()[-1] == out.iterations
     finally:

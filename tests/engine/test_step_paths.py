@@ -287,6 +287,18 @@ def test_a_logs_buffer_grows_with_the_run_and_its_rows_keep_their_order():
     assert [kept.column(f"x_{i}").to_numpy().tolist() for i in range(3)] == values[:, 8:11].T.tolist()
 
 
+def test_count_columns_are_shared_slices_where_they_fit_and_new_arrays_past_them():
+    from optlab.engine.log import COUNTED, count_columns
+
+    near = count_columns(5, 4, (6, 9, 0))
+    assert {k: v.tolist() for k, v in near.items()} == {"iter": [6, 7, 8, 9], "nfev": [7, 8, 9, 10],
+                                                        "ngev": [10, 11, 12, 13], "nhev": [0, 0, 0, 0]}
+    assert all(not v.flags.writeable and v.base is not None for v in near.values())  # (no memory of their own)
+    far = count_columns(COUNTED - 2, 4, (COUNTED, 3, 2))
+    assert far["iter"].tolist() == [COUNTED - 1 + i for i in range(4)] and far["nfev"][0] == COUNTED + 1
+    assert far["ngev"].tolist() == [4, 5, 6, 7] and far["nhev"].tolist() == [2] * 4
+
+
 def test_wide_logs_hold_a_bounded_chunk():
     log = IterateLog(1000, chunk_rows=100_000)
     assert log.capacity == MAX_CHUNK_BYTES // (8 * 1008)
