@@ -129,7 +129,7 @@ class IterateLog:
         whole = m - m % size
         if whole:
             self.flush()
-            self._emit(self._table([f[:whole] for f in fields], coords[: self.n_coords, :whole].T, copy=False))
+            self._emit(self._table([f[:whole] for f in fields], coords[: self.n_coords, :whole].T))
         done = whole
         while done < m:
             take = min(m - done, self.room())
@@ -172,9 +172,10 @@ class IterateLog:
         return pa.Table.from_arrays([pa.Array.from_buffers(kind, rows, [None, buffer], 0, i * rows)
                                      for i, kind in enumerate(kinds)], names=self.names)
 
-    def _table(self, fields: list[np.ndarray], xs: np.ndarray, copy: bool = True) -> pa.Table:
-        cols = [arrow_column(f, name in INT_FIELDS, copy) for f, name in zip(fields, FIELDS)]
-        cols += [arrow_column(xs[:, i], False, copy) for i in range(self.n_coords)]
+    def _table(self, fields: list[np.ndarray], xs: np.ndarray) -> pa.Table:
+        """A table over the caller's arrays (no copy)."""
+        cols = [arrow_column(f, name in INT_FIELDS) for f, name in zip(fields, FIELDS)]
+        cols += [arrow_column(xs[:, i], False) for i in range(self.n_coords)]
         return pa.Table.from_arrays(cols, names=self.names)
 
     def _emit(self, table: pa.Table) -> None:
@@ -244,24 +245,18 @@ def chunk_table(k_log: int, stride: int, runs: int, fields: dict[str, np.ndarray
     clock) is every run's, repeated without a copy. A run's table is then a slice of it, a
     fraction of the cost of assembling one per run."""
     values = {**fields, **count_columns(k_log - 1, stride, (k_log, k_log, 0))}
-    arrays = [arrow_column(values[name], name in INT_FIELDS, copy=False) for name in FIELDS]
-    arrays += [arrow_column(x, False, copy=False) for x in xs]
+    arrays = [arrow_column(values[name], name in INT_FIELDS) for name in FIELDS]
+    arrays += [arrow_column(x, False) for x in xs]
     spread = [a if len(a) == runs * stride else pa.chunked_array([a] * runs, type=a.type) for a in arrays]
     return pa.Table.from_arrays(spread, names=columns(len(xs)))
 
 
-def arrow_column(values: np.ndarray, integer: bool, copy: bool = True) -> pa.Array:
-    """``values`` as an Arrow int64 or float64 array: a copy, or with ``copy=False`` sharing
-    the memory of a contiguous array of that type.
+def arrow_column(values: np.ndarray, integer: bool) -> pa.Array:
+    """``values`` as an Arrow int64 or float64 array, sharing the memory of a contiguous array of
+    that type (a copy otherwise): the caller does not reuse it.
 
     Built from the buffer directly: ``pa.array`` would import pandas to look for pandas
     types, which costs half a second at start-up.
     """
-    kind = np.int64 if integer else np.float64
-    if copy:
-        data = pool_array(len(values), kind)
-        data[:] = values
-    else:
-        data = np.ascontiguousarray(values, dtype=kind)
+    data = np.ascontiguousarray(values, dtype=np.int64 if integer else np.float64)
     return pa.Array.from_buffers(pa.int64() if integer else pa.float64(), len(data), [None, pa.py_buffer(data)])
-

@@ -69,7 +69,7 @@ def coordinates_as_list(table: pa.Table) -> pa.Table:
     values = values.ravel()
     offsets = np.arange(rows + 1, dtype=np.int32) * k
     offsets_array = pa.Array.from_buffers(pa.int32(), rows + 1, [None, pa.py_buffer(offsets)])
-    column = pa.ListArray.from_arrays(offsets_array, arrow_column(values, False, copy=False), type=X_TYPE)
+    column = pa.ListArray.from_arrays(offsets_array, arrow_column(values, False), type=X_TYPE)
     kept = table.drop_columns(names)
     at = kept.column_names.index("run_id") if "run_id" in kept.column_names else kept.num_columns
     return kept.add_column(at, X, column)

@@ -28,7 +28,7 @@ def test_a_block_returns_when_its_last_arrow_column_dies_and_is_reused():
     before = recycle.kept_bytes()
     array = recycle.pool_array((4, 100_000))
     array[:] = 7.0
-    column = arrow_column(array[2], False, copy=False)
+    column = arrow_column(array[2], False)
     address = array.ctypes.data
     del array
     assert recycle.kept_bytes() == before  # the column still reads it
