@@ -22,7 +22,7 @@ import numpy as np
 
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import Solver, StepState
-from .log import LogOptions, chunk_table
+from .log import LogOptions, chunk_rows_from, chunk_table
 from .outcome import Clock, Outcome
 from .plan import Plan
 from .recycle import pool_array
@@ -199,7 +199,7 @@ class _Many:
     # the log: a row of each buffer per run (``slot``), the rows of iterations ``k_log ...``
     def _new_log(self, k: int) -> None:
         b = len(self.index)
-        self.log_rows = max(1, min(self.chunk_rows, self.stop.max_iter - k + 1))  # (no more than the runs can take)
+        self.log_rows = chunk_rows_from(k, self.chunk_rows, self.stop.max_iter)
         self.log = {name: pool_array((b, self.log_rows)) for name in ("f", "grad_norm", "step_size")}
         self.coords = pool_array((self.n_log, b, self.log_rows))
         self.shared_times = np.empty(self.log_rows)

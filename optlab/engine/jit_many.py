@@ -24,7 +24,7 @@ import pyarrow as pa
 from ..interrupts import interrupt_deferred, requested
 from ..solvers.base import StepState
 from .jit_code import CLOCK_EVERY, compiled_loop, function_source, rule_lines, written
-from .log import chunk_table
+from .log import chunk_rows_from, chunk_table
 from .outcome import Clock, Outcome
 from .program import StepAtoms, StepProgram
 from .recycle import pool_array
@@ -127,7 +127,7 @@ class JitMany:
         return [o for o in self.outcomes if o is not None]
 
     def _new_chunk(self, k_log: int) -> None:
-        self.log_rows = max(1, min(self.chunk_rows, self.stop.max_iter - k_log + 1))  # (no more than the runs can take)
+        self.log_rows = chunk_rows_from(k_log, self.chunk_rows, self.stop.max_iter)
         self.chunk = _Chunk(self.program.n, self.n_log, self.going.size, self.log_rows, k_log)
         self.slot, self.filled = np.arange(self.going.size, dtype=np.int64), 0
 

@@ -236,6 +236,12 @@ def _column(values: np.ndarray | float, integer: bool, m: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, dtype=kind), m)
 
 
+def chunk_rows_from(k_log: int, chunk_rows: int, max_iter: int) -> int:
+    """The rows of a batch's chunk of iterations ``k_log ...``: ``chunk_rows``, no more than the
+    runs can still take under ``max_iter``."""
+    return max(1, min(chunk_rows, max_iter - k_log + 1))
+
+
 def chunk_table(k_log: int, stride: int, runs: int, fields: dict[str, np.ndarray], xs: list[np.ndarray]
                 ) -> pa.Table:
     """One table over the rows of ``runs`` runs of a batch in a chunk, iterations ``k_log ...`` (a
